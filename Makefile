@@ -1,0 +1,57 @@
+# The course's commands. A newcomer needs two: `make lab` and `make test`.
+# Everything runs in .venv, created from pyproject.toml the first time it is needed.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+# No TensorFlow start-up lines in notebook outputs, and the same numerics on every CPU.
+export TF_ENABLE_ONEDNN_OPTS := 0
+export TF_CPP_MIN_LOG_LEVEL  := 3
+export PYTHONHASHSEED        := 0
+# Matplotlib draws without a screen in tests and scripts (notebooks set their own backend).
+export MPLBACKEND            := Agg
+
+LAB_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: help venv lab test unit nbtest notebooks bench clean
+
+help:
+	@echo "make lab        start JupyterLab on notebooks/00_start_here.ipynb (sets up .venv first)"
+	@echo "make test       unit tests, then every notebook under nbval (sets up .venv first)"
+	@echo "make notebooks  re-execute every notebook in place, in order"
+	@echo "make bench      run the benchmark suite and write docs/benchmarks.md"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+venv: $(STAMP)
+
+lab: $(STAMP)
+	MPLBACKEND=module://matplotlib_inline.backend_inline \
+	$(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb $(LAB_ARGS)
+
+# Unit tests, then the notebooks; both always run, and either failing fails the target.
+test: $(STAMP)
+	@status=0; \
+	$(PY) -m pytest tests $(PYTEST_ARGS) || status=1; \
+	$(MAKE) --no-print-directory nbtest || status=1; \
+	exit $$status
+
+nbtest: $(STAMP)
+	$(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
+		-p no:cacheprovider notebooks $(PYTEST_ARGS)
+
+notebooks: $(STAMP)
+	$(PY) tools/run_notebooks.py $(NOTEBOOKS)
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
