@@ -1,0 +1,118 @@
+"""Exercises for the notebooks: each has ``check(answer)``, ``hint()`` and ``solution()``.
+
+In a notebook:
+
+    ex = camutils.exercises.get("00.safe_normalise")
+    ex.show()                 # the task
+    ex.check(my_answer)       # prints what is right or what is still wrong; returns True/False
+    ex.hint()                 # one more hint each call
+    ex.solution()             # the reference solution, as code to read
+
+Each notebook's exercises live in a module of this package (``nb00.py`` for notebook 00, ...)
+and register themselves with `exercise`. A checker raises `Wrong` (or AssertionError) with a
+message that helps; it may take context from the notebook as keyword arguments
+(``ex.check(my_cam, features=features, weights=weights)``). Every exercise also carries a
+``demo()`` that returns a correct answer, a wrong one and the context: the test suite checks
+that each checker accepts the first and rejects the second.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import textwrap
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+__all__ = ["Exercise", "Wrong", "exercise", "get", "all_exercises"]
+
+
+class Wrong(AssertionError):
+    """Raised by a checker: the answer is not right yet; the message says why."""
+
+
+@dataclass
+class Exercise:
+    key: str
+    title: str
+    task: str
+    checker: Callable[..., Any]
+    hints: list[str]
+    solution_code: str
+    demo: Callable[[], tuple[Any, Any, dict]]
+    _hints_shown: int = field(default=0, repr=False)
+
+    def show(self) -> None:
+        """Print the task."""
+        print(f"Exercise {self.key}: {self.title}\n\n{textwrap.dedent(self.task).strip()}")
+
+    def check(self, answer=None, **context) -> bool:
+        """Check an answer; print the verdict and return whether it is right."""
+        if answer is None or answer is Ellipsis:
+            print(f"Exercise {self.key}: no answer yet. Replace the ... and run the cell again "
+                  "(ex.hint() gives a hint).")
+            return False
+        try:
+            message = self.checker(answer, **context)
+        except (Wrong, AssertionError) as wrong:
+            print(f"Exercise {self.key}: not yet. {wrong}".rstrip())
+            return False
+        except Exception as error:  # the answer itself failed to run
+            print(f"Exercise {self.key}: not yet. Your answer raised "
+                  f"{type(error).__name__}: {error}")
+            return False
+        print(f"Exercise {self.key}: correct. {message or ''}".rstrip())
+        return True
+
+    def hint(self) -> None:
+        """Print the next hint (they get more specific)."""
+        if not self.hints:
+            print("No hints for this one: try ex.solution().")
+            return
+        index = min(self._hints_shown, len(self.hints) - 1)
+        self._hints_shown += 1
+        print(f"Hint {index + 1}/{len(self.hints)}: {self.hints[index]}")
+
+    def solution(self) -> None:
+        """Print the reference solution."""
+        print(textwrap.dedent(self.solution_code).strip())
+
+
+_REGISTRY: dict[str, Exercise] = {}
+
+
+def exercise(key: str, title: str, task: str, hints: list[str], solution: str,
+             demo: Callable[[], tuple[Any, Any, dict]]):
+    """Decorator that registers a checker as the exercise ``key`` ("<notebook>.<name>")."""
+
+    def register(checker):
+        if key in _REGISTRY:
+            raise ValueError(f"Exercise {key!r} is registered twice.")
+        _REGISTRY[key] = Exercise(key, title, task, checker, list(hints), solution, demo)
+        return checker
+
+    return register
+
+
+def _load_all() -> None:
+    for module in pkgutil.iter_modules(__path__):
+        if module.name.startswith("nb"):
+            importlib.import_module(f"{__name__}.{module.name}")
+
+
+def get(key: str) -> Exercise:
+    """The exercise ``key``, e.g. ``"01.cam_by_hand"``."""
+    _load_all()
+    if key not in _REGISTRY:
+        import difflib
+
+        close = difflib.get_close_matches(key, _REGISTRY, n=3, cutoff=0.4)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise KeyError(f"No exercise {key!r}.{hint}")
+    return _REGISTRY[key]
+
+
+def all_exercises() -> dict[str, Exercise]:
+    """Every registered exercise, by key."""
+    _load_all()
+    return dict(_REGISTRY)

@@ -1,0 +1,84 @@
+"""What every course notebook must have; used by test_notebook_structure.py."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from notebook_template import repository_slug, repository_url  # noqa: E402
+
+MAX_BYTES = 1_500_000
+MACHINE_PATHS = re.compile(r"(/root/|/home/\w|/Users/\w|/tmp/|/work/|[A-Z]:\\\\|site-packages)")
+HEADER_FIELDS = {
+    "title": re.compile(r"^# \S", re.M),
+    "learning objectives": re.compile(r"learning objectives", re.I),
+    "prerequisites": re.compile(r"prerequisites", re.I),
+    "estimated minutes": re.compile(r"estimated time[^\n]*\d+\s*min", re.I),
+}
+
+
+def _source(cell) -> str:
+    s = cell.get("source", "")
+    return "".join(s) if isinstance(s, list) else s
+
+
+def notebook_problems(path: Path) -> list[str]:
+    """Every way in which the notebook at ``path`` breaks the course's conventions."""
+    path = Path(path)
+    problems: list[str] = []
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        problems.append(f"is {size / 1e6:.2f} MB; the limit is {MAX_BYTES / 1e6} MB")
+    text = path.read_text()
+    try:
+        nb = json.loads(text)
+    except json.JSONDecodeError as error:
+        return problems + [f"is not valid JSON ({error})"]
+    cells = nb.get("cells", [])
+    if not cells or cells[0].get("cell_type") != "markdown":
+        return problems + ["does not start with a markdown header cell"]
+
+    header = _source(cells[0])
+    for field, pattern in HEADER_FIELDS.items():
+        if not pattern.search(header):
+            problems.append(f"header has no {field}")
+
+    code = [c for c in cells if c.get("cell_type") == "code" and _source(c).strip()]
+    if not code:
+        return problems + ["has no code cells"]
+    setup = _source(code[0])
+    for needed in ("google.colab", f'REPOSITORY = "{repository_url()}"', "setup_notebook("):
+        if needed not in setup:
+            problems.append(f"first code cell is not the setup cell (missing {needed!r})")
+
+    markdown = "\n".join(_source(c) for c in cells if c.get("cell_type") == "markdown")
+    if not re.search(r"^#+\s*Key points", markdown, re.M | re.I):
+        problems.append("has no 'Key points' section")
+
+    counts = [c.get("execution_count") for c in code]
+    if any(n is None for n in counts):
+        missing = sum(n is None for n in counts)
+        problems.append(f"is not executed ({missing} of {len(counts)} code cells have no "
+                        "execution count): run `make notebooks`")
+    elif counts != list(range(1, len(counts) + 1)):
+        problems.append(f"was not executed in order from a fresh kernel (counts {counts[:12]}...)")
+    if not any(c.get("outputs") for c in code):
+        problems.append("has no outputs")
+    for c in code:
+        for out in c.get("outputs", []):
+            if out.get("output_type") == "error":
+                problems.append(f"has an error output ({out.get('ename')})")
+
+    match = MACHINE_PATHS.search(text)
+    if match:
+        problems.append(f"contains a machine path ({match.group(0)!r})")
+
+    slug = repository_slug()
+    for link in re.findall(r"(?:colab\.research\.google\.com/github|mybinder\.org/v2/gh|github\.com)/([\w.-]+/[\w.-]+)", text):
+        if link.rstrip(".") != slug:
+            problems.append(f"links to repository {link!r}, not {slug!r} (pyproject.toml)")
+    return problems

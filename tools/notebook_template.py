@@ -1,0 +1,72 @@
+"""The parts every course notebook shares: the header with its badges, and the setup cell.
+
+Authors build a new notebook with `new_notebook(...)`, then edit it in JupyterLab (the .ipynb
+is the source of truth). tests/test_notebook_structure.py checks that every notebook keeps
+these parts, and that the repository URL in badges and setup cells is `repository_url()`,
+read from pyproject.toml, the one place it is kept.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def repository_url() -> str:
+    """The project's repository, from pyproject.toml's [project.urls] Repository."""
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)["project"]["urls"]["Repository"].rstrip("/")
+
+
+def repository_slug() -> str:
+    """``owner/name`` of the GitHub repository."""
+    return repository_url().split("github.com/", 1)[1]
+
+
+def badges(notebook: str) -> str:
+    slug = repository_slug()
+    colab = f"https://colab.research.google.com/github/{slug}/blob/main/notebooks/{notebook}"
+    binder = f"https://mybinder.org/v2/gh/{slug}/main?urlpath=lab/tree/notebooks/{notebook}"
+    return (f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab}) "
+            f"[![Launch on Binder](https://mybinder.org/badge_logo.svg)]({binder})")
+
+
+def header(notebook: str, title: str, objectives: list[str], prerequisites: str,
+           minutes: int) -> str:
+    lines = [f"# {title}", "", badges(notebook), "", "**Learning objectives**", ""]
+    lines += [f"- {o}" for o in objectives]
+    lines += ["", f"**Prerequisites:** {prerequisites}", "",
+              f"**Estimated time:** {minutes} minutes"]
+    return "\n".join(lines)
+
+
+def setup_source(seed: int = 0) -> str:
+    return f'''# Setup: run this cell first. On Colab it installs camutils from the course repository;
+# everywhere it checks versions, sets the seeds and says whether the machine is online.
+import sys
+
+REPOSITORY = "{repository_url()}"
+if "google.colab" in sys.modules:
+    %pip install --quiet "camutils @ git+{{REPOSITORY}}"
+
+import camutils
+
+environment = camutils.setup_notebook(seed={seed})'''
+
+
+def new_notebook(notebook: str, title: str, objectives: list[str], prerequisites: str,
+                 minutes: int, seed: int = 0) -> nbformat.NotebookNode:
+    """A notebook with the header and the setup cell, ready for its sections."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                 "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(header(notebook, title, objectives, prerequisites, minutes)),
+        nbformat.v4.new_code_cell(setup_source(seed), metadata={"tags": ["setup"]}),
+    ]
+    return nb
