@@ -14,6 +14,8 @@ export PYTHONHASHSEED        := 0
 export MPLBACKEND            := Agg
 
 LAB_ARGS ?=
+# Containers often run as root, where Jupyter refuses to start without this flag.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PYTEST_ARGS ?=
 
 .PHONY: help venv lab test unit nbtest notebooks bench clean
@@ -34,7 +36,7 @@ venv: $(STAMP)
 
 lab: $(STAMP)
 	MPLBACKEND=module://matplotlib_inline.backend_inline \
-	$(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb $(LAB_ARGS)
+	$(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb $(ROOT_FLAG) $(LAB_ARGS)
 
 # Unit tests, then the notebooks; both always run, and either failing fails the target.
 test: $(STAMP)

@@ -50,7 +50,11 @@ def execute_notebook(path: Path, write: bool = True, timeout: int = 600) -> dict
             client.execute_cell(cell, index)
         seconds = time.perf_counter() - start
         probe = nbformat.v4.new_code_cell(_PEAK_RSS)
-        client.execute_cell(probe, len(nb.cells))
+        nb.cells.append(probe)
+        try:
+            client.execute_cell(probe, len(nb.cells) - 1)
+        finally:
+            nb.cells.pop()
     peak = float(probe.outputs[0]["text"]) if probe.outputs else float("nan")
     if write:
         nbformat.write(nb, path)

@@ -41,9 +41,9 @@ def _demo():
 )
 def check_safe_normalise(normalise):
     cases = {
-        "a ramp": np.arange(12, dtype=np.float32).reshape(3, 4) - 3.0,
-        "a constant map": np.full((4, 4), 2.5, np.float32),
         "an all-zero map": np.zeros((5, 5), np.float32),
+        "a ramp": np.arange(12, dtype=np.float32).reshape(3, 4),
+        "a constant map": np.full((4, 4), 2.5, np.float32),
         "a map with negative values only": -np.arange(1, 10, dtype=np.float32).reshape(3, 3),
     }
     for name, x in cases.items():

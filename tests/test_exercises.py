@@ -1,0 +1,49 @@
+"""Every exercise's checker accepts its correct demo answer and rejects its wrong one."""
+
+import pytest
+
+from camutils import exercises
+
+ALL = exercises.all_exercises()
+
+
+def test_exercises_exist():
+    assert "00.safe_normalise" in ALL
+
+
+@pytest.mark.parametrize("key", sorted(ALL))
+def test_checker_accepts_right_and_rejects_wrong(key, capsys):
+    ex = ALL[key]
+    right, wrong, context = ex.demo()
+    assert ex.check(right, **context) is True, capsys.readouterr().out
+    assert "correct" in capsys.readouterr().out
+    assert ex.check(wrong, **context) is False
+    assert "not yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("key", sorted(ALL))
+def test_hints_solution_and_task_print(key, capsys):
+    ex = ALL[key]
+    ex.show()
+    ex.hint()
+    ex.solution()
+    out = capsys.readouterr().out
+    assert key in out and "Hint 1/" in out
+    assert ex.solution_code.strip().splitlines()[0].strip() in out
+
+
+def test_no_answer_and_crashing_answer(capsys):
+    ex = exercises.get("00.safe_normalise")
+    assert ex.check(...) is False
+    assert "no answer yet" in capsys.readouterr().out
+
+    def crashes(x):
+        raise RuntimeError("boom")
+
+    assert ex.check(crashes) is False
+    assert "RuntimeError: boom" in capsys.readouterr().out
+
+
+def test_unknown_exercise_suggests():
+    with pytest.raises(KeyError, match="00.safe_normalise"):
+        exercises.get("00.safe_normalize")
