@@ -32,7 +32,7 @@ import numpy as np
 __all__ = [
     "WEIGHTS_SHA256", "NUM_TRAINABLE_PARAMS", "CROP_FRACTION", "CAM_LAYER", "STAGES",
     "weights_path", "build_efficientnet_lite0", "convert_state_dict",
-    "load_efficientnet_lite0", "prepare_images", "normalize_images",
+    "load_efficientnet_lite0", "normalize_images",
 ]
 
 WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
@@ -179,20 +179,6 @@ def convert_state_dict(state_dict) -> dict[str, list[np.ndarray]]:
     return keras_weights
 
 
-def prepare_images(images, input_size: tuple[int, int] = INPUT_SIZE) -> np.ndarray:
-    """Centre-crop each RGB uint8 image to 224/256 of its shorter side and resize it (bicubic).
-
-    Returns the uint8 batch ``(n, height, width, 3)`` exactly as the network sees it, so that a
-    map computed on it overlays on the right pixels.
-    """
-    from .images import as_batch, center_crop, resize
-
-    return np.stack([
-        resize(center_crop(image, CROP_FRACTION), input_size, interpolation="bicubic")
-        for image in as_batch(images)
-    ])
-
-
 def normalize_images(images: np.ndarray) -> np.ndarray:
     """Map RGB uint8 (0..255) to the network's input range: (x - 127) / 128, float32."""
     return (np.asarray(images, dtype=np.float32) - 127.0) / 128.0
@@ -213,7 +199,7 @@ def load_efficientnet_lite0(input_size: int | tuple[int, int] = INPUT_SIZE, drop
     """
     from .imagenet import class_names
     from .torch_pickle import load_state_dict
-    from .zoo import ZooModel
+    from .zoo import ZooModel, center_crop_resize
 
     size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
     if len(size) != 2 or min(size) < 32:
@@ -233,7 +219,7 @@ def load_efficientnet_lite0(input_size: int | tuple[int, int] = INPUT_SIZE, drop
         input_size=size,
         class_names=class_names(),
         cam_layer=CAM_LAYER,
-        prepare=lambda images: prepare_images(images, size),
+        prepare=lambda images: center_crop_resize(images, size, CROP_FRACTION),
         normalize=normalize_images,
         offline=True,
         info={

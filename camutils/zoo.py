@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["ZooModel", "load_model", "list_models"]
+__all__ = ["ZooModel", "load_model", "list_models", "center_crop_resize"]
 
 
 @dataclass
@@ -40,12 +40,13 @@ class ZooModel:
     name: str
     model: Any
     input_size: tuple[int, int]
-    class_names: list[str]
+    class_names: list[str] = field(repr=False)
     cam_layer: str
-    prepare: Callable[[np.ndarray], np.ndarray]
-    normalize: Callable[[np.ndarray], np.ndarray]
+    prepare: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+    normalize: Callable[[np.ndarray], np.ndarray] = field(repr=False)
     offline: bool = True
-    info: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict, repr=False)
+    _forward: Any = field(default=None, init=False, repr=False, compare=False)
 
     def preprocess(self, images) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(inputs, seen)``: the float32 network input and the uint8 images it shows.
@@ -58,13 +59,42 @@ class ZooModel:
         seen = self.prepare(as_batch(images))
         return self.normalize(seen), seen
 
-    def logits(self, images) -> np.ndarray:
+    def logits(self, images, batch_size: int = 32) -> np.ndarray:
+        """The model's outputs (logits) for ``images``, shape ``(n, classes)``, float32.
+
+        Images are preprocessed and run in batches of ``batch_size`` through a compiled
+        (``tf.function``) forward pass, with a progress bar when there are many batches.
+        """
         inputs, _ = self.preprocess(images)
-        return np.asarray(self.model(inputs, training=False))
+        return self.predict_inputs(inputs, batch_size)
+
+    def predict_inputs(self, inputs: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """Run already preprocessed ``inputs`` (float32, as `normalize` returns) in batches."""
+        from tqdm.auto import tqdm
+
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1; got {batch_size}.")
+        if self._forward is None or self._forward[0] is not self.model:
+            import tensorflow as tf
+
+            model = self.model
+            self._forward = (model, tf.function(lambda x: model(x, training=False),
+                                                reduce_retracing=True))
+        forward = self._forward[1]
+        starts = range(0, len(inputs), batch_size)
+        outputs = [
+            np.asarray(forward(np.asarray(inputs[i:i + batch_size], np.float32)))
+            for i in tqdm(starts, desc=f"{self.name} forward", unit="batch",
+                          disable=len(starts) <= 4, leave=False)
+        ]
+        return np.concatenate(outputs, axis=0).astype(np.float32, copy=False)
 
     def top_k(self, images, k: int = 5) -> list[list[tuple[int, str, float]]]:
         """For each image, the ``k`` most probable classes as ``(index, name, probability)``."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1; got {k}.")
         logits = self.logits(images)
+        k = min(k, logits.shape[1])
         shifted = logits - logits.max(axis=1, keepdims=True)
         probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
         order = np.argsort(-probs, axis=1)[:, :k]
@@ -85,6 +115,32 @@ class ZooModel:
         )
         explanation.images = seen
         return explanation
+
+
+def center_crop_resize(images, size: tuple[int, int], crop_fraction: float = 0.875) -> np.ndarray:
+    """The usual ImageNet evaluation view: a central crop, resized (bicubic) to ``size``.
+
+    For each image, the largest central region with the aspect ratio of ``size`` is scaled by
+    ``crop_fraction`` (224/256 = 0.875 by default; for a square ``size``, a square whose side
+    is that fraction of the shorter side) and resized to ``size = (height, width)``.
+
+    Returns the RGB uint8 batch ``(n, height, width, 3)``.
+    """
+    from .images import as_batch, resize
+
+    if not 0.0 < crop_fraction <= 1.0:
+        raise ValueError(f"crop_fraction must be in (0, 1]; got {crop_fraction}.")
+    height, width = (int(s) for s in size)
+    aspect = width / height
+    views = []
+    for image in as_batch(images):
+        h, w = image.shape[:2]
+        ch, cw = (h, h * aspect) if w / h > aspect else (w / aspect, w)
+        ch, cw = max(1, round(ch * crop_fraction)), max(1, round(cw * crop_fraction))
+        top, left = (h - ch) // 2, (w - cw) // 2
+        views.append(resize(image[top:top + ch, left:left + cw], (height, width),
+                            interpolation="bicubic"))
+    return np.stack(views)
 
 
 # name -> (loader returning a ZooModel, one-line description). Loaders import lazily.
