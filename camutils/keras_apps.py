@@ -21,6 +21,7 @@ explain the scores beneath the softmax, whose gradients saturate.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import socket
 import sys
@@ -35,7 +36,8 @@ import numpy as np
 
 __all__ = [
     "KerasApplication", "APPLICATIONS", "WeightsUnavailableError", "load_keras_application",
-    "prefetch", "cached_weights_path", "weights_are_cached", "check_reachable", "main",
+    "prefetch", "normalizer", "cached_weights_path", "weights_are_cached", "check_reachable",
+    "main",
 ]
 
 OFFLINE_MODEL = "efficientnet_lite0"
@@ -171,16 +173,30 @@ def _unavailable(app: KerasApplication, reason: str) -> WeightsUnavailableError:
     )
 
 
+def _intact(path: Path, md5: str | None) -> bool:
+    """Whether ``path`` has the MD5 Keras expects (always True where Keras has no hash)."""
+    if md5 is None:
+        return True
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest() == md5
+
+
 def _download(app: KerasApplication, timeout: float) -> Path:
     """Fetch ``app``'s weights into the Keras cache (no-op when cached); return the path."""
-    import keras
-
     path = cached_weights_path(app.name)
-    if path.is_file():
+    if path.is_file() and _intact(path, app.weights_md5):
         return path
     reason = check_reachable(app.weights_url, timeout)
     if reason is not None:
+        if path.is_file():
+            reason = (f"the cached copy {path.name} is incomplete or damaged (its MD5 is not "
+                      f"{app.weights_md5}), and {reason}")
         raise _unavailable(app, reason)
+    import keras
+
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(max(timeout, 30.0))  # a stalled download fails, not hangs
     try:
@@ -208,6 +224,24 @@ def prefetch(names=None, timeout: float = 3.0) -> dict[str, Path]:
     return {app.name: _download(app, timeout) for app in apps}
 
 
+def normalizer(name: str):
+    """The function from RGB uint8 images to application ``name``'s float32 input.
+
+    It is ``keras.applications.<module>.preprocess_input`` ("caffe" mode for VGG16 and ResNet50:
+    RGB to BGR minus the ImageNet mean; "tf" mode for MobileNetV2 and Xception: x / 127.5 - 1),
+    applied to a float32 copy, since ``preprocess_input`` changes float arrays in place.
+    """
+    import importlib
+
+    preprocess_input = importlib.import_module(
+        f"keras.applications.{_application(name).module}").preprocess_input
+
+    def normalize(images: np.ndarray) -> np.ndarray:
+        return np.asarray(preprocess_input(np.array(images, dtype=np.float32)), dtype=np.float32)
+
+    return normalize
+
+
 def load_keras_application(name: str, weights: str | os.PathLike | None = "imagenet",
                            timeout: float = 3.0):
     """A Keras application as a `camutils.zoo.ZooModel` that outputs logits.
@@ -226,8 +260,6 @@ def load_keras_application(name: str, weights: str | os.PathLike | None = "image
             (within ``timeout`` seconds when the host is unreachable); the message says how
             to pre-fetch them and which model works offline.
     """
-    import importlib
-
     import keras
 
     from .imagenet import class_names
@@ -243,13 +275,7 @@ def load_keras_application(name: str, weights: str | os.PathLike | None = "image
                         input_shape=(*app.input_size, 3))
     if weights is not None:
         model.load_weights(weights)
-    preprocess_input = importlib.import_module(f"keras.applications.{app.module}").preprocess_input
     size, fraction = app.input_size, CROP_FRACTION
-
-    def normalize(images: np.ndarray) -> np.ndarray:
-        # A fresh float32 copy: preprocess_input works in place on float arrays.
-        return np.asarray(preprocess_input(np.array(images, dtype=np.float32)), dtype=np.float32)
-
     return ZooModel(
         name=app.name,
         model=model,
@@ -257,7 +283,7 @@ def load_keras_application(name: str, weights: str | os.PathLike | None = "image
         class_names=class_names(),
         cam_layer=app.cam_layer,
         prepare=lambda images: center_crop_resize(images, size, fraction),
-        normalize=normalize,
+        normalize=normalizer(app.name),
         offline=False,
         info={
             "architecture": f"keras.applications.{app.constructor}",
