@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     # explanations (camutils core)
     "explain": "methods",
     "Explanation": "methods",
+    "TopK": "methods",
     "METHODS": "methods",
     "cam": "methods",
     "gradcam": "methods",

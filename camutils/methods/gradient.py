@@ -1,0 +1,154 @@
+"""The gradient family: Grad-CAM, Grad-CAM++, XGrad-CAM, HiResCAM and LayerCAM.
+
+Notation (all per image and per target class c): ``A`` is the layer's output, ``A^k_ij`` its
+channel ``k`` at position ``(i, j)``, ``Z = h * w`` the number of positions, ``S`` the class's
+logit and ``g^k_ij = dS / dA^k_ij``. Every map is ``ReLU(sum_k w_k A^k)`` (or a per-position
+version of it) before upsampling and normalisation (see `camutils.methods.pipeline`).
+"""
+
+from __future__ import annotations
+
+from .pipeline import Pass, Rule, prepare, run_rule
+
+__all__ = ["gradcam", "gradcam_plus_plus", "xgradcam", "hirescam", "layercam"]
+
+_SPATIAL = [2, 3]  # the (h, w) axes of gradients (N, k, h, w, C)
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+# --------------------------------------------------------------------------- weight rules
+
+
+def gradcam_weights(p: Pass, counterfactual: bool = False):
+    """Selvaraju et al. 2017, eq. 1: ``w_k = 1/Z sum_ij g^k_ij``.
+
+    Counterfactual maps (sec. "Counterfactual Explanations") negate the gradient:
+    ``w_k = 1/Z sum_ij -g^k_ij``, the regions whose evidence lowers the class.
+    """
+    grads = -p.gradients if counterfactual else p.gradients
+    return _tf().reduce_mean(grads, axis=_SPATIAL)
+
+
+def gradcam_plus_plus_weights(p: Pass):
+    """Chattopadhyay et al. 2018, the weight equation with exponential scores ``Y = exp(S)``.
+
+        alpha^k_ij = g^2 / (2 g^2 + sum_ab A^k_ab g^3)     (with g = g^k_ij)
+        w_k = sum_ij alpha^k_ij ReLU(g^k_ij)
+
+    As in the authors' released code and in tf-keras-vis, ``alpha`` is divided by its sum
+    over positions for each channel, and is 0 where ``g^2`` or the denominator is 0. The
+    paper's ``dY/dA = exp(S) g`` carries one positive factor ``exp(S)`` per image and class;
+    it is left out (it would overflow for logits above ~88 and does not change the
+    normalised map), so raw maps are ``exp(S)`` times smaller than tf-keras-vis's.
+    """
+    tf = _tf()
+    g = p.gradients
+    a = p.activations[:, None]  # (N, 1, h, w, C)
+    g2 = g * g
+    g3 = g2 * g
+    total = tf.reduce_sum(a, axis=_SPATIAL, keepdims=True)
+    denominator = 2.0 * g2 + total * g3
+    safe = tf.where(denominator != 0.0, denominator, tf.ones_like(denominator))
+    alpha = tf.where((g2 != 0.0) & (denominator != 0.0), g2 / safe, tf.zeros_like(g2))
+    alpha_sum = tf.reduce_sum(alpha, axis=_SPATIAL, keepdims=True)
+    alpha = tf.math.divide_no_nan(alpha, alpha_sum)
+    return tf.reduce_sum(alpha * tf.nn.relu(g), axis=_SPATIAL)
+
+
+def xgradcam_weights(p: Pass):
+    """Fu et al. 2020 (XGrad-CAM), the axiom-derived weights:
+    ``w_k = sum_ij (A^k_ij / sum_ab A^k_ab) g^k_ij`` (0 for a channel whose sum is 0)."""
+    tf = _tf()
+    a = p.activations[:, None]
+    total = tf.reduce_sum(a, axis=_SPATIAL, keepdims=True)
+    return tf.reduce_sum(tf.math.divide_no_nan(a, total) * p.gradients, axis=_SPATIAL)
+
+
+def hirescam_map(p: Pass):
+    """Draelos and Carin 2020 (HiResCAM): ``M_ij = sum_k g^k_ij A^k_ij``, the gradient
+    multiplied element-wise by the activations instead of averaged first."""
+    return _tf().reduce_sum(p.gradients * p.activations[:, None], axis=-1)
+
+
+def layercam_map(p: Pass):
+    """Jiang et al. 2021 (LayerCAM): ``M_ij = sum_k ReLU(g^k_ij) A^k_ij``, a weight per
+    position from the positive gradients only."""
+    tf = _tf()
+    return tf.reduce_sum(tf.nn.relu(p.gradients) * p.activations[:, None], axis=-1)
+
+
+# --------------------------------------------------------------------------- public methods
+
+
+def gradcam(model, images, target=None, layer=None, *, class_names=None, output=None,
+            counterfactual: bool = False):
+    """Grad-CAM (Selvaraju et al. 2017): channels weighted by their mean gradient.
+
+    ``map = ReLU(sum_k w_k A^k)`` with ``w_k = 1/Z sum_ij dS/dA^k_ij`` (eqs. 1-2). Works on any
+    head. On a global-average-pooling -> Dense network its raw map is exactly CAM's divided
+    by ``Z = h * w``.
+
+    Args:
+        model: a Keras Sequential or functional model (nested models are fine).
+        images: the model's input batch ``(N, H, W, C)``, already preprocessed (or one image).
+        target: None (each image's top class), a class index, a class name (needs
+            ``class_names``), one of those per image, or `TopK` (k maps per image).
+        layer: None (the last spatial layer the logits depend on), a name, an
+            ``"outer/inner"`` path, an index into ``model.layers`` or a layer object.
+        class_names: one name per class (for name targets and `Explanation.labels`).
+        output: for a multi-output model, which output (index or name) to explain.
+        counterfactual: explain what speaks *against* the class (negated gradients).
+
+    Returns:
+        An `Explanation`.
+    """
+    request = prepare(model, images, target, layer, class_names, output)
+    counterfactual = bool(counterfactual)
+    rule = Rule("gradcam", lambda p: gradcam_weights(p, counterfactual),
+                options=(("counterfactual", counterfactual),))
+    return run_rule(request, rule)
+
+
+def gradcam_plus_plus(model, images, target=None, layer=None, *, class_names=None,
+                      output=None):
+    """Grad-CAM++ (Chattopadhyay et al. 2018): positive gradients weighted per position.
+
+    See `gradcam_plus_plus_weights` for the equation and the conventions; the arguments
+    are those of `gradcam`.
+    """
+    request = prepare(model, images, target, layer, class_names, output)
+    return run_rule(request, Rule("gradcam++", gradcam_plus_plus_weights))
+
+
+def xgradcam(model, images, target=None, layer=None, *, class_names=None, output=None):
+    """XGrad-CAM (Fu et al. 2020): gradients weighted by the normalised activations.
+
+    See `xgradcam_weights`; the arguments are those of `gradcam`.
+    """
+    request = prepare(model, images, target, layer, class_names, output)
+    return run_rule(request, Rule("xgradcam", xgradcam_weights))
+
+
+def hirescam(model, images, target=None, layer=None, *, class_names=None, output=None):
+    """HiResCAM (Draelos and Carin 2020): gradient times activation, summed over channels.
+
+    On a global-average-pooling -> Dense network it equals CAM divided by ``h * w``. See
+    `hirescam_map`; the arguments are those of `gradcam`.
+    """
+    request = prepare(model, images, target, layer, class_names, output)
+    return run_rule(request, Rule("hirescam", hirescam_map, kind="map"))
+
+
+def layercam(model, images, target=None, layer=None, *, class_names=None, output=None):
+    """LayerCAM (Jiang et al. 2021): positive gradient times activation, per position.
+
+    Meaningful at early layers too (fine-grained maps). See `layercam_map`; the arguments
+    are those of `gradcam`.
+    """
+    request = prepare(model, images, target, layer, class_names, output)
+    return run_rule(request, Rule("layercam", layercam_map, kind="map"))

@@ -1,0 +1,182 @@
+"""Checking what the user passed: the image batch, the target classes, the options."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Sequence
+
+import numpy as np
+
+from .explanation import TopK
+
+__all__ = ["image_batch", "resolve_target", "Target", "check_options"]
+
+
+def image_batch(images, input_shape: tuple, input_dtype: str, model_name: str) -> np.ndarray:
+    """The model's input batch as a numpy array, after checking it.
+
+    Args:
+        images: ``(N, H, W, C)`` (or one ``(H, W, C)`` image, taken as a batch of one),
+            already preprocessed for the model: numpy, a tensor or nested lists.
+        input_shape: the model's input shape ``(None, H, W, C)`` (None where free).
+
+    Raises:
+        ValueError: wrong number of dimensions, a shape the model does not take, an empty
+            batch, or NaN / infinite values (the message says which images).
+        TypeError: not numbers.
+    """
+    try:
+        array = np.asarray(images)
+    except Exception as error:  # e.g. ragged nested lists
+        raise TypeError(f"Cannot read the images as an array: {error}") from None
+    if array.dtype == object or not (
+        np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_
+    ):
+        raise TypeError(
+            f"Images must be numbers (the model's preprocessed input), got dtype {array.dtype}."
+        )
+    expected = tuple(input_shape[1:])
+    if array.ndim == len(expected):
+        array = array[None]
+    if array.ndim != len(expected) + 1:
+        raise ValueError(
+            f"Model {model_name!r} takes a batch of shape {_shape(input_shape)}; got an array of "
+            f"shape {array.shape}. Pass a batch (N, height, width, channels) or one image "
+            "(height, width, channels)."
+        )
+    if array.shape[0] == 0:
+        raise ValueError("The batch of images is empty: pass at least one image.")
+    if any(e is not None and e != a for e, a in zip(expected, array.shape[1:])):
+        hint = ""
+        if array.shape[-1] not in (expected[-1], None) and array.shape[1] == expected[-1]:
+            hint = " It looks channels-first: use (N, height, width, channels)."
+        raise ValueError(
+            f"Model {model_name!r} takes a batch of shape {_shape(input_shape)}; got "
+            f"{array.shape}.{hint} Resize and preprocess the images for the model first "
+            "(a zoo model's preprocess() does it)."
+        )
+    array = array.astype(input_dtype, copy=False)
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = np.flatnonzero(~finite.reshape(len(array), -1).all(axis=1))
+        nans, infs = int(np.isnan(array).sum()), int(np.isinf(array).sum())
+        raise ValueError(
+            f"The images contain {nans} NaN and {infs} infinite value(s) (in image(s) "
+            f"{bad[:10].tolist()}{'...' if len(bad) > 10 else ''}); a map of them would mean "
+            "nothing. Check the preprocessing (a division by zero?)."
+        )
+    return array
+
+
+def _shape(shape: tuple) -> str:
+    return "(" + ", ".join("N" if i == 0 else ("any" if s is None else str(s))
+                           for i, s in enumerate(shape)) + ")"
+
+
+class Target:
+    """The resolved target of an explanation.
+
+    Attributes:
+        mode: ``"top"`` (the classes are the highest logits, chosen in the graph) or
+            ``"given"`` (the classes are in ``given``).
+        k: the number of targets per image.
+        given: int32 ``(N, k)``: the classes (zeros in ``"top"`` mode).
+        squeeze: whether the result drops the ``k`` axis (one target per image).
+    """
+
+    def __init__(self, mode: str, k: int, given: np.ndarray, squeeze: bool):
+        self.mode, self.k, self.given, self.squeeze = mode, k, given, squeeze
+
+
+def _class_of(value, num_classes: int, class_names, where: str = "") -> int:
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"Target{where} {value!r} is a bool; pass a class index or name.")
+    if isinstance(value, (int, np.integer)):
+        index = int(value)
+        if not 0 <= index < num_classes:
+            raise ValueError(
+                f"Class index {index}{where} is out of range: the model has {num_classes} "
+                f"classes (0 to {num_classes - 1})."
+            )
+        return index
+    if isinstance(value, str):
+        if class_names is None:
+            raise ValueError(
+                f"Target{where} {value!r} is a class name, but no class_names were given: "
+                "pass class_names=[...] (one per class), or a class index."
+            )
+        names = list(class_names)
+        if value in names:
+            return names.index(value)
+        lowered = [str(n).lower() for n in names]
+        if value.lower() in lowered:
+            return lowered.index(value.lower())
+        close = difflib.get_close_matches(value.lower(), lowered, n=5, cutoff=0.5)
+        hint = (
+            f" Did you mean {', '.join(repr(names[lowered.index(c)]) for c in close)}?"
+            if close else " No class name is close to it."
+        )
+        raise ValueError(f"Unknown class name {value!r}{where}.{hint}")
+    raise TypeError(
+        f"Target{where} must be a class index or a class name, not {type(value).__name__}."
+    )
+
+
+def resolve_target(target, n: int, num_classes: int, class_names=None) -> Target:
+    """Turn the user's ``target`` into a `Target` for a batch of ``n`` images.
+
+    ``target`` is None (each image's top class), an int or a class name (the same class for
+    every image), a sequence with one int or name per image, or `TopK` (the ``k`` top
+    classes of each image).
+    """
+    if class_names is not None and len(class_names) != num_classes:
+        raise ValueError(
+            f"class_names has {len(class_names)} names but the model has {num_classes} classes."
+        )
+    if target is None:
+        return Target("top", 1, np.zeros((n, 1), np.int32), True)
+    if isinstance(target, TopK):
+        if target.k > num_classes:
+            raise ValueError(
+                f"TopK({target.k}) asks for more classes than the model has ({num_classes})."
+            )
+        return Target("top", int(target.k), np.zeros((n, target.k), np.int32), False)
+    if isinstance(target, (str, int, np.integer, bool, np.bool_)):
+        index = _class_of(target, num_classes, class_names)
+        return Target("given", 1, np.full((n, 1), index, np.int32), True)
+    if isinstance(target, np.ndarray) and target.ndim == 0:
+        return resolve_target(target.item(), n, num_classes, class_names)
+    if isinstance(target, (Sequence, np.ndarray)):
+        values = list(target)
+        if len(values) != n:
+            raise ValueError(
+                f"Got {len(values)} targets for {n} image(s): pass one target per image, or "
+                "a single int / name for all of them."
+            )
+        indices = [
+            _class_of(v.item() if isinstance(v, np.generic) else v, num_classes, class_names,
+                      f" (image {i})")
+            for i, v in enumerate(values)
+        ]
+        return Target("given", 1, np.asarray(indices, np.int32)[:, None], True)
+    raise TypeError(
+        "target must be None, a class index, a class name, one of those per image, or "
+        f"camutils.methods.TopK(k); got {type(target).__name__}."
+    )
+
+
+def check_options(function, options: dict) -> None:
+    """Raise a TypeError naming the method's options when ``options`` has unknown ones."""
+    parameters = inspect.signature(function).parameters
+    allowed = [
+        name for name, p in parameters.items()
+        if p.kind == p.KEYWORD_ONLY and name not in ("class_names", "output")
+    ]
+    unknown = [name for name in options if name not in allowed]
+    if unknown:
+        listed = ", ".join(allowed) if allowed else "none"
+        raise TypeError(
+            f"Method {function.__name__!r} has no option {', '.join(repr(u) for u in unknown)}; "
+            f"its options are: {listed}."
+        )

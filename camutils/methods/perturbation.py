@@ -1,0 +1,234 @@
+"""The perturbation family: Score-CAM and Ablation-CAM, batched.
+
+Both weigh channel ``k`` by how the class score reacts when the network sees only what the
+channel highlights (Score-CAM) or everything but the channel (Ablation-CAM). That takes one
+network evaluation per image and channel, so the work runs in batches of ``batch_size``
+evaluations, each a compiled call on a batch-agnostic signature, with a progress bar.
+
+    Score-CAM     the whole network, on images masked by each upsampled channel
+    Ablation-CAM  only the head (the layers after the explained one), on activations with
+                  one channel set to zero
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .pipeline import compiled, explanation, finish, forward_with_gradients, prepare, signature
+
+__all__ = ["scorecam", "ablationcam"]
+
+_AUTO_PROGRESS_BATCHES = 8
+
+
+def _progress(total: int, batch_size: int, progress, description: str):
+    from tqdm.auto import tqdm
+
+    batches = -(-total // batch_size)
+    show = batches >= _AUTO_PROGRESS_BATCHES if progress is None else bool(progress)
+    return tqdm(total=total, desc=description, unit="eval", disable=not show, leave=False)
+
+
+def _check_batch_size(batch_size) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
+    return int(batch_size)
+
+
+def _activation_specs(request):
+    import tensorflow as tf
+
+    h, w, _ = request.feature.activation_shape
+    return tf.TensorSpec((None, h, w, None), tf.float32, name="activations")
+
+
+def _pass_function(request, key, select=None):
+    """Compiled first pass: ``(activations (N, h, w, M), classes, scores)``.
+
+    ``select(activations) -> (N, M) channel indices`` keeps only those channels.
+    """
+    import tensorflow as tf
+
+    feature, target = request.feature, request.target
+
+    def build():
+        def graph(images, given):
+            p = forward_with_gradients(feature, images, given, target.mode, target.k, False)
+            activations = p.activations
+            if select is not None:
+                activations = tf.gather(activations, select(activations), axis=3, batch_dims=1)
+            return activations, p.classes, p.scores
+
+        return graph
+
+    return compiled(request, ("pass",) + key + (target.mode, target.k), build,
+                    signature(request))
+
+
+def _combine_function(request):
+    """Compiled last step: ``weights (N, M, k)`` and activations -> raw maps and maps."""
+    import tensorflow as tf
+
+    def build():
+        def graph(images, activations, weights):
+            raw = tf.einsum("nhwm,nmk->nkhw", activations, weights)
+            return finish(raw, tf.shape(images)[1:3])
+
+        return graph
+
+    spec = signature(request)[0]
+    weights = tf.TensorSpec((None, None, request.target.k), tf.float32, name="weights")
+    return compiled(request, ("combine", request.target.k), build,
+                    [spec, _activation_specs(request), weights])
+
+
+def _batched(request, batch_function, activations, classes, extra, total, batch_size,
+             progress, description):
+    """Run ``batch_function`` over ``[0, total)`` in slices; concatenate its (B, k) results."""
+    import tensorflow as tf
+
+    results = []
+    with _progress(total, batch_size, progress, description) as bar:
+        for start in range(0, total, batch_size):
+            stop = min(start + batch_size, total)
+            results.append(batch_function(request.images, activations, classes, *extra,
+                                          tf.constant(start), tf.constant(stop)))
+            bar.update(stop - start)
+    return tf.concat(results, axis=0)
+
+
+def _batch_signature(request, *extra):
+    import tensorflow as tf
+
+    return [
+        signature(request)[0], _activation_specs(request),
+        tf.TensorSpec((None, request.target.k), tf.int32, name="classes"),
+        *extra,
+        tf.TensorSpec((), tf.int32, name="start"), tf.TensorSpec((), tf.int32, name="stop"),
+    ]
+
+
+def _image_and_channel(start, stop, channels):
+    """Flat evaluation index -> (image index, channel index)."""
+    import tensorflow as tf
+
+    index = tf.range(start, stop)
+    return index // channels, index % channels
+
+
+# --------------------------------------------------------------------------- Score-CAM
+
+
+def scorecam(model, images, target=None, layer=None, *, class_names=None, output=None,
+             max_channels: int | None = None, batch_size: int = 32, progress=None):
+    """Score-CAM (Wang et al. 2020): channels weighted by the score of the image they mask.
+
+    For each channel ``k``: ``H_k = s(Up(A^k))``, the channel upsampled to the input size and
+    min-max normalised to [0, 1] (``s``, 0 for a constant channel); the weight is the
+    class's softmax probability on the masked image ``X * H_k``: ``w_k = softmax(f(X *
+    H_k))_c`` (the paper's channel-wise increase of confidence, Def. 2, with the zero
+    baseline of the authors' code); ``map = ReLU(sum_k w_k A^k)``.
+
+    Cost: ``N * channels`` forward passes of the whole network (in batches).
+
+    Args:
+        max_channels: use only this many channels per image, those with the highest mean
+            activation (None: all channels).
+        batch_size: masked images per forward pass.
+        progress: show a progress bar (None: only for long runs).
+        (the other arguments are those of `camutils.methods.gradcam`)
+    """
+    import tensorflow as tf
+
+    request = prepare(model, images, target, layer, class_names, output)
+    batch_size = _check_batch_size(batch_size)
+    feature = request.feature
+    channels = feature.activation_shape[-1]
+    if max_channels is not None:
+        if isinstance(max_channels, bool) or not isinstance(max_channels, (int, np.integer)) \
+                or max_channels < 1:
+            raise ValueError(f"max_channels must be a positive int or None, got {max_channels!r}.")
+        max_channels = int(max_channels) if channels is None else min(int(max_channels), channels)
+
+    select = None
+    if max_channels is not None:
+        def select(activations, m=max_channels):
+            return tf.math.top_k(tf.reduce_mean(activations, axis=[1, 2]), k=m).indices
+
+    activations, classes, scores = _pass_function(request, ("scorecam", max_channels), select)(
+        request.images, request.target.given)
+
+    def build():
+        def graph(images, acts, classes, start, stop):
+            n, k = _image_and_channel(start, stop, tf.shape(acts)[3])
+            selected = tf.gather_nd(tf.transpose(acts, [0, 3, 1, 2]), tf.stack([n, k], axis=1))
+            masks = tf.image.resize(selected[..., None], tf.shape(images)[1:3], "bilinear")
+            low = tf.reduce_min(masks, axis=[1, 2, 3], keepdims=True)
+            high = tf.reduce_max(masks, axis=[1, 2, 3], keepdims=True)
+            masks = tf.math.divide_no_nan(masks - low, high - low)
+            masked = tf.gather(images, n) * tf.cast(masks, images.dtype)
+            probabilities = tf.nn.softmax(feature.logits(masked))
+            return tf.gather(probabilities, tf.gather(classes, n), batch_dims=1)
+
+        return graph
+
+    batch = compiled(request, ("scorecam-batch", request.target.k), build,
+                     _batch_signature(request))
+    m = int(activations.shape[3])
+    total = len(request.images) * m
+    weights = _batched(request, batch, activations, classes, (), total, batch_size, progress,
+                       "Score-CAM")
+    weights = tf.reshape(weights, (len(request.images), m, request.target.k))
+    raw, maps = _combine_function(request)(request.images, activations, weights)
+    return explanation(request, "scorecam", maps, raw, classes, scores)
+
+
+# --------------------------------------------------------------------------- Ablation-CAM
+
+
+def ablationcam(model, images, target=None, layer=None, *, class_names=None, output=None,
+                batch_size: int = 128, progress=None):
+    """Ablation-CAM (Desai and Ramaswamy 2020): channels weighted by the score they carry.
+
+    ``w_k = (S - S_k) / |S|``, where ``S_k`` is the class's logit when channel ``k`` of the
+    layer's output is set to zero (the paper's eq. divides by ``S``; dividing by ``|S|``
+    gives the same map for a positive score and keeps a negative score from flipping it);
+    ``map = ReLU(sum_k w_k A^k)``.
+
+    Cost: ``N * channels`` passes of the head only: the layers after the explained one, on
+    ablated activations (the layers before it do not run again).
+
+    Args:
+        batch_size: ablated activation maps per pass of the head.
+        progress: show a progress bar (None: only for long runs).
+        (the other arguments are those of `camutils.methods.gradcam`)
+    """
+    import tensorflow as tf
+
+    request = prepare(model, images, target, layer, class_names, output)
+    batch_size = _check_batch_size(batch_size)
+    feature = request.feature
+    activations, classes, scores = _pass_function(request, ("ablationcam",))(
+        request.images, request.target.given)
+
+    def build():
+        def graph(images, acts, classes, start, stop):
+            channels = tf.shape(acts)[3]
+            n, k = _image_and_channel(start, stop, channels)
+            keep = 1.0 - tf.one_hot(k, channels, dtype=acts.dtype)
+            ablated = tf.gather(acts, n) * keep[:, None, None, :]
+            logits = feature.head(tf.gather(images, n), ablated)
+            return tf.gather(logits, tf.gather(classes, n), batch_dims=1)
+
+        return graph
+
+    batch = compiled(request, ("ablationcam-batch", request.target.k), build,
+                     _batch_signature(request))
+    channels = int(activations.shape[3])
+    total = len(request.images) * channels
+    ablated = _batched(request, batch, activations, classes, (), total, batch_size, progress,
+                       "Ablation-CAM")
+    ablated = tf.reshape(ablated, (len(request.images), channels, request.target.k))
+    weights = tf.math.divide_no_nan(scores[:, None, :] - ablated, tf.abs(scores)[:, None, :])
+    raw, maps = _combine_function(request)(request.images, activations, weights)
+    return explanation(request, "ablationcam", maps, raw, classes, scores)

@@ -1,0 +1,234 @@
+"""The one pipeline every CAM method runs on.
+
+    resolve the layer -> FeatureModel: images -> (activations, logits)
+      -> the method's rule: channel weights (N, k, C), or a map (N, k, h, w)
+      -> weighted sum of the activation channels -> ReLU
+      -> bilinear upsampling to the input size -> division by the maximum -> Explanation
+
+A method contributes only its `Rule`. For each ``(model, layer, output, rule, target kind)``
+the whole chain, forward pass, gradients, rule, upsampling and normalisation, is one
+``tf.function`` with a batch-agnostic signature: traced once, reused for any batch size, and
+free of Python loops over images or channels. Compiled functions live in a cache that belongs
+to the model weakly (`camutils.targets.model_cache`), so they die with it.
+
+Conventions
+    * Upsampling: ``tf.image.resize(..., "bilinear")`` (half-pixel centres, as OpenCV and
+      PyTorch's ``align_corners=False``): cell ``(i, j)`` of an ``h x w`` map covers input
+      pixels ``[i H/h, (i+1) H/h) x [j W/w, (j+1) W/w)``.
+    * Normalisation: each upsampled map is divided by its own maximum; a map whose maximum
+      is 0 stays all zero (``divide_no_nan``); the result is clipped to [0, 1]. There is no
+      shift by the minimum.
+    * Never NaN: NaN in a raw map becomes 0 and +inf the largest float32 before the ReLU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import targets
+from .explanation import Explanation
+from .inputs import Target, image_batch, resolve_target
+
+__all__ = ["Pass", "Rule", "Request", "prepare", "run_rule", "finish", "choose_classes"]
+
+
+@dataclass
+class Pass:
+    """What one forward (and backward) pass gives a rule. All float32 except ``classes``.
+
+    Attributes:
+        activations: ``(N, h, w, C)``, the layer's output ``A``.
+        gradients: ``(N, k, h, w, C)``, ``dS/dA`` for each target's logit ``S``; None for
+            rules that need no gradients.
+        logits: ``(N, classes)``.
+        classes: int32 ``(N, k)``, the target classes.
+        scores: ``(N, k)``, their logits.
+        feature: the `camutils.targets.FeatureModel` (for rules that read weights).
+    """
+
+    activations: Any
+    gradients: Any
+    logits: Any
+    classes: Any
+    scores: Any
+    feature: Any
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A method's weight rule.
+
+    Attributes:
+        name: the method's name, as reported in `Explanation.method`.
+        fn: ``Pass -> (N, k, C)`` channel weights (``kind="weights"``) or
+            ``Pass -> (N, k, h, w)`` map before the ReLU (``kind="map"``).
+        kind: ``"weights"`` or ``"map"``.
+        gradients: whether ``fn`` reads `Pass.gradients`.
+        options: the options bound into ``fn`` (part of the compiled function's cache key).
+    """
+
+    name: str
+    fn: Callable
+    kind: str = "weights"
+    gradients: bool = True
+    options: tuple = ()
+
+
+@dataclass
+class Request:
+    """A checked call: the model opened at its layer, the image batch and the target."""
+
+    model: Any
+    feature: targets.FeatureModel
+    images: np.ndarray
+    target: Target
+    class_names: list | None
+
+    @property
+    def cache(self) -> dict:
+        return targets.model_cache(self.model)
+
+
+def prepare(model, images, target=None, layer=None, class_names=None, output=None) -> Request:
+    """Check every argument and open the model at its layer (cached)."""
+    feature = targets.feature_model(model, layer, output)
+    batch = image_batch(images, feature.input_shape, feature.input_dtype, feature.model_name)
+    resolved = resolve_target(target, len(batch), feature.num_classes, class_names)
+    names = None if class_names is None else [str(n) for n in class_names]
+    return Request(model, feature, batch, resolved, names)
+
+
+# --------------------------------------------------------------------------- graph pieces
+
+
+def choose_classes(logits, given, mode: str, k: int):
+    """int32 ``(N, k)`` target classes: the top-k logits, or the given ones."""
+    import tensorflow as tf
+
+    if mode == "top":
+        return tf.math.top_k(logits, k=k, sorted=True).indices
+    return tf.cast(given, tf.int32)
+
+
+def weighted_sum(activations, weights):
+    """``sum_c weights[n, k, c] * activations[n, :, :, c]`` -> ``(N, k, h, w)``."""
+    import tensorflow as tf
+
+    return tf.einsum("nhwc,nkc->nkhw", activations, weights)
+
+
+def finish(raw, size):
+    """ReLU, upsample and normalise ``raw`` ``(N, k, h, w)`` -> ``(raw, maps (N, k, H, W))``.
+
+    ``size`` is the input's ``(H, W)`` (a tensor or a pair).
+    """
+    import tensorflow as tf
+
+    raw = tf.where(tf.math.is_nan(raw), tf.zeros_like(raw), raw)
+    raw = tf.clip_by_value(raw, 0.0, np.finfo(np.float32).max)
+    shape = tf.shape(raw)
+    flat = tf.reshape(raw, tf.concat([[-1], shape[2:4], [1]], axis=0))
+    upsampled = tf.image.resize(flat, size, method="bilinear")
+    upsampled = tf.reshape(upsampled, tf.concat([shape[:2], tf.shape(upsampled)[1:3]], axis=0))
+    return raw, normalise(upsampled)
+
+
+def normalise(maps):
+    """Divide each map ``(..., H, W)`` by its maximum; all-zero maps stay zero."""
+    import tensorflow as tf
+
+    peak = tf.reduce_max(maps, axis=[-2, -1], keepdims=True)
+    return tf.clip_by_value(tf.math.divide_no_nan(maps, peak), 0.0, 1.0)
+
+
+def signature(request: Request, *extra):
+    """The batch-agnostic input signature ``(images, given classes, *extra)``."""
+    import tensorflow as tf
+
+    feature = request.feature
+    return [
+        tf.TensorSpec((None, *feature.input_shape[1:]), feature.input_dtype, name="images"),
+        tf.TensorSpec((None, request.target.k), tf.int32, name="given"),
+        *extra,
+    ]
+
+
+def compiled(request: Request, key: tuple, build: Callable[[], Callable], input_signature):
+    """The cached ``tf.function`` for ``key`` (built by ``build()`` on first use)."""
+    import tensorflow as tf
+
+    cache = request.cache
+    full_key = ("compiled", request.feature.layer, request.feature.output) + key
+    if full_key not in cache:
+        cache[full_key] = tf.function(build(), input_signature=input_signature,
+                                      autograph=False)
+    return cache[full_key]
+
+
+def forward_with_gradients(feature, images, given, mode: str, k: int, gradients: bool):
+    """One pass: float32 activations, logits, classes, scores and (optionally) gradients."""
+    import tensorflow as tf
+
+    if gradients:
+        with tf.GradientTape(persistent=k > 1, watch_accessed_variables=False) as tape:
+            activations, logits = feature.forward(images, watch=tape.watch)
+            classes = choose_classes(logits, given, mode, k)
+            scores = tf.gather(logits, classes, batch_dims=1)
+            totals = [tf.reduce_sum(scores[:, j]) for j in range(k)]
+        grads = tf.stack([
+            tf.cast(tape.gradient(total, activations,
+                                  unconnected_gradients=tf.UnconnectedGradients.ZERO),
+                    tf.float32)
+            for total in totals
+        ], axis=1)
+    else:
+        activations, logits = feature.forward(images)
+        classes = choose_classes(logits, given, mode, k)
+        scores = tf.gather(logits, classes, batch_dims=1)
+        grads = None
+    return Pass(tf.cast(activations, tf.float32), grads, logits, classes, scores, feature)
+
+
+def run_rule(request: Request, rule: Rule) -> Explanation:
+    """Explain ``request`` with a single-pass ``rule`` (CAM, the Grad-CAM family, Eigen-CAM)."""
+    import tensorflow as tf
+
+    feature, target = request.feature, request.target
+    mode, k = target.mode, target.k
+
+    def build():
+        def graph(images, given):
+            p = forward_with_gradients(feature, images, given, mode, k, rule.gradients)
+            out = rule.fn(p)
+            raw = weighted_sum(p.activations, out) if rule.kind == "weights" else out
+            raw, maps = finish(raw, tf.shape(images)[1:3])
+            return maps, raw, p.classes, p.scores
+
+        return graph
+
+    function = compiled(request, ("rule", rule.name, rule.options, mode, k), build,
+                        signature(request))
+    maps, raw, classes, scores = function(request.images, target.given)
+    return explanation(request, rule.name, maps, raw, classes, scores)
+
+
+def explanation(request: Request, method: str, maps, raw, classes, scores, layer=None,
+                extras=None) -> Explanation:
+    """Assemble the `Explanation` (numpy arrays; the k axis dropped for single targets)."""
+    arrays = [np.asarray(a) for a in (maps, raw, classes, scores)]
+    if request.target.squeeze:
+        arrays = [a[:, 0] for a in arrays]
+    maps, raw, classes, scores = arrays
+    extras = {
+        name: (np.asarray(v)[:, 0] if request.target.squeeze else np.asarray(v))
+        for name, v in (extras or {}).items()
+    }
+    return Explanation(
+        maps=maps.astype(np.float32), raw=raw.astype(np.float32),
+        class_index=classes.astype(np.int64), score=scores.astype(np.float64),
+        layer=request.feature.layer if layer is None else layer, method=method,
+        class_names=request.class_names, extras=extras,
+    )

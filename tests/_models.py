@@ -1,0 +1,174 @@
+"""Small Keras models for tests: quick to build and to trace, deterministic weights.
+
+Every builder takes a ``seed``; weights come from seeded initialisers, so the same call
+builds the same model. Inputs are small (16 x 16 by default) so that a whole explanation
+runs in milliseconds once traced.
+
+    model = gap_model()                        # conv -> conv -> GAP -> Dense, logits
+    model = gap_model(softmax="dense")         # the same with Dense(activation="softmax")
+    model = nested_model()                     # Sequential([functional base, GAP, Dense])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SIZE = (16, 16)
+
+
+def _init(seed: int, scale: float = 1.0):
+    import keras
+
+    return keras.initializers.VarianceScaling(scale=scale, mode="fan_avg",
+                                              distribution="uniform", seed=seed)
+
+
+def _bias(seed: int):
+    import keras
+
+    return keras.initializers.RandomUniform(-0.1, 0.1, seed=seed)
+
+
+def conv_stack(x, channels=(4, 6), seed: int = 0, activation="relu", prefix="conv"):
+    """Convolutions with 'same' padding; the first halves the resolution."""
+    import keras
+
+    for i, c in enumerate(channels):
+        x = keras.layers.Conv2D(
+            c, 3, strides=2 if i == 0 else 1, padding="same", activation=activation,
+            kernel_initializer=_init(seed + i), bias_initializer=_bias(seed + 10 + i),
+            name=f"{prefix}{i + 1}",
+        )(x)
+    return x
+
+
+def gap_model(size=SIZE, channels=(4, 6), classes: int = 5, seed: int = 0, head: str = "gap",
+              softmax: str | None = None, dropout: float = 0.0, activation="relu",
+              name: str = "gap_model"):
+    """Functional conv net -> head -> Dense(classes).
+
+    Args:
+        head: ``"gap"`` (GlobalAveragePooling2D), ``"gmp"`` (GlobalMaxPooling2D) or
+            ``"flatten"`` (Flatten, where CAM is undefined).
+        softmax: None (logits), ``"dense"`` (Dense with softmax activation), ``"layer"``
+            (a Softmax layer after a linear Dense) or ``"activation"`` (Activation("softmax")).
+        dropout: add a Dropout layer of this rate between the pooling and the Dense.
+    """
+    import keras
+
+    inputs = keras.Input((*size, 3), name="image")
+    x = conv_stack(inputs, channels, seed, activation)
+    x = {
+        "gap": keras.layers.GlobalAveragePooling2D(name="pool"),
+        "gmp": keras.layers.GlobalMaxPooling2D(name="pool"),
+        "flatten": keras.layers.Flatten(name="flatten"),
+    }[head](x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+    x = keras.layers.Dense(
+        classes, activation="softmax" if softmax == "dense" else None,
+        kernel_initializer=_init(seed + 20), bias_initializer=_bias(seed + 21), name="logits",
+    )(x)
+    if softmax == "layer":
+        x = keras.layers.Softmax(name="probabilities")(x)
+    elif softmax == "activation":
+        x = keras.layers.Activation("softmax", name="probabilities")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def logits_twin(model):
+    """A logits model with the same weights as a `gap_model(softmax="dense")` model."""
+    import keras
+
+    inputs = keras.Input(model.inputs[0].shape[1:], name="image")
+    x = inputs
+    for layer in model.layers[1:]:
+        config = layer.get_config()
+        if config.get("activation") == "softmax":
+            config["activation"] = "linear"
+        clone = type(layer).from_config(config)
+        x = clone(x)
+        clone.set_weights(layer.get_weights())
+    return keras.Model(inputs, x, name="logits_twin")
+
+
+def sequential_model(size=SIZE, channels=(4, 6), classes: int = 5, seed: int = 0,
+                     softmax: bool = False):
+    """The same shape of network as a Sequential model."""
+    import keras
+
+    layers = [keras.Input((*size, 3))]
+    for i, c in enumerate(channels):
+        layers.append(keras.layers.Conv2D(
+            c, 3, strides=2 if i == 0 else 1, padding="same", activation="relu",
+            kernel_initializer=_init(seed + i), bias_initializer=_bias(seed + 10 + i),
+            name=f"conv{i + 1}",
+        ))
+    layers += [
+        keras.layers.GlobalAveragePooling2D(name="pool"),
+        keras.layers.Dropout(0.2, name="dropout"),
+        keras.layers.Dense(classes, activation="softmax" if softmax else None,
+                           kernel_initializer=_init(seed + 20), name="logits"),
+    ]
+    return keras.Sequential(layers, name="sequential_model")
+
+
+def base_model(size=SIZE, channels=(4, 6), seed: int = 0, name: str = "base"):
+    """A functional feature extractor (what a pretrained base looks like)."""
+    import keras
+
+    inputs = keras.Input((*size, 3), name="base_input")
+    x = conv_stack(inputs, channels, seed)
+    x = keras.layers.Activation("relu", name="top_activation")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def nested_model(size=SIZE, channels=(4, 6), classes: int = 5, seed: int = 0,
+                 outer: str = "sequential", softmax: bool = False):
+    """A pretrained-style base nested in a Sequential (or functional) model with a GAP head."""
+    import keras
+
+    base = base_model(size, channels, seed)
+    pool = keras.layers.GlobalAveragePooling2D(name="pool")
+    dense = keras.layers.Dense(classes, activation="softmax" if softmax else None,
+                               kernel_initializer=_init(seed + 20), name="logits")
+    if outer == "sequential":
+        return keras.Sequential([keras.Input((*size, 3)), base, pool, dense], name="nested")
+    inputs = keras.Input((*size, 3), name="image")
+    x = keras.layers.Rescaling(1.0, name="rescale")(inputs)
+    return keras.Model(inputs, dense(pool(base(x))), name="nested_functional")
+
+
+def multi_output_model(size=SIZE, seed: int = 0, as_dict: bool = False):
+    """Two classification heads on one trunk: 'species' (5 classes) and 'colour' (3)."""
+    import keras
+
+    inputs = keras.Input((*size, 3), name="image")
+    x = conv_stack(inputs, (4, 6), seed)
+    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    species = keras.layers.Dense(5, kernel_initializer=_init(seed + 20), name="species")(pooled)
+    colour = keras.layers.Dense(3, kernel_initializer=_init(seed + 21), name="colour")(pooled)
+    outputs = {"species": species, "colour": colour} if as_dict else [species, colour]
+    return keras.Model(inputs, outputs, name="multi_output")
+
+
+def skip_model(size=SIZE, seed: int = 0):
+    """A network whose last block adds a shortcut from before the explained layer."""
+    import keras
+
+    inputs = keras.Input((*size, 3), name="image")
+    x = conv_stack(inputs, (4,), seed)
+    y = keras.layers.Conv2D(4, 3, padding="same", activation="relu",
+                            kernel_initializer=_init(seed + 5), name="branch")(x)
+    z = keras.layers.Add(name="add")([x, y])
+    z = keras.layers.GlobalAveragePooling2D(name="pool")(z)
+    z = keras.layers.Dense(5, kernel_initializer=_init(seed + 20), name="logits")(z)
+    return keras.Model(inputs, z, name="skip_model")
+
+
+def images(n: int = 2, size=SIZE, seed: int = 0) -> np.ndarray:
+    """A float32 batch of smooth random images in [0, 1] (not constant, not extreme)."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0.0, 1.0, (n, size[0] // 4, size[1] // 4, 3))
+    fine = np.kron(coarse, np.ones((1, 4, 4, 1)))
+    return (0.7 * fine + 0.3 * rng.uniform(0.0, 1.0, (n, *size, 3))).astype(np.float32)
