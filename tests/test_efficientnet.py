@@ -14,7 +14,7 @@ keras = pytest.importorskip("keras")
 
 import camutils  # noqa: E402
 from camutils import efficientnet  # noqa: E402
-from camutils.images import collage, collage_boxes, resize  # noqa: E402
+from camutils.images import collage, collage_boxes  # noqa: E402
 from camutils.torch_pickle import load_state_dict  # noqa: E402
 
 CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
@@ -37,10 +37,6 @@ def class_activation_maps(zoo, inputs, classes):
     features = keras.Model(zoo.model.input, zoo.model.get_layer(zoo.cam_layer).output)(inputs)
     kernel = np.asarray(zoo.model.get_layer("logits").kernel)
     return np.einsum("bhwc,ck->bkhw", np.asarray(features), kernel[:, list(classes)])
-
-
-def upsampled(cam, size):
-    return resize(np.maximum(cam, 0).astype(np.float32), size, interpolation="bilinear")
 
 
 # --- architecture -----------------------------------------------------------------------
@@ -176,9 +172,21 @@ def test_cam_layer_is_the_last_spatial_layer_of_a_gap_network(lite0):
                                rtol=1e-3, atol=1e-3)
 
 
+def test_camutils_cam_equals_cam_by_hand(lite0):
+    explanation = lite0.explain(["chelsea", "coffee"], method="cam")
+    inputs, seen = lite0.preprocess(["chelsea", "coffee"])
+    np.testing.assert_array_equal(explanation.images, seen)
+    assert explanation.layer == lite0.cam_layer
+    classes = explanation.class_index
+    assert classes[0] in CAT_CLASSES and classes[1] == ESPRESSO
+    by_hand = class_activation_maps(lite0, inputs, classes)[[0, 1], [0, 1]]
+    np.testing.assert_allclose(explanation.raw, np.maximum(by_hand, 0), rtol=1e-4, atol=1e-4)
+
+
 def test_espresso_cam_peaks_on_the_cup(lite0):
-    inputs, seen = lite0.preprocess("coffee")  # the photo is 600 x 400
-    cam = upsampled(class_activation_maps(lite0, inputs, [ESPRESSO])[0, 0], seen.shape[1:3])
+    explanation = lite0.explain("coffee", method="cam", target="espresso")  # a 600 x 400 photo
+    cam = explanation.maps[0]
+    assert cam.shape == (224, 224) and explanation.class_index[0] == ESPRESSO
     # The cup, rim to base with its handle, is (x0, y0, x1, y1) = (170, 15, 410, 300) in the
     # photo; the network sees its central 350 x 350 square (from x 125, y 25) at 224 x 224.
     scale = 224 / 350
@@ -203,9 +211,10 @@ def test_cams_are_class_discriminative_on_a_cat_beside_a_coffee():
     cat = CAT_CLASSES[int(np.argmax(logits[list(CAT_CLASSES)]))]
     top5 = set(np.argsort(-logits)[:5])
     assert ESPRESSO in top5 and cat in top5
-    cams = class_activation_maps(wide, inputs, [cat, ESPRESSO])[0]
-    for cam, (x0, x1) in zip(cams, [(cat_x0, cat_x1), (cup_x0, cup_x1)]):
-        cam = upsampled(cam, scene.shape[:2])
+    explanation = camutils.explain(wide.model, np.repeat(inputs, 2, axis=0), method="cam",
+                                   target=[cat, ESPRESSO], layer=wide.cam_layer)
+    assert explanation.maps.shape == (2, 224, 448)
+    for cam, (x0, x1) in zip(explanation.maps, [(cat_x0, cat_x1), (cup_x0, cup_x1)]):
         _, peak_x = np.unravel_index(np.argmax(cam), cam.shape)
         assert x0 <= peak_x < x1
         assert cam[:, x0:x1].sum() / cam.sum() > 0.75
