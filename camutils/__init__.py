@@ -49,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "resolve_layer": "targets",
     # models and data
     "load_model": "zoo",
+    "list_models": "zoo",
     "make_shapes": "datasets",
     "make_scenes": "datasets",
 }

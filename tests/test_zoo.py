@@ -22,6 +22,7 @@ def test_list_models_and_the_offline_ones():
     assert "efficientnet_lite0" in offline and "shapes_gap" in offline
     assert not {"vgg16", "resnet50", "mobilenet_v2", "xception"} & set(offline)
     assert all(isinstance(d, str) and d for d in every.values())
+    assert camutils.list_models is list_models and camutils.load_model is load_model
 
 
 def test_an_unknown_model_suggests_the_closest_name():
