@@ -1,0 +1,326 @@
+"""Sanity checks: does the map change when the model's weights are destroyed?
+
+    result = cascading_randomisation(model, inputs, method="gradcam")
+    result["layers"]             # the layers randomised, top (the logits) first
+    result["mean_correlation"]   # Spearman correlation with the original maps, per step
+
+Adebayo et al. showed that some saliency methods produce nearly the same map for a trained
+network and for one whose weights are random: such a map shows the image, not the model.
+The model parameter randomisation test re-initialises the weights layer by layer, from the
+top (the logits) down, and compares each new map with the original one. A method that
+depends on what the model learned gives maps whose rank correlation with the originals
+falls as more layers are randomised.
+
+How it is done here
+    * On a copy: the model is cloned (``keras.models.clone_model``, nested models too) and
+      given the original weights (``set_weights``). The user's model is never touched; the
+      copy's variables are re-assigned in place, so the explanation pipeline is compiled
+      once for the copy and reused at every step.
+    * Re-initialisation, ``init="initializers"`` (the default): every weight of a layer,
+      trainable or not, is drawn again from the layer's own initializer (``kernel_initializer``,
+      ``bias_initializer``, ``gamma_initializer``, ``moving_variance_initializer``, ...), with a
+      new seed derived from ``seed``: so a zero-initialised bias becomes zeros, a Dense kernel
+      Glorot-uniform, BatchNorm statistics 0 and 1. A weight whose initializer cannot be found
+      falls back to the ``"normal"`` rule. ``init="normal"``: every trainable weight is drawn
+      from a seeded normal distribution with mean 0 and the standard deviation of the
+      original weight (0.01 for a constant weight); non-trainable weights (BatchNorm moving
+      statistics) are kept. Both are deterministic for a given ``seed``.
+    * The target class: after randomisation the top class usually changes, so every step
+      explains the class explained originally (``target`` or, by default, the original
+      model's top class), never the randomised model's own top class.
+    * Cascading (``mode="cascading"``, the paper's main test): randomisation accumulates,
+      step ``i`` has the top ``i + 1`` layers (or groups) random. Independent
+      (``mode="independent"``): step ``i`` has only layer (group) ``i`` random, every other
+      layer keeps its trained weights. Both cost one explanation per step.
+    * Similarity: the Spearman rank correlation of each original map with the new map, per
+      image, over all pixels of the maps at input resolution (`rank_correlation`). The paper
+      also reports the correlation of absolute values, SSIM and HOG similarity; CAM maps are
+      non-negative, so their absolute values are the maps themselves.
+
+Paper: J. Adebayo, J. Gilmer, M. Muelly, I. Goodfellow, M. Hardt, B. Kim, "Sanity Checks
+for Saliency Maps", NeurIPS 2018, sec. 3.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Callable, Sequence
+
+import numpy as np
+
+__all__ = [
+    "rank_correlation", "randomisable_layers", "randomised_copy", "cascading_randomisation",
+    "independent_randomisation",
+]
+
+
+def rank_correlation(maps_a, maps_b) -> np.ndarray:
+    """Spearman rank correlation of each pair of maps, float32 ``(n,)`` in [-1, 1].
+
+    The Pearson correlation of the pixels' ranks (ties get their average rank), per image.
+    Identical maps give 1. A constant map has no ranking: when exactly one of a pair is
+    constant, or both are constant but different, the correlation is reported as 0 (no
+    agreement) rather than undefined, never NaN.
+    """
+    from scipy.stats import rankdata
+
+    a = np.asarray(maps_a, dtype=np.float64)
+    b = np.asarray(maps_b, dtype=np.float64)
+    if a.ndim == 2 and b.ndim == 2:
+        a, b = a[None], b[None]
+    if a.shape != b.shape or a.ndim != 3:
+        raise ValueError(
+            f"rank_correlation compares maps of the same shape (n, H, W); got {a.shape} and {b.shape}."
+        )
+    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    ra = rankdata(a, axis=1)
+    rb = rankdata(b, axis=1)
+    ra -= ra.mean(axis=1, keepdims=True)
+    rb -= rb.mean(axis=1, keepdims=True)
+    norm = np.sqrt((ra ** 2).sum(axis=1) * (rb ** 2).sum(axis=1))
+    correlation = np.divide((ra * rb).sum(axis=1), norm, out=np.zeros(len(a)), where=norm > 0)
+    correlation[(a == b).all(axis=1)] = 1.0
+    return np.clip(correlation, -1.0, 1.0).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- layers
+
+
+def _is_graph_model(layer) -> bool:
+    import keras
+
+    return isinstance(layer, keras.Model) and hasattr(layer, "layers")
+
+
+def _walk(model, prefix: str = ""):
+    """Every leaf layer as ``(path, layer)``, in the model's order, nested models expanded."""
+    for layer in model.layers:
+        path = f"{prefix}{layer.name}"
+        if _is_graph_model(layer):
+            yield from _walk(layer, path + "/")
+        else:
+            yield path, layer
+
+
+def randomisable_layers(model) -> list[str]:
+    """The paths of the layers that have weights, from the top (the logits) down.
+
+    Paths are layer names, or ``"outer/inner"`` inside nested models (the same paths
+    `camutils.explain` takes as ``layer``). This is the default order of the cascade.
+    """
+    model = getattr(model, "model", model) if not hasattr(model, "layers") else model
+    return [path for path, layer in reversed(list(_walk(model))) if layer.weights]
+
+
+def _layer_at(model, path: str):
+    layer = model
+    for name in path.split("/"):
+        try:
+            layer = layer.get_layer(name)
+        except ValueError:
+            raise ValueError(
+                f"The model has no layer {path!r}. Layers with weights, top first: "
+                f"{', '.join(randomisable_layers(model)[:12])}"
+                f"{' ...' if len(randomisable_layers(model)) > 12 else ''}."
+            ) from None
+    return layer
+
+
+def randomised_copy(model):
+    """A copy of ``model`` with the same weights and its own variables (the model is untouched).
+
+    Raises a ValueError for subclassed models, which Keras cannot clone.
+    """
+    import keras
+
+    try:
+        copy = keras.models.clone_model(model, recursive=True)
+    except Exception as error:
+        raise ValueError(
+            f"Cannot copy model {model.name!r} to randomise it ({type(error).__name__}: {error}). "
+            "The sanity checks need a Sequential or functional model (subclassed models "
+            "cannot be cloned)."
+        ) from None
+    copy.set_weights(model.get_weights())
+    original = {id(v) for v in model.weights}
+    if any(id(v) in original for v in copy.weights):
+        raise RuntimeError("The model's copy shares variables with the model: refusing to randomise it.")
+    return copy
+
+
+def _initializer_for(layer, variable):
+    """The layer's initializer for ``variable`` (by Keras naming conventions), or None."""
+    name = variable.name.split("/")[-1].split(":")[0]
+    candidates = [f"{name}_initializer"]
+    if name.endswith("_kernel"):
+        candidates.append(name[: -len("_kernel")] + "_initializer")
+    if name == "kernel":
+        candidates += ["depthwise_initializer"]
+    for attribute in candidates:
+        initializer = getattr(layer, attribute, None)
+        if initializer is not None and callable(initializer):
+            return initializer
+    return None
+
+
+def _reseeded(initializer, seed: int):
+    config = initializer.get_config() if hasattr(initializer, "get_config") else None
+    if config is None:
+        return None
+    if "seed" in config:
+        config["seed"] = int(seed)
+    try:
+        return initializer.__class__.from_config(config)
+    except Exception:
+        return None
+
+
+def _randomise_layer(layer, init: str, rng_key: Sequence[int]) -> None:
+    """Re-initialise every weight of ``layer`` in place (see the module's notes)."""
+    for index, variable in enumerate(layer.weights):
+        seed_sequence = np.random.SeedSequence([*rng_key, index])
+        value = None
+        if init == "initializers":
+            initializer = _initializer_for(layer, variable)
+            seeded = None if initializer is None else _reseeded(
+                initializer, int(seed_sequence.generate_state(1)[0] % (2 ** 31)))
+            if seeded is not None:
+                value = np.asarray(seeded(tuple(variable.shape), dtype=variable.dtype))
+        if value is None:
+            if init == "normal" and not variable.trainable:
+                continue
+            original = np.asarray(variable.numpy(), dtype=np.float64)
+            scale = float(original.std()) or 0.01
+            value = np.random.default_rng(seed_sequence).normal(0.0, scale, original.shape)
+        variable.assign(np.asarray(value).astype(variable.dtype))
+
+
+# --------------------------------------------------------------------------- the tests
+
+
+def _steps(model, layers) -> list[list[str]]:
+    if layers is None:
+        layers = randomisable_layers(model)
+    elif isinstance(layers, str):
+        layers = [layers]
+    steps = [[item] if isinstance(item, str) else list(item) for item in layers]
+    if not steps or not all(steps):
+        raise ValueError("layers must name at least one layer per step (a name or a list of names).")
+    for group in steps:
+        for path in group:
+            if not _layer_at(model, path).weights:
+                raise ValueError(f"Layer {path!r} has no weights to randomise.")
+    return steps
+
+
+def _model_and_inputs(model, inputs, layer):
+    """A zoo model's Keras model, normalised inputs, default layer and class names."""
+    from ..zoo import ZooModel
+
+    if isinstance(model, ZooModel):
+        from ._scoring import _zoo_images
+
+        pixels = _zoo_images(model, inputs).astype(np.uint8)
+        return (model.model, np.asarray(model.normalize(pixels), np.float32),
+                model.cam_layer if layer is None else layer, model.class_names)
+    if not hasattr(model, "layers"):
+        raise TypeError(
+            f"model must be a Keras model or a camutils.zoo.ZooModel; got {type(model).__name__}."
+        )
+    return model, inputs, layer, None
+
+
+def cascading_randomisation(model, inputs, method: str = "gradcam", target=None, layer=None, *,
+                            layers=None, mode: str = "cascading", init: str = "initializers",
+                            seed: int = 0, keep_maps: bool = False, progress: bool = True,
+                            explainer: Callable | None = None, **options) -> dict:
+    """The model parameter randomisation test of Adebayo et al. (2018), cascading by default.
+
+    Args:
+        model: a Keras Sequential or functional model (``inputs``: its float input batch),
+            or a `camutils.zoo.ZooModel` (``inputs``: uint8 images as the network sees them;
+            ``layer`` defaults to its CAM layer).
+        method, target, layer, options: what to explain, as for `camutils.explain`. The
+            target classes of the original explanation are kept at every step.
+        layers: the steps, top first: layer paths, or lists of paths randomised together
+            as one step (a block). Default: every layer with weights, top down
+            (`randomisable_layers`).
+        mode: ``"cascading"`` (randomisation accumulates) or ``"independent"`` (one layer or
+            group at a time, the rest trained).
+        init: ``"initializers"`` or ``"normal"`` (see the module's notes).
+        seed: seeds the new weights (the same seed gives the same result).
+        keep_maps: also return every step's maps.
+        progress: show a progress bar over the steps.
+        explainer: the explanation function, ``explainer(model, inputs, method=..., target=...,
+            layer=..., **options)`` returning an object with ``.maps`` ``(n, H, W)`` and
+            ``.class_index``; default `camutils.explain`.
+
+    Returns:
+        A dict: ``"layers"``, the step labels (a group's paths joined by ``"+"``);
+        ``"correlation"`` float32 ``(steps, n)``, Spearman per step and image;
+        ``"mean_correlation"`` and ``"std_correlation"`` ``(steps,)``; ``"target"`` ``(n,)``;
+        ``"original_maps"`` ``(n, H, W)``; ``"maps"`` ``(steps, n, H, W)`` with ``keep_maps``.
+    """
+    from tqdm.auto import tqdm
+
+    if mode not in ("cascading", "independent"):
+        raise ValueError(f"mode must be 'cascading' or 'independent'; got {mode!r}.")
+    if init not in ("initializers", "normal"):
+        raise ValueError(f"init must be 'initializers' or 'normal'; got {init!r}.")
+    if explainer is None:
+        from ..methods import explain as explainer
+    keras_model, inputs, layer, class_names = _model_and_inputs(model, inputs, layer)
+    if class_names is not None:
+        options.setdefault("class_names", class_names)
+    steps = _steps(keras_model, layers)
+
+    original = explainer(keras_model, inputs, method=method, target=target, layer=layer, **options)
+    original_maps = np.asarray(original.maps, dtype=np.float32)
+    if original_maps.ndim != 3:
+        raise ValueError(
+            f"The sanity check compares one map per image, (n, H, W); the explanation's maps "
+            f"have shape {original_maps.shape}. Give one target per image (not TopK)."
+        )
+    classes = np.asarray(original.class_index, dtype=np.int64)
+
+    copy = randomised_copy(keras_model)
+    saved = {}
+    correlations, kept = [], []
+    for step, group in enumerate(tqdm(steps, desc=f"{mode} randomisation", unit="step",
+                                      disable=not progress, leave=False)):
+        if mode == "independent":
+            for path, weights in saved.items():
+                _layer_at(copy, path).set_weights(weights)
+            saved.clear()
+        for path in group:
+            target_layer = _layer_at(copy, path)
+            if mode == "independent":
+                saved[path] = target_layer.get_weights()
+            _randomise_layer(target_layer, init, (int(seed), step, zlib.crc32(path.encode())))
+        explanation = explainer(copy, inputs, method=method, target=classes, layer=layer, **options)
+        maps = np.asarray(explanation.maps, dtype=np.float32)
+        correlations.append(rank_correlation(original_maps, maps))
+        if keep_maps:
+            kept.append(maps)
+
+    correlation = np.stack(correlations).astype(np.float32)
+    result = {
+        "layers": ["+".join(group) for group in steps],
+        "correlation": correlation,
+        "mean_correlation": correlation.mean(axis=1),
+        "std_correlation": correlation.std(axis=1),
+        "target": classes,
+        "original_maps": original_maps,
+    }
+    if keep_maps:
+        result["maps"] = np.stack(kept)
+    return result
+
+
+def independent_randomisation(model, inputs, method: str = "gradcam", target=None, layer=None,
+                              **kwargs) -> dict:
+    """The independent variant: each step randomises one layer (or group) only.
+
+    The same as ``cascading_randomisation(..., mode="independent")``.
+    """
+    return cascading_randomisation(model, inputs, method, target, layer, mode="independent", **kwargs)
