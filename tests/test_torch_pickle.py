@@ -17,6 +17,8 @@ import zipfile
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from camutils import torch_pickle
 from camutils.torch_pickle import TorchFileError, UnsafePickleError, load_state_dict
@@ -266,3 +268,18 @@ def test_the_efficientnet_lite0_file_reads_without_torch():
     variances = np.concatenate([v for k, v in sd.items() if k.endswith("running_var")])
     assert (variances >= 0).all() and (variances > 0).mean() > 0.98
     assert "torch" not in sys.modules
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=4), data=st.data())
+def test_any_permuted_view_with_an_offset_reads_back(tmp_path, fake_torch, shape, data):
+    """A tensor that is a permuted (non-contiguous) view at an offset into a larger storage."""
+    perm = data.draw(st.permutations(range(len(shape))))
+    offset = data.draw(st.integers(0, 5))
+    base = np.arange(int(np.prod(shape)), dtype=np.float32).reshape(shape) * 0.5
+    flat = np.concatenate([np.full(offset, -1, np.float32), base.ravel(), [-2.0]])
+    strides = [int(np.prod(shape[i + 1:])) for i in range(len(shape))]
+    view = Tensor(Storage("0", flat), offset, [shape[p] for p in perm], [strides[p] for p in perm])
+    got = load_state_dict(write(tmp_path, legacy_bytes({"w": view})))["w"]
+    np.testing.assert_array_equal(got, np.transpose(base, perm))
