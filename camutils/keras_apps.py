@@ -266,10 +266,13 @@ def load_keras_application(name: str, weights: str | os.PathLike | None = "image
     from .zoo import ZooModel, center_crop_resize
 
     app = _application(name)
+    source = {"imagenet": "ImageNet-1k (Keras applications)", None: "random"}.get(
+        weights, "from a file")
     if weights == "imagenet":
         weights = str(_download(app, timeout))
     elif weights is not None and not Path(weights).is_file():
-        raise FileNotFoundError(f"No weights file at {str(weights)!r}.")
+        raise FileNotFoundError(f"No weights file at {str(weights)!r}: pass \"imagenet\", None "
+                                "(random weights) or the path of a weights file.")
     constructor = getattr(keras.applications, app.constructor)
     model = constructor(weights=None, classifier_activation=None,
                         input_shape=(*app.input_size, 3))
@@ -287,7 +290,7 @@ def load_keras_application(name: str, weights: str | os.PathLike | None = "image
         offline=False,
         info={
             "architecture": f"keras.applications.{app.constructor}",
-            "weights": "ImageNet-1k (Keras applications)" if weights else "random",
+            "weights": source,
             "weights_file": str(weights) if weights else None,
             "outputs": "logits (built with classifier_activation=None)",
             "preprocessing": f"centre crop {fraction:g} of the shorter side, bicubic resize, "
