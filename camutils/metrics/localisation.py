@@ -125,10 +125,12 @@ def pointing_game(maps, *, masks=None, boxes=None, tolerance: float | str = "aut
     if tolerance == 0:
         hit = region[np.arange(n), py, px]
     else:
-        ys, xs = np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32)
+        # Squared distances are exact integers; the square root is compared, so that a
+        # tolerance of exactly sqrt(d2) counts as a hit.
+        ys, xs = np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64)
         d2 = (ys[None, :, None] - py[:, None, None]) ** 2 + (xs[None, None, :] - px[:, None, None]) ** 2
         d2 = np.where(region, d2, np.inf)
-        hit = d2.reshape(n, -1).min(axis=1) <= tolerance ** 2
+        hit = np.sqrt(d2.reshape(n, -1).min(axis=1)) <= tolerance
     return hit & has_peak
 
 
