@@ -228,6 +228,7 @@ def load_efficientnet_lite0(input_size: int | tuple[int, int] = INPUT_SIZE, drop
                        f"({WEIGHTS_FILE}, sha256 {WEIGHTS_SHA256})",
             "licence": "Apache-2.0",
             "reported_top1": 0.751,
+            "reported_top1_source": "the TensorFlow EfficientNet-Lite release (ImageNet val)",
             "trainable_params": NUM_TRAINABLE_PARAMS,
             "preprocessing": "RGB 0..255, centre crop 224/256 of the shorter side, bicubic "
                              "resize, (x - 127) / 128",
