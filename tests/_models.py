@@ -29,13 +29,14 @@ def _bias(seed: int):
     return keras.initializers.RandomUniform(-0.1, 0.1, seed=seed)
 
 
-def conv_stack(x, channels=(4, 6), seed: int = 0, activation="relu", prefix="conv"):
-    """Convolutions with 'same' padding; the first halves the resolution."""
+def conv_stack(x, channels=(4, 6), seed: int = 0, activation="relu", prefix="conv",
+               first_stride: int = 2):
+    """Convolutions with 'same' padding; the first has stride ``first_stride``."""
     import keras
 
     for i, c in enumerate(channels):
         x = keras.layers.Conv2D(
-            c, 3, strides=2 if i == 0 else 1, padding="same", activation=activation,
+            c, 3, strides=first_stride if i == 0 else 1, padding="same", activation=activation,
             kernel_initializer=_init(seed + i), bias_initializer=_bias(seed + 10 + i),
             name=f"{prefix}{i + 1}",
         )(x)
@@ -44,7 +45,7 @@ def conv_stack(x, channels=(4, 6), seed: int = 0, activation="relu", prefix="con
 
 def gap_model(size=SIZE, channels=(4, 6), classes: int = 5, seed: int = 0, head: str = "gap",
               softmax: str | None = None, dropout: float = 0.0, activation="relu",
-              name: str = "gap_model"):
+              first_stride: int = 2, name: str = "gap_model"):
     """Functional conv net -> head -> Dense(classes).
 
     Args:
@@ -53,11 +54,12 @@ def gap_model(size=SIZE, channels=(4, 6), classes: int = 5, seed: int = 0, head:
         softmax: None (logits), ``"dense"`` (Dense with softmax activation), ``"layer"``
             (a Softmax layer after a linear Dense) or ``"activation"`` (Activation("softmax")).
         dropout: add a Dropout layer of this rate between the pooling and the Dense.
+        first_stride: 1 keeps the input's resolution in every layer.
     """
     import keras
 
     inputs = keras.Input((*size, 3), name="image")
-    x = conv_stack(inputs, channels, seed, activation)
+    x = conv_stack(inputs, channels, seed, activation, first_stride=first_stride)
     x = {
         "gap": keras.layers.GlobalAveragePooling2D(name="pool"),
         "gmp": keras.layers.GlobalMaxPooling2D(name="pool"),

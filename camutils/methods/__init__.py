@@ -10,7 +10,7 @@ Every method is also a plain function with the same signature (`cam`, `gradcam`,
 resolution in `camutils.targets`.
 """
 
-from .cam import cam, eigencam
+from .gradient_free import cam, eigencam
 from .explanation import Explanation, TopK
 from .gradient import gradcam, gradcam_plus_plus, hirescam, layercam, xgradcam
 from .guided import guided_backprop, guided_gradcam

@@ -82,38 +82,64 @@ def _combine_function(request):
                     [spec, _activation_specs(request), weights])
 
 
-def _batched(request, batch_function, activations, classes, extra, total, batch_size,
-             progress, description):
-    """Run ``batch_function`` over ``[0, total)`` in slices; concatenate its (B, k) results."""
+def _rectangles(images: int, channels: int, batch_size: int):
+    """Batches as ``(n0, n1, k0, k1)``: images ``[n0, n1)`` x channels ``[k0, k1)``.
+
+    A batch never mixes partial images: either one image and up to ``batch_size`` of its
+    channels, or several whole images. Each batch is then built with one broadcast
+    multiplication, without gathering copies of the inputs.
+    """
+    if channels >= batch_size:
+        for n in range(images):
+            for k in range(0, channels, batch_size):
+                yield n, n + 1, k, min(k + batch_size, channels)
+    else:
+        group = max(1, batch_size // channels)
+        for n in range(0, images, group):
+            yield n, min(n + group, images), 0, channels
+
+
+def _batched(request, batch_function, activations, classes, batch_size, progress,
+             description) -> np.ndarray:
+    """Run ``batch_function`` over every (image, channel) pair; float32 ``(N, M, k)``."""
     import tensorflow as tf
 
-    results = []
-    with _progress(total, batch_size, progress, description) as bar:
-        for start in range(0, total, batch_size):
-            stop = min(start + batch_size, total)
-            results.append(batch_function(request.images, activations, classes, *extra,
-                                          tf.constant(start), tf.constant(stop)))
-            bar.update(stop - start)
-    return tf.concat(results, axis=0)
+    n_images, channels = len(request.images), int(activations.shape[3])
+    images = tf.convert_to_tensor(request.images)
+    results = np.zeros((n_images, channels, request.target.k), np.float32)
+    with _progress(n_images * channels, batch_size, progress, description) as bar:
+        for n0, n1, k0, k1 in _rectangles(n_images, channels, batch_size):
+            out = batch_function(images, activations, classes, *map(tf.constant, (n0, n1, k0, k1)))
+            results[n0:n1, k0:k1] = out.numpy()
+            bar.update((n1 - n0) * (k1 - k0))
+    return results
 
 
-def _batch_signature(request, *extra):
+def _batch_signature(request):
     import tensorflow as tf
 
+    index = [tf.TensorSpec((), tf.int32, name=n) for n in ("n0", "n1", "k0", "k1")]
     return [
         signature(request)[0], _activation_specs(request),
-        tf.TensorSpec((None, request.target.k), tf.int32, name="classes"),
-        *extra,
-        tf.TensorSpec((), tf.int32, name="start"), tf.TensorSpec((), tf.int32, name="stop"),
+        tf.TensorSpec((None, request.target.k), tf.int32, name="classes"), *index,
     ]
 
 
-def _image_and_channel(start, stop, channels):
-    """Flat evaluation index -> (image index, channel index)."""
+def _flatten_pairs(tensor):
+    """``(g, m, ...)`` -> ``(g * m, ...)``."""
     import tensorflow as tf
 
-    index = tf.range(start, stop)
-    return index // channels, index % channels
+    shape = tf.shape(tensor)
+    return tf.reshape(tensor, tf.concat([[shape[0] * shape[1]], shape[2:]], axis=0))
+
+
+def _target_scores(values, classes, m):
+    """``values (g * m, classes)`` -> ``(g, m, k)``: each pair's target columns."""
+    import tensorflow as tf
+
+    per_pair = tf.repeat(classes, m, axis=0)
+    picked = tf.gather(values, per_pair, batch_dims=1)
+    return tf.reshape(picked, tf.stack([-1, m, tf.shape(classes)[1]]))
 
 
 # --------------------------------------------------------------------------- Score-CAM
@@ -159,26 +185,24 @@ def scorecam(model, images, target=None, layer=None, *, class_names=None, output
         request.images, request.target.given)
 
     def build():
-        def graph(images, acts, classes, start, stop):
-            n, k = _image_and_channel(start, stop, tf.shape(acts)[3])
-            selected = tf.gather_nd(tf.transpose(acts, [0, 3, 1, 2]), tf.stack([n, k], axis=1))
-            masks = tf.image.resize(selected[..., None], tf.shape(images)[1:3], "bilinear")
+        def graph(images, acts, classes, n0, n1, k0, k1):
+            block = tf.transpose(acts[n0:n1, :, :, k0:k1], [0, 3, 1, 2])  # (g, m, h, w)
+            m = tf.shape(block)[1]
+            masks = tf.image.resize(_flatten_pairs(block)[..., None], tf.shape(images)[1:3],
+                                    "bilinear")  # (g m, H, W, 1)
             low = tf.reduce_min(masks, axis=[1, 2, 3], keepdims=True)
             high = tf.reduce_max(masks, axis=[1, 2, 3], keepdims=True)
             masks = tf.math.divide_no_nan(masks - low, high - low)
-            masked = tf.gather(images, n) * tf.cast(masks, images.dtype)
+            masks = tf.reshape(masks, tf.concat([[n1 - n0, m], tf.shape(masks)[1:]], axis=0))
+            masked = _flatten_pairs(images[n0:n1, None] * tf.cast(masks, images.dtype))
             probabilities = tf.nn.softmax(feature.logits(masked))
-            return tf.gather(probabilities, tf.gather(classes, n), batch_dims=1)
+            return _target_scores(probabilities, classes[n0:n1], m)
 
         return graph
 
     batch = compiled(request, ("scorecam-batch", request.target.k), build,
                      _batch_signature(request))
-    m = int(activations.shape[3])
-    total = len(request.images) * m
-    weights = _batched(request, batch, activations, classes, (), total, batch_size, progress,
-                       "Score-CAM")
-    weights = tf.reshape(weights, (len(request.images), m, request.target.k))
+    weights = _batched(request, batch, activations, classes, batch_size, progress, "Score-CAM")
     raw, maps = _combine_function(request)(request.images, activations, weights)
     return explanation(request, "scorecam", maps, raw, classes, scores)
 
@@ -212,23 +236,19 @@ def ablationcam(model, images, target=None, layer=None, *, class_names=None, out
         request.images, request.target.given)
 
     def build():
-        def graph(images, acts, classes, start, stop):
-            channels = tf.shape(acts)[3]
-            n, k = _image_and_channel(start, stop, channels)
-            keep = 1.0 - tf.one_hot(k, channels, dtype=acts.dtype)
-            ablated = tf.gather(acts, n) * keep[:, None, None, :]
-            logits = feature.head(tf.gather(images, n), ablated)
-            return tf.gather(logits, tf.gather(classes, n), batch_dims=1)
+        def graph(images, acts, classes, n0, n1, k0, k1):
+            keep = 1.0 - tf.one_hot(tf.range(k0, k1), tf.shape(acts)[3], dtype=acts.dtype)
+            ablated = _flatten_pairs(acts[n0:n1, None] * keep[None, :, None, None, :])
+            m = k1 - k0
+            logits = feature.head(tf.repeat(images[n0:n1], m, axis=0), ablated)
+            return _target_scores(logits, classes[n0:n1], m)
 
         return graph
 
     batch = compiled(request, ("ablationcam-batch", request.target.k), build,
                      _batch_signature(request))
-    channels = int(activations.shape[3])
-    total = len(request.images) * channels
-    ablated = _batched(request, batch, activations, classes, (), total, batch_size, progress,
+    ablated = _batched(request, batch, activations, classes, batch_size, progress,
                        "Ablation-CAM")
-    ablated = tf.reshape(ablated, (len(request.images), channels, request.target.k))
     weights = tf.math.divide_no_nan(scores[:, None, :] - ablated, tf.abs(scores)[:, None, :])
     raw, maps = _combine_function(request)(request.images, activations, weights)
     return explanation(request, "ablationcam", maps, raw, classes, scores)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 
-from .cam import cam, eigencam
+from .gradient_free import cam, eigencam
 from .gradient import gradcam, gradcam_plus_plus, hirescam, layercam, xgradcam
 from .guided import guided_backprop, guided_gradcam
 from .inputs import check_options
