@@ -149,13 +149,16 @@ def test_a_model_ending_in_softmax_is_read_as_probabilities(setup):
 # --------------------------------------------------------------------------- zoo models
 
 
-def _tiny_zoo(model):
+def _unit_range(pixels):
+    return np.asarray(pixels, np.float32) / 255.0
+
+
+def _tiny_zoo(model, normalize=_unit_range):
     from camutils.zoo import ZooModel
 
     return ZooModel(
         name="tiny", model=model, input_size=SIZE, class_names=["region", "other"],
-        cam_layer="dense", prepare=lambda images: np.stack(images),
-        normalize=lambda pixels: np.asarray(pixels, np.float32) / 255.0,
+        cam_layer="dense", prepare=lambda images: np.stack(images), normalize=normalize,
     )
 
 
@@ -173,6 +176,37 @@ def test_a_zoo_model_is_perturbed_in_pixels_then_normalised(setup):
     blur_inputs = insertion_curve(setup.model, pixels / np.float32(255), setup.perfect, steps=8,
                                   progress=False)
     np.testing.assert_allclose(blur_zoo["scores"], blur_inputs["scores"], atol=2e-2)
+
+
+def test_zero_means_zero_of_the_input_for_a_zoo_model_too(setup):
+    from camutils.metrics._scoring import zero_pixel
+
+    def centred(pixels):  # EfficientNet-Lite0's normaliser
+        return (np.asarray(pixels, np.float32) - 127.0) / 128.0
+
+    mean = np.array([124.0, 117.0, 104.0], np.float32)
+
+    def mean_subtracted(pixels):  # caffe-style, per channel
+        return np.asarray(pixels, np.float32) - mean
+
+    assert zero_pixel(_tiny_zoo(setup.model)).tolist() == [0, 0, 0]
+    assert zero_pixel(_tiny_zoo(setup.model, centred)).tolist() == [127, 127, 127]
+    assert zero_pixel(_tiny_zoo(setup.model, mean_subtracted)).tolist() == mean.tolist()
+    # Deleting to "zero" through a centred zoo model is deleting to 0 of its input.
+    pixels = np.rint(setup.images * 255).astype(np.uint8)
+    zoo = _tiny_zoo(setup.model, centred)
+    via_zoo = deletion_curve(zoo, pixels, setup.perfect, steps=8, progress=False)
+    via_inputs = deletion_curve(setup.model, centred(pixels), setup.perfect, steps=8,
+                                progress=False)
+    np.testing.assert_allclose(via_zoo["scores"], via_inputs["scores"], atol=1e-5)
+    # A number is a constant pixel value: 0 is black, which is not 0 of this input.
+    black = deletion_curve(zoo, pixels, setup.perfect, steps=8, baseline=0, progress=False)
+    assert np.abs(black["scores"][:, -1] - via_zoo["scores"][:, -1]).min() > 0.01
+    # Average drop fades the pixels towards that colour: image * map in input space.
+    half = np.full((4, *SIZE), 0.5, np.float32)
+    drop_zoo = average_drop(zoo, pixels, half, progress=False)
+    drop_inputs = average_drop(setup.model, centred(pixels), half, progress=False)
+    np.testing.assert_allclose(drop_zoo["masked"], drop_inputs["masked"], atol=2e-2)
 
 
 def test_a_zoo_model_wants_the_images_it_sees(setup):

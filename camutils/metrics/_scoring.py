@@ -4,11 +4,19 @@ Faithfulness metrics change an image and watch the model's confidence. The chang
 happen where it means something:
 
 - a plain Keras model takes float inputs, so they are perturbed as given, in the model's
-  input space ("zero" there is the value 0 of the input, e.g. the mean colour for inputs
-  standardised by mean and standard deviation, mid-grey for inputs in [-1, 1]);
+  input space;
 - a `camutils.zoo.ZooModel` takes photos: the uint8 pixels it sees (after its crop and
   resize, at its ``input_size``) are perturbed, rounded back to uint8 and only then
-  normalised ("zero" there is a black pixel).
+  normalised, so every perturbed image is a real image.
+
+The baseline "zero" means the same in both: the value 0 of the model's input, as in the
+RISE code (where 0 of an input standardised by mean and standard deviation is the dataset's
+mean colour). For a plain model that is 0 itself; for a zoo model it is the uint8 colour
+whose normalised value is nearest to 0, found by normalising every level 0..255 (so it
+assumes a per-pixel normaliser): mid-grey 127 for EfficientNet-Lite0's ``(x - 127) / 128``,
+black for the course models' ``x / 255``. A plain number as a baseline is a constant in
+the perturbation space: ``0`` is 0 of the input for a plain model, a black pixel for a zoo
+model.
 
 `PerturbationSpace` holds the images in that space as float32 ``(n, H, W, C)`` and turns a
 batch of perturbed images into class probabilities through one compiled forward pass.
@@ -22,7 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["PerturbationSpace", "perturbation_space", "softmax"]
+__all__ = ["PerturbationSpace", "perturbation_space", "zero_pixel", "softmax"]
 
 _COMPILED: "weakref.WeakKeyDictionary[Any, Callable]" = weakref.WeakKeyDictionary()
 
@@ -77,6 +85,8 @@ class PerturbationSpace:
         normalize: for a zoo model, its uint8 -> float input function.
         probabilities_out: whether the model already outputs probabilities (ends in softmax);
             otherwise its outputs are logits and a softmax is applied.
+        zero: float32 ``(C,)``, the value in this space that the model's input sees as 0
+            (the "zero" baseline).
     """
 
     images: np.ndarray
@@ -84,6 +94,7 @@ class PerturbationSpace:
     model: Any
     normalize: Callable[[np.ndarray], np.ndarray] | None
     probabilities_out: bool
+    zero: np.ndarray
 
     @property
     def size(self) -> tuple[int, int]:
@@ -133,6 +144,7 @@ def perturbation_space(model, inputs, output: str = "auto") -> PerturbationSpace
     if isinstance(model, ZooModel):
         keras_model, normalize, pixels = model.model, model.normalize, True
         images = _zoo_images(model, inputs)
+        zero = zero_pixel(model)
     elif hasattr(model, "layers") and callable(model):
         keras_model, normalize, pixels = model, None, False
         images = np.asarray(inputs)
@@ -146,6 +158,7 @@ def perturbation_space(model, inputs, output: str = "auto") -> PerturbationSpace
         if not (np.issubdtype(images.dtype, np.floating) or np.issubdtype(images.dtype, np.integer)):
             raise ValueError(f"The inputs must be numbers; got dtype {images.dtype}.")
         images = images.astype(np.float32)
+        zero = np.zeros(images.shape[3], np.float32)
     else:
         raise TypeError(
             f"model must be a Keras model or a camutils.zoo.ZooModel; got {type(model).__name__}."
@@ -154,7 +167,21 @@ def perturbation_space(model, inputs, output: str = "auto") -> PerturbationSpace
         probabilities_out = _ends_in_softmax(keras_model)
     else:
         probabilities_out = output == "probabilities"
-    return PerturbationSpace(images, pixels, keras_model, normalize, probabilities_out)
+    return PerturbationSpace(images, pixels, keras_model, normalize, probabilities_out, zero)
+
+
+def zero_pixel(zoo) -> np.ndarray:
+    """The uint8 colour (per channel) that a zoo model's normaliser maps nearest to 0.
+
+    Every level 0..255 is normalised, in images of the model's input size (so that any
+    normaliser that accepts its own input works); returns float32 ``(3,)``.
+    """
+    h, w = (int(s) for s in zoo.input_size)
+    count = -(-256 // (h * w))  # enough images of h x w pixels for 256 levels
+    levels = np.resize(np.arange(256, dtype=np.uint8), count * h * w).reshape(count, h, w)
+    normalised = np.asarray(zoo.normalize(np.repeat(levels[..., None], 3, axis=3)), np.float64)
+    values = normalised.reshape(-1, normalised.shape[-1])[:256]  # the levels 0..255, in order
+    return np.abs(values).argmin(axis=0).astype(np.float32)
 
 
 def _zoo_images(zoo, inputs) -> np.ndarray:

@@ -9,10 +9,12 @@
 ``model`` is either a plain Keras model with its float inputs ``(n, H, W, C)``, perturbed
 as they are (in the model's input space), or a `camutils.zoo.ZooModel` with RGB uint8
 images as the network sees them (``explanation.images`` of ``zoo.explain``), whose pixels
-are perturbed, rounded to uint8 and then normalised. The two "zero" baselines differ:
-0 in the input space of a plain model (for Lite0's ``(x - 127) / 128`` that is mid-grey),
-a black pixel for a zoo model. ``maps`` are ``(n, H, W)`` at the same resolution (an
-`Explanation` is accepted, and then supplies the target classes too).
+are perturbed, rounded to uint8 and then normalised. The baseline ``"zero"`` is the value 0
+of the model's input in both cases, as in the RISE code: 0 itself for a plain model; for a
+zoo model the pixel colour its normaliser maps to 0 (mid-grey 127 for EfficientNet-Lite0,
+black for the course's shapes models; see `camutils.metrics._scoring`). ``maps`` are
+``(n, H, W)`` at the same resolution (an `Explanation` is accepted, and then supplies the
+target classes too).
 
 Scores are class probabilities (the softmax of the logits; a model that ends in softmax is
 read as it is), of the ``target`` class: the explained class (``explanation.class_index``),
@@ -49,17 +51,19 @@ BLUR_SIZE = 11
 
 
 def baseline_images(images: np.ndarray, baseline="zero", blur_sigma: float = BLUR_SIGMA,
-                    blur_size: int = BLUR_SIZE) -> np.ndarray:
+                    blur_size: int = BLUR_SIZE, zero=0.0) -> np.ndarray:
     """What perturbed pixels are replaced by (deletion) or drawn from (insertion).
 
     Args:
         images: float32 ``(n, H, W, C)`` in the perturbation space.
-        baseline: ``"zero"`` (a constant 0), ``"mean"`` (each image's mean value per
+        baseline: ``"zero"`` (the constant ``zero``), ``"mean"`` (each image's mean value per
             channel), ``"blur"`` (each image blurred by a ``blur_size`` x ``blur_size``
             Gaussian kernel of standard deviation ``blur_sigma``, borders reflected: the
             RISE code blurs with 11 and 5 but pads with zeros, which darkens the borders), a
             number (a constant), an array broadcastable to ``images``, or a function from
             ``images`` to such an array.
+        zero: what ``"zero"`` stands for: 0 of the model's input, in the perturbation space
+            (a number or one value per channel; the metrics pass the model's).
 
     Returns:
         float32, broadcastable to ``images`` (a view for the constant baselines).
@@ -69,7 +73,7 @@ def baseline_images(images: np.ndarray, baseline="zero", blur_sigma: float = BLU
         base = np.asarray(baseline(images), dtype=np.float32)
     elif isinstance(baseline, str):
         if baseline == "zero":
-            base = np.zeros((1, 1, 1, images.shape[3]), dtype=np.float32)
+            base = np.broadcast_to(np.asarray(zero, np.float32), (1, 1, 1, images.shape[3]))
         elif baseline == "mean":
             base = images.mean(axis=(1, 2), keepdims=True)
         elif baseline == "blur":
@@ -158,7 +162,7 @@ def _curve(model, inputs, maps, target, *, mode: str, steps: int, baseline, batc
     steps = int(steps)
     if not 1 <= steps <= pixels:
         raise ValueError(f"steps must be between 1 and the number of pixels ({pixels}); got {steps}.")
-    base = baseline_images(images, baseline, blur_sigma, blur_size)
+    base = baseline_images(images, baseline, blur_sigma, blur_size, zero=space.zero)
     counts = np.rint(np.linspace(0, pixels, steps + 1)).astype(np.int64)
     # The rank of every pixel in order of decreasing map value (ties: row-major order).
     order = np.argsort(-maps.reshape(n, -1), axis=1, kind="stable")
@@ -268,8 +272,8 @@ def average_drop(model, inputs, maps, target=None, *, baseline="zero", batch_siz
 
     An all-ones map leaves the input unchanged: its drop is 0. With another ``baseline``
     the masked input is ``image * map + baseline * (1 - map)``; the default ``"zero"`` is
-    the paper's ``image * map``, where 0 means 0 of the model's input for a plain Keras
-    model and a black pixel for a zoo model (see the module's notes).
+    the paper's ``image * map`` in the model's input space (for a zoo model, the pixels fade
+    towards the colour whose input value is 0; see the module's notes).
 
     Args:
         model, inputs, target, batch_size, output, progress: as for `deletion_curve`.
@@ -294,7 +298,7 @@ def _average_drop(space: PerturbationSpace, maps, target, baseline, batch_size: 
         )
     images = space.images
     mask = np.clip(maps, 0, 1)[..., None]
-    base = baseline_images(images, baseline)
+    base = baseline_images(images, baseline, zero=space.zero)
     n = len(images)
     # Originals and masked images go through the model together, in batches.
     probabilities_y = np.empty(n)
