@@ -163,8 +163,11 @@ def compiled(request: Request, key: tuple, build: Callable[[], Callable], input_
     cache = request.cache
     full_key = ("compiled", request.feature.layer, request.feature.output) + key
     if full_key not in cache:
-        cache[full_key] = tf.function(build(), input_signature=input_signature,
-                                      autograph=False)
+        function = tf.function(build(), input_signature=input_signature, autograph=False)
+        # Each model, layer and method has its own function, traced once; TensorFlow's
+        # "frequent retracing" warning counts traces per source line and would misfire.
+        function._omit_frequent_tracing_warning = True
+        cache[full_key] = function
     return cache[full_key]
 
 
