@@ -148,7 +148,10 @@ def _probabilities(space: PerturbationSpace, images: np.ndarray, batch_size: int
 
 def _check_targets(targets: np.ndarray, classes: int) -> None:
     if targets.min() < 0 or targets.max() >= classes:
-        raise ValueError(f"Target classes must be in 0..{classes - 1}; got {targets.min()}..{targets.max()}.")
+        raise ValueError(
+            f"Target classes must be in 0..{classes - 1} (the model has {classes} classes); "
+            f"got {targets.min()}..{targets.max()}."
+        )
 
 
 def _curve(model, inputs, maps, target, *, mode: str, steps: int, baseline, batch_size: int,

@@ -276,9 +276,12 @@ def box_localisation(maps, *, boxes=None, masks=None, threshold: float = 0.2,
     iou = box_iou(pred, gt)
     correct = iou >= iou_threshold
     if (predicted is None) != (labels is None):
-        raise ValueError("To require the right class, give both predicted= and labels= (class indices).")
+        raise ValueError(
+            "To require the right class, give both predicted= and labels= (class indices)."
+        )
     if predicted is not None:
-        correct &= as_targets(predicted, len(maps), "predicted") == as_targets(labels, len(maps), "labels")
+        n = len(maps)
+        correct &= as_targets(predicted, n, "predicted") == as_targets(labels, n, "labels")
     return {"boxes": pred, "iou": iou, "correct": correct,
             "accuracy": float(correct.mean()), "mean_iou": float(iou.mean())}
 

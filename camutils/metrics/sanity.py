@@ -15,7 +15,8 @@ How it is done here
     * On a copy: the model is cloned (``keras.models.clone_model``, nested models too) and
       given the original weights (``set_weights``). The user's model is never touched; the
       copy's variables are re-assigned in place, so the explanation pipeline is compiled
-      once for the copy and reused at every step.
+      once for the copy and reused at every step (and by later checks of the same model:
+      the copy is kept while the model lives, and reset to its weights at each call).
     * Re-initialisation, ``init="initializers"`` (the default): every weight of a layer,
       trainable or not, is drawn again from the layer's own initializer (``kernel_initializer``,
       ``bias_initializer``, ``gamma_initializer``, ``moving_variance_initializer``, ...), with a
@@ -43,6 +44,7 @@ for Saliency Maps", NeurIPS 2018, sec. 3.
 
 from __future__ import annotations
 
+import weakref
 import zlib
 from typing import Callable, Sequence
 
@@ -145,6 +147,28 @@ def randomised_copy(model):
     original = {id(v) for v in model.weights}
     if any(id(v) in original for v in copy.weights):
         raise RuntimeError("The model's copy shares variables with the model: refusing to randomise it.")
+    return copy
+
+
+_WORKING_COPIES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _working_copy(model):
+    """The model's copy for randomisation, reset to the model's current weights.
+
+    One copy is kept per model (weakly: it goes with the model), so that repeated checks
+    (other seeds, the independent variant) reuse the explanation pipeline compiled for it
+    instead of tracing a new one each time.
+    """
+    try:
+        copy = _WORKING_COPIES.get(model)
+    except TypeError:  # not weak-referenceable
+        return randomised_copy(model)
+    if copy is None:
+        copy = randomised_copy(model)
+        _WORKING_COPIES[model] = copy
+    else:
+        copy.set_weights(model.get_weights())
     return copy
 
 
@@ -283,7 +307,7 @@ def cascading_randomisation(model, inputs, method: str = "gradcam", target=None,
         )
     classes = np.asarray(original.class_index, dtype=np.int64)
 
-    copy = randomised_copy(keras_model)
+    copy = _working_copy(keras_model)
     saved = {}
     correlations, kept = [], []
     for step, group in enumerate(tqdm(steps, desc=f"{mode} randomisation", unit="step",
