@@ -21,11 +21,13 @@ How it is done here
       trainable or not, is drawn again from the layer's own initializer (``kernel_initializer``,
       ``bias_initializer``, ``gamma_initializer``, ``moving_variance_initializer``, ...), with a
       new seed derived from ``seed``: so a zero-initialised bias becomes zeros, a Dense kernel
-      Glorot-uniform, BatchNorm statistics 0 and 1. A weight whose initializer cannot be found
-      falls back to the ``"normal"`` rule. ``init="normal"``: every trainable weight is drawn
-      from a seeded normal distribution with mean 0 and the standard deviation of the
-      original weight (0.01 for a constant weight); non-trainable weights (BatchNorm moving
-      statistics) are kept. Both are deterministic for a given ``seed``.
+      Glorot-uniform, BatchNorm statistics 0 and 1. A weight whose initializer cannot be
+      found falls back to the ``"normal"`` rule (so a non-trainable one is then kept).
+      ``init="normal"``: every trainable weight is drawn from a seeded normal distribution
+      with mean 0 and the standard deviation of the original weight (0.01 for a constant
+      weight); non-trainable weights (BatchNorm moving statistics) are kept. Both are
+      deterministic for a given ``seed``; weights that are not floats (counters, random
+      generator states) are never changed.
     * The target class: after randomisation the top class usually changes, so every step
       explains the class explained originally (``target`` or, by default, the original
       model's top class), never the randomised model's own top class.
@@ -200,8 +202,10 @@ def _reseeded(initializer, seed: int):
 
 
 def _randomise_layer(layer, init: str, rng_key: Sequence[int]) -> None:
-    """Re-initialise every weight of ``layer`` in place (see the module's notes)."""
+    """Re-initialise every float weight of ``layer`` in place (see the module's notes)."""
     for index, variable in enumerate(layer.weights):
+        if "float" not in str(variable.dtype):  # counters, seed states: not weights
+            continue
         seed_sequence = np.random.SeedSequence([*rng_key, index])
         value = None
         if init == "initializers":
@@ -210,8 +214,8 @@ def _randomise_layer(layer, init: str, rng_key: Sequence[int]) -> None:
                 initializer, int(seed_sequence.generate_state(1)[0] % (2 ** 31)))
             if seeded is not None:
                 value = np.asarray(seeded(tuple(variable.shape), dtype=variable.dtype))
-        if value is None:
-            if init == "normal" and not variable.trainable:
+        if value is None:  # the "normal" rule, also the fallback without an initializer
+            if not variable.trainable:
                 continue
             original = np.asarray(variable.numpy(), dtype=np.float64)
             scale = float(original.std()) or 0.01
