@@ -193,7 +193,7 @@ def _curve(model, inputs, maps, target, *, mode: str, steps: int, baseline, batc
 
 
 def deletion_curve(model, inputs, maps, target=None, *, steps: int = 50, baseline="zero",
-                   batch_size: int = 64, blur_sigma: float = BLUR_SIGMA, blur_size: int = BLUR_SIZE,
+                   batch_size: int = 32, blur_sigma: float = BLUR_SIGMA, blur_size: int = BLUR_SIZE,
                    output: str = "auto", progress: bool = True) -> dict:
     """The deletion curve (RISE): the class probability as the most salient pixels are removed.
 
@@ -228,7 +228,7 @@ def deletion_curve(model, inputs, maps, target=None, *, steps: int = 50, baselin
 
 
 def insertion_curve(model, inputs, maps, target=None, *, steps: int = 50, baseline="blur",
-                    batch_size: int = 64, blur_sigma: float = BLUR_SIGMA, blur_size: int = BLUR_SIZE,
+                    batch_size: int = 32, blur_sigma: float = BLUR_SIGMA, blur_size: int = BLUR_SIZE,
                     output: str = "auto", progress: bool = True) -> dict:
     """The insertion curve (RISE): the class probability as the most salient pixels are added.
 
@@ -262,7 +262,7 @@ def curve_auc(scores, fractions) -> np.ndarray:
     return (heights * np.diff(fractions)).sum(axis=1).astype(np.float32)
 
 
-def average_drop(model, inputs, maps, target=None, *, baseline="zero", batch_size: int = 64,
+def average_drop(model, inputs, maps, target=None, *, baseline="zero", batch_size: int = 32,
                  output: str = "auto", progress: bool = True) -> dict:
     """Average drop and increase in confidence (Grad-CAM++, sec. 5.1), in percent.
 
@@ -332,7 +332,7 @@ def _average_drop(space: PerturbationSpace, maps, target, baseline, batch_size: 
 
 
 def faithfulness_scores(model, inputs, maps, target=None, *, steps: int = 50,
-                        batch_size: int = 64, output: str = "auto",
+                        batch_size: int = 32, output: str = "auto",
                         progress: bool = True) -> dict[str, float]:
     """Every faithfulness score of a batch of maps with the papers' defaults: one table row.
 
