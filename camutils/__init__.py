@@ -52,6 +52,7 @@ _EXPORTS: dict[str, str] = {
     "list_models": "zoo",
     "make_shapes": "datasets",
     "make_scenes": "datasets",
+    "Explorer": "widgets",
 }
 
 _SUBMODULES = {

@@ -1,0 +1,336 @@
+"""The camutils command line: explain images with a CAM method, without writing code.
+
+    python -m camutils explain photo.jpg --method gradcam --target tabby --out maps/
+    python -m camutils explain photos/ --model efficientnet_lite0 --top-k 3
+    python -m camutils models            # the zoo, and which models work offline
+    python -m camutils layers efficientnet_lite0
+    python -m camutils prefetch vgg16    # while online: Keras application weights
+
+The same program is installed as the ``camutils`` command. Options are documented by
+``--help`` on each command. Starting is quick: TensorFlow is imported only when a model is
+loaded, so ``--help`` and most input errors answer at once. Bad input (a missing file, an
+unknown model, method, layer or class) prints one line that says what is wrong and exits
+with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from pathlib import Path
+
+__all__ = ["main", "build_parser", "IMAGE_SUFFIXES", "CommandError"]
+
+#: The file types a folder is searched for.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+PROG = "camutils"
+
+
+class CommandError(Exception):
+    """Bad input: printed as one line, exit status 2."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _unit_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command (cheap: imports nothing heavy)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Class Activation Mapping for Keras models: explain images from the "
+                    "command line.",
+        epilog="Run 'camutils COMMAND --help' for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    explain = commands.add_parser(
+        "explain", help="write CAM overlays of images as PNG and print their top classes",
+        description="Explain images with a CAM method: print each image's top classes and "
+                    "write the map over the image, as the network saw it (centre crop and "
+                    "resize), as PNG files named IMAGE_METHOD_CLASS.png.",
+    )
+    explain.add_argument("images", nargs="+", metavar="IMAGE",
+                         help="image files, folders (every image file in them: "
+                              f"{', '.join(IMAGE_SUFFIXES)}) or sample photo names "
+                              "(see 'camutils samples')")
+    explain.add_argument("--model", "-m", default="efficientnet_lite0",
+                         help="zoo model name (see 'camutils models'; default: %(default)s)")
+    explain.add_argument("--method", default="gradcam",
+                         help="CAM method: cam, gradcam, gradcam++, xgradcam, hirescam, "
+                              "layercam, scorecam, ablationcam, eigencam, guided_backprop, "
+                              "guided_gradcam (default: %(default)s)")
+    explain.add_argument("--target", "-t", default=None,
+                         help="class to explain, by name (ImageNet lemmas such as 'tabby cat' "
+                              "work) or index; default: each image's top class")
+    explain.add_argument("--layer", default=None,
+                         help="layer to explain, a name or 'outer/inner' path (see 'camutils "
+                              "layers MODEL'); default: the model's CAM layer")
+    explain.add_argument("--top-k", "-k", type=_positive_int, default=5,
+                         help="how many top classes to print per image (default: %(default)s)")
+    explain.add_argument("--alpha", type=_unit_float, default=0.5,
+                         help="opacity of the map over the image, 0 (image only) to 1 (map only); default: %(default)s")
+    explain.add_argument("--cmap", default="inferno",
+                         help="matplotlib colour map: inferno, viridis, magma, cividis, jet, ... "
+                              "(default: %(default)s)")
+    explain.add_argument("--batch-size", "-b", type=_positive_int, default=16,
+                         help="images explained together in one batch (default: %(default)s)")
+    explain.add_argument("--out", "-o", default="cam_overlays",
+                         help="folder for the PNG files, created when missing (default: %(default)s)")
+    explain.add_argument("--max-channels", type=_positive_int, default=None,
+                         help="Score-CAM only: use this many of the most active channels "
+                              "(default: all of them; fewer is faster)")
+    explain.add_argument("--quiet", "-q", action="store_true",
+                         help="print only the written file names, no top-k and no progress bar")
+
+    commands.add_parser("models", help="list the zoo's models and whether they work offline",
+                        description="List the zoo's models and whether they work offline.")
+    layers = commands.add_parser("layers", help="list a model's spatial layers (for --layer)",
+                                 description="List the layers a CAM method can explain, in "
+                                             "call order; the model's default is marked.")
+    layers.add_argument("model", metavar="MODEL", help="zoo model name")
+    commands.add_parser("samples", help="list the offline sample photos (usable as IMAGE)",
+                        description="List the offline sample photos; their names work as "
+                                    "IMAGE in 'camutils explain'.")
+    prefetch = commands.add_parser(
+        "prefetch", help="download Keras applications' ImageNet weights (needs the network)",
+        description="Download the ImageNet weights of Keras applications into the Keras "
+                    "cache, so that they work offline later.")
+    prefetch.add_argument("names", nargs="*", metavar="NAME",
+                          help="vgg16, resnet50, mobilenet_v2, xception (default: all)")
+    prefetch.add_argument("--timeout", type=float, default=3.0,
+                          help="seconds to wait for the host (default 3)")
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+# --------------------------------------------------------------------------- explain
+
+
+def collect_images(arguments: list[str]) -> list[tuple[str, str | Path]]:
+    """``(name, source)`` for every image named by the arguments, in order.
+
+    A folder gives its image files (sorted, not recursive); a file is taken as it is; a
+    sample photo name gives that sample. Raises `CommandError` for anything else.
+    """
+    from .samples import sample_names, suggest
+
+    found: list[tuple[str, str | Path]] = []
+    for argument in arguments:
+        path = Path(argument).expanduser()
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir()
+                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not files:
+                raise CommandError(f"The folder {argument!r} has no image files (looked for "
+                                   f"{', '.join(IMAGE_SUFFIXES)}).")
+            found += [(p.stem, p) for p in files]
+        elif path.is_file():
+            found.append((path.stem, path))
+        elif argument in sample_names():
+            found.append((argument, argument))
+        else:
+            raise CommandError(f"No image at {argument!r}: the file does not exist."
+                               f"{suggest(argument)}")
+    return found
+
+
+def _check_cmap(name: str) -> None:
+    import matplotlib
+
+    if name not in matplotlib.colormaps:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(matplotlib.colormaps), n=3)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise CommandError(f"Unknown colour map {name!r}.{hint} Perceptually uniform choices: "
+                           "inferno, viridis, magma, cividis.")
+
+
+def _slug(text: str) -> str:
+    """A file-name-safe form of ``text`` (letters, digits, '.', '+', '-' and '_')."""
+    return re.sub(r"[^\w.+-]+", "_", str(text)).strip("_") or "image"
+
+
+def _output_path(folder: Path, name: str, method: str, class_name: str, used: set) -> Path:
+    stem = f"{_slug(name)}_{_slug(method)}_{_slug(class_name)}"
+    path, count = folder / f"{stem}.png", 1
+    while path in used:
+        count += 1
+        path = folder / f"{stem}_{count}.png"
+    used.add(path)
+    return path
+
+
+def run_explain(args, out=sys.stdout) -> int:
+    """The ``explain`` command; returns the exit status."""
+    from .methods import canonical_name
+
+    method = canonical_name(args.method)
+    _check_cmap(args.cmap)
+    if args.max_channels is not None and method != "scorecam":
+        raise CommandError(f"--max-channels applies to Score-CAM only, not to {method!r}.")
+    images = collect_images(args.images)
+    folder = Path(args.out).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise CommandError(f"--out {args.out!r} is a file, not a folder.")
+
+    from tqdm.auto import tqdm
+
+    from .images import load_image, save_image
+    from .methods import explain
+    from .plot import overlay
+    from .targets import resolve_layer
+    from .widgets.classes import find_class
+    from .zoo import load_model
+
+    zoo = load_model(args.model)
+    layer = resolve_layer(zoo.model, zoo.cam_layer if args.layer is None else args.layer)
+    target = None if args.target is None else find_class(args.target, zoo.class_names)
+    options = {} if args.max_channels is None else {"max_channels": args.max_channels}
+    folder.mkdir(parents=True, exist_ok=True)
+    used: set[Path] = set()
+    k = min(args.top_k, len(zoo.class_names))
+    show_bar = not args.quiet and len(images) > 1
+    with tqdm(total=len(images), desc=f"{method} on {zoo.name}", unit="image",
+              disable=not show_bar, file=sys.stderr) as bar:
+        for start in range(0, len(images), args.batch_size):
+            batch = images[start:start + args.batch_size]
+            pictures = []
+            for name, source in batch:
+                try:
+                    pictures.append(load_image(source))
+                except (OSError, ValueError) as error:
+                    raise CommandError(str(error)) from None
+            inputs, seen = zoo.preprocess(pictures)
+            logits = zoo.predict_inputs(inputs, batch_size=args.batch_size)
+            explanation = explain(zoo.model, inputs, method=method, target=target, layer=layer,
+                                  class_names=zoo.class_names, **options)
+            for i, (name, _) in enumerate(batch):
+                class_name = zoo.class_names[int(explanation.class_index[i])]
+                path = _output_path(folder, name, method, class_name, used)
+                save_image(path, overlay(seen[i], explanation.maps[i], args.alpha, args.cmap))
+                lines = [] if args.quiet else [f"{name}:"] + [
+                    f"  {rank}. {zoo.class_names[c]:<24s} {p:6.1%}"
+                    for rank, (c, p) in enumerate(_top_k(logits[i], k), start=1)]
+                lines.append(str(path) if args.quiet else
+                             f"  {method} map of '{class_name}' at {layer}: {path}")
+                bar.write("\n".join(lines), file=out)
+            bar.update(len(batch))
+    return 0
+
+
+def _top_k(logits, k: int):
+    import numpy as np
+
+    z = np.asarray(logits, dtype=np.float64)
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    order = np.argsort(-p)[:k]
+    return [(int(i), float(p[i])) for i in order]
+
+
+# --------------------------------------------------------------------------- the others
+
+
+def run_models(out=sys.stdout) -> int:
+    from .zoo import list_models
+
+    offline = list_models(offline_only=True)
+    for name, description in list_models().items():
+        where = "offline" if name in offline else "online once"
+        print(f"{name:20s} {where:12s} {description}", file=out)
+    return 0
+
+
+def run_layers(args, out=sys.stdout) -> int:
+    from .targets import spatial_layers
+    from .zoo import load_model
+
+    zoo = load_model(args.model)
+    for path in spatial_layers(zoo.model):
+        print(f"{path}{'   (default)' if path == zoo.cam_layer else ''}", file=out)
+    return 0
+
+
+def run_samples(out=sys.stdout) -> int:
+    from .samples import SAMPLES
+
+    for name, sample in SAMPLES.items():
+        print(f"{name:14s} {sample.description}", file=out)
+    return 0
+
+
+def run_prefetch(args) -> int:
+    from .keras_apps import main as keras_apps_main
+
+    return keras_apps_main(["prefetch", *args.names, "--timeout", str(args.timeout)])
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    if isinstance(error, KeyError) and len(error.args) == 1:
+        text = str(error.args[0])
+    return " ".join(text.split()) or type(error).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 success, 2 bad input, 1 failure)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # No TensorFlow start-up chatter on the terminal, and the same numbers as the notebooks.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    try:
+        if args.command == "explain":
+            return run_explain(args)
+        if args.command == "models":
+            return run_models()
+        if args.command == "layers":
+            return run_layers(args)
+        if args.command == "samples":
+            return run_samples()
+        if args.command == "prefetch":
+            return run_prefetch(args)
+        parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse checks
+    except (CommandError, ValueError, TypeError, KeyError, FileNotFoundError) as error:
+        print(f"{PROG}: error: {_one_line(error)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # e.g. weights that cannot be downloaded: still one clear line
+        print(f"{PROG}: error: {_one_line(error)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
