@@ -30,13 +30,13 @@ def _bias(seed: int):
 
 
 def conv_stack(x, channels=(4, 6), seed: int = 0, activation="relu", prefix="conv",
-               first_stride: int = 2):
-    """Convolutions with 'same' padding; the first has stride ``first_stride``."""
+               first_stride: int = 2, padding: str = "same"):
+    """Convolutions (3 x 3, ``padding``); the first has stride ``first_stride``."""
     import keras
 
     for i, c in enumerate(channels):
         x = keras.layers.Conv2D(
-            c, 3, strides=first_stride if i == 0 else 1, padding="same", activation=activation,
+            c, 3, strides=first_stride if i == 0 else 1, padding=padding, activation=activation,
             kernel_initializer=_init(seed + i), bias_initializer=_bias(seed + 10 + i),
             name=f"{prefix}{i + 1}",
         )(x)
@@ -45,7 +45,7 @@ def conv_stack(x, channels=(4, 6), seed: int = 0, activation="relu", prefix="con
 
 def gap_model(size=SIZE, channels=(4, 6), classes: int = 5, seed: int = 0, head: str = "gap",
               softmax: str | None = None, dropout: float = 0.0, activation="relu",
-              first_stride: int = 2, name: str = "gap_model"):
+              first_stride: int = 2, padding: str = "same", name: str = "gap_model"):
     """Functional conv net -> head -> Dense(classes).
 
     Args:
@@ -55,11 +55,13 @@ def gap_model(size=SIZE, channels=(4, 6), classes: int = 5, seed: int = 0, head:
             (a Softmax layer after a linear Dense) or ``"activation"`` (Activation("softmax")).
         dropout: add a Dropout layer of this rate between the pooling and the Dense.
         first_stride: 1 keeps the input's resolution in every layer.
+        padding: ``"valid"`` makes a constant image give constant feature maps.
     """
     import keras
 
     inputs = keras.Input((*size, 3), name="image")
-    x = conv_stack(inputs, channels, seed, activation, first_stride=first_stride)
+    x = conv_stack(inputs, channels, seed, activation, first_stride=first_stride,
+                   padding=padding)
     x = {
         "gap": keras.layers.GlobalAveragePooling2D(name="pool"),
         "gmp": keras.layers.GlobalMaxPooling2D(name="pool"),

@@ -32,9 +32,10 @@ class Explanation:
     With one target per image (``target`` None, an int, a name or one per image):
 
     Attributes:
-        maps: float32 ``(N, H, W)`` in [0, 1], at the model's input size. Each map is its
-            upsampled raw map divided by its maximum (a map that is zero everywhere stays
-            zero; there is no shift by the minimum, so 0 keeps meaning "no evidence").
+        maps: float32 ``(N, H, W)`` in [0, 1], at the model's input size: each raw map
+            upsampled (bilinear) and min-max normalised on its own; a constant map (all
+            zero included) becomes all zero. Maps of different images are not on one scale:
+            compare `raw` for that.
         raw: float32 ``(N, h, w)``: the map at the layer's resolution after the ReLU, before
             upsampling and normalisation (what is compared with other libraries). Guided
             methods have no layer resolution: their raw maps are ``(N, H, W)``.

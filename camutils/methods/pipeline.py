@@ -3,7 +3,7 @@
     resolve the layer -> FeatureModel: images -> (activations, logits)
       -> the method's rule: channel weights (N, k, C), or a map (N, k, h, w)
       -> weighted sum of the activation channels -> ReLU
-      -> bilinear upsampling to the input size -> division by the maximum -> Explanation
+      -> bilinear upsampling to the input size -> min-max normalisation -> Explanation
 
 A method contributes only its `Rule`. For each ``(model, layer, output, rule, target kind)``
 the whole chain, forward pass, gradients, rule, upsampling and normalisation, is one
@@ -15,9 +15,11 @@ Conventions
     * Upsampling: ``tf.image.resize(..., "bilinear")`` (half-pixel centres, as OpenCV and
       PyTorch's ``align_corners=False``): cell ``(i, j)`` of an ``h x w`` map covers input
       pixels ``[i H/h, (i+1) H/h) x [j W/w, (j+1) W/w)``.
-    * Normalisation: each upsampled map is divided by its own maximum; a map whose maximum
-      is 0 stays all zero (``divide_no_nan``); the result is clipped to [0, 1]. There is no
-      shift by the minimum.
+    * Normalisation: per image (and target), min-max after the ReLU and the upsampling:
+      ``(M - min M) / (max M - min M)``. A constant map, all-zero ones included, becomes all
+      zero (its range is compared with `CONSTANT_TOLERANCE` times its maximum, so that
+      rounding in the upsampling is not stretched into a map). Since the ReLU leaves a zero
+      somewhere in most maps, this is usually a division by the maximum.
     * Never NaN: NaN in a raw map becomes 0 and +inf the largest float32 before the ReLU.
 """
 
@@ -136,12 +138,25 @@ def finish(raw, size):
     return raw, normalise(upsampled)
 
 
+#: A map whose range (max - min) is at most this fraction of its maximum counts as constant.
+CONSTANT_TOLERANCE = 1e-5
+
+
 def normalise(maps):
-    """Divide each map ``(..., H, W)`` by its maximum; all-zero maps stay zero."""
+    """Min-max normalise each map ``(..., H, W)`` to [0, 1]; constant maps become all zero.
+
+    A map is constant when its range is at most `CONSTANT_TOLERANCE` times its largest
+    absolute value (or zero): float rounding in upsampling must not be stretched into a map.
+    """
     import tensorflow as tf
 
-    peak = tf.reduce_max(maps, axis=[-2, -1], keepdims=True)
-    return tf.clip_by_value(tf.math.divide_no_nan(maps, peak), 0.0, 1.0)
+    low = tf.reduce_min(maps, axis=[-2, -1], keepdims=True)
+    high = tf.reduce_max(maps, axis=[-2, -1], keepdims=True)
+    spread = high - low
+    scale = tf.maximum(tf.abs(high), tf.abs(low))
+    constant = spread <= CONSTANT_TOLERANCE * scale
+    normalised = tf.math.divide_no_nan(maps - low, tf.where(constant, tf.zeros_like(spread), spread))
+    return tf.clip_by_value(normalised, 0.0, 1.0)
 
 
 def signature(request: Request, *extra):
