@@ -152,8 +152,10 @@ def scorecam(model, images, target=None, layer=None, *, class_names=None, output
     For each channel ``k``: ``H_k = s(Up(A^k))``, the channel upsampled to the input size and
     min-max normalised to [0, 1] (``s``, 0 for a constant channel); the weight is the
     class's softmax probability on the masked image ``X * H_k``: ``w_k = softmax(f(X *
-    H_k))_c`` (the paper's channel-wise increase of confidence, Def. 2, with the zero
-    baseline of the authors' code); ``map = ReLU(sum_k w_k A^k)``.
+    H_k))_c`` (the paper's channel-wise increase of confidence, CIC, without subtracting a
+    baseline image's score, as the authors' code and tf-keras-vis do);
+    ``map = ReLU(sum_k w_k A^k)``. Masks are upsampled like the maps (bilinear, half-pixel
+    centres).
 
     Cost: ``N * channels`` forward passes of the whole network (in batches).
 
