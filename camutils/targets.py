@@ -90,7 +90,7 @@ class _Runner:
         taps: path -> function(tensor) -> tensor, applied to that layer's output.
         replace: path -> tensor used instead of that layer's output (the layer is not called,
             so whatever only fed it is pruned from the graph by TensorFlow).
-        record: function(path, layer, flat_inputs, output) called after every layer call.
+        record: function(path, layer, args, output) called after every layer call.
     """
 
     def __init__(self, taps=None, replace=None, record=None):
@@ -285,7 +285,9 @@ def _analyse(model) -> ModelGraph:
         results["outputs"] = outputs
         return outputs
 
-    tf.function(trace, autograph=False).get_concrete_function(spec)
+    tracer = tf.function(trace, autograph=False)
+    tracer._omit_frequent_tracing_warning = True  # one trace per model, by design
+    tracer.get_concrete_function(spec)
     outputs = results["outputs"]
 
     calls, counts = [], {}
@@ -736,6 +738,7 @@ class FeatureModel:
                 lambda x: tuple(tf.cast(t, tf.float32) for t in self.forward(x)),
                 input_signature=[spec], autograph=False,
             )
+            self._compiled._omit_frequent_tracing_warning = True
         activations, logits = self._compiled(images)
         return activations.numpy(), logits.numpy()
 

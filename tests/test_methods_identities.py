@@ -143,7 +143,8 @@ def test_xgradcam_layercam_gradcam_plus_plus_by_hand(model, x):
 
     g2, g3 = g**2, g**3
     denominator = 2 * g2 + total * g3
-    alpha = np.where((g2 != 0) & (denominator != 0), g2 / np.where(denominator == 0, 1, denominator), 0)
+    safe = np.where(denominator == 0, 1, denominator)
+    alpha = np.where((g2 != 0) & (denominator != 0), g2 / safe, 0)
     alpha_sum = alpha.sum(axis=(1, 2), keepdims=True)
     alpha = np.divide(alpha, alpha_sum, out=np.zeros_like(alpha), where=alpha_sum != 0)
     pp_weights = (alpha * np.maximum(g, 0)).sum(axis=(1, 2))

@@ -30,7 +30,8 @@ def _progress(total: int, batch_size: int, progress, description: str):
 
 
 def _check_batch_size(batch_size) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
     return int(batch_size)
 
@@ -178,11 +179,11 @@ def scorecam(model, images, target=None, layer=None, *, class_names=None, output
             raise ValueError(f"max_channels must be a positive int or None, got {max_channels!r}.")
         max_channels = int(max_channels) if channels is None else min(int(max_channels), channels)
 
-    select = None
-    if max_channels is not None:
-        def select(activations, m=max_channels):
-            return tf.math.top_k(tf.reduce_mean(activations, axis=[1, 2]), k=m).indices
+    def most_active(activations, m=max_channels):
+        """Per image, the ``m`` channels with the highest mean activation."""
+        return tf.math.top_k(tf.reduce_mean(activations, axis=[1, 2]), k=m).indices
 
+    select = None if max_channels is None else most_active
     activations, classes, scores = _pass_function(request, ("scorecam", max_channels), select)(
         request.images, request.target.given)
 

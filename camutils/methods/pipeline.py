@@ -155,7 +155,8 @@ def normalise(maps):
     spread = high - low
     scale = tf.maximum(tf.abs(high), tf.abs(low))
     constant = spread <= CONSTANT_TOLERANCE * scale
-    normalised = tf.math.divide_no_nan(maps - low, tf.where(constant, tf.zeros_like(spread), spread))
+    spread = tf.where(constant, tf.zeros_like(spread), spread)
+    normalised = tf.math.divide_no_nan(maps - low, spread)
     return tf.clip_by_value(normalised, 0.0, 1.0)
 
 
