@@ -2,6 +2,7 @@
 
     python -m camutils explain photo.jpg --method gradcam --target tabby --out maps/
     python -m camutils explain photos/ --model efficientnet_lite0 --top-k 3
+    python -m camutils explain scans/ --model my_model.keras --classes names.txt
     python -m camutils models            # the zoo, and which models work offline
     python -m camutils layers efficientnet_lite0
     python -m camutils prefetch vgg16    # while online: Keras application weights
@@ -74,7 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
                               f"{', '.join(IMAGE_SUFFIXES)}) or sample photo names "
                               "(see 'camutils samples')")
     explain.add_argument("--model", "-m", default="efficientnet_lite0",
-                         help="zoo model name (see 'camutils models'; default: %(default)s)")
+                         help="zoo model name (see 'camutils models'), or your own Keras model "
+                              "file (.keras): images are then resized to its input size and "
+                              "scaled to [0, 1] (default: %(default)s)")
+    explain.add_argument("--classes", default=None, metavar="FILE",
+                         help="with a model file: a text file with one class name per line, "
+                              "in output order (default: class_0, class_1, ...)")
     explain.add_argument("--method", default="gradcam",
                          help="CAM method: cam, gradcam, gradcam++, xgradcam, hirescam, "
                               "layercam, scorecam, ablationcam, eigencam, guided_backprop, "
@@ -107,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     layers = commands.add_parser("layers", help="list a model's spatial layers (for --layer)",
                                  description="List the layers a CAM method can explain, in "
                                              "call order; the model's default is marked.")
-    layers.add_argument("model", metavar="MODEL", help="zoo model name")
+    layers.add_argument("model", metavar="MODEL", help="zoo model name or Keras model file")
     commands.add_parser("samples", help="list the offline sample photos (usable as IMAGE)",
                         description="List the offline sample photos; their names work as "
                                     "IMAGE in 'camutils explain'.")
@@ -186,8 +192,9 @@ def _output_path(folder: Path, name: str, method: str, class_name: str, used: se
     return path
 
 
-def run_explain(args, out=sys.stdout) -> int:
+def run_explain(args, out=None) -> int:
     """The ``explain`` command; returns the exit status."""
+    out = sys.stdout if out is None else out
     from .methods import canonical_name
 
     method = canonical_name(args.method)
@@ -206,9 +213,8 @@ def run_explain(args, out=sys.stdout) -> int:
     from .plot import overlay
     from .targets import resolve_layer
     from .widgets.classes import find_class
-    from .zoo import load_model
 
-    zoo = load_model(args.model)
+    zoo = load_cli_model(args.model, args.classes)
     layer = resolve_layer(zoo.model, zoo.cam_layer if args.layer is None else args.layer)
     target = None if args.target is None else find_class(args.target, zoo.class_names)
     options = {} if args.max_channels is None else {"max_channels": args.max_channels}
@@ -244,6 +250,64 @@ def run_explain(args, out=sys.stdout) -> int:
     return 0
 
 
+MODEL_SUFFIXES = (".keras",)
+
+
+def load_cli_model(spec: str, classes: str | None = None):
+    """A `ZooModel` from a zoo name, or from a Keras model file (``.keras``).
+
+    A model file gets plain preprocessing: each image resized (no crop) to the model's input
+    size and scaled to [0, 1]. ``classes`` names a text file with one class name per line.
+    """
+    path = Path(spec).expanduser()
+    if path.suffix.lower() not in MODEL_SUFFIXES:
+        if classes is not None:
+            raise CommandError("--classes is only for a model file (.keras); zoo models know "
+                               "their class names.")
+        from .zoo import load_model
+
+        try:
+            return load_model(spec)
+        except ValueError as error:
+            raise CommandError(f"{error} Or pass a Keras model file (.keras).") from None
+    if not path.is_file():
+        raise CommandError(f"No model file at {spec!r}: the file does not exist.")
+    import keras
+    import numpy as np
+
+    from .images import resize
+    from .targets import resolve_layer
+    from .zoo import ZooModel
+
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many types for a damaged or foreign file
+        raise CommandError(f"Cannot load the Keras model {spec!r}: {error}") from None
+    shape = tuple(model.input_shape)
+    if len(shape) != 4 or shape[1] is None or shape[2] is None:
+        raise CommandError(f"The model {spec!r} takes inputs of shape {shape}; the command "
+                           "line needs a fixed (batch, height, width, channels) image input.")
+    size = (int(shape[1]), int(shape[2]))
+    count = int(model.output_shape[-1])
+    names = [f"class_{i}" for i in range(count)]
+    if classes is not None:
+        names_path = Path(classes).expanduser()
+        if not names_path.is_file():
+            raise CommandError(f"No class-name file at {classes!r}: the file does not exist.")
+        names = [line.strip() for line in names_path.read_text(encoding="utf-8").splitlines()
+                 if line.strip()]
+        if len(names) != count:
+            raise CommandError(f"{classes!r} has {len(names)} class names but the model has "
+                               f"{count} outputs: give one name per line, in output order.")
+    return ZooModel(
+        name=path.stem, model=model, input_size=size, class_names=names,
+        cam_layer=resolve_layer(model),
+        prepare=lambda images: np.stack([resize(image, size) for image in images]),
+        normalize=lambda seen: np.asarray(seen, np.float32) / 255.0,
+        info={"source": str(path)},
+    )
+
+
 def _top_k(logits, k: int):
     import numpy as np
 
@@ -257,7 +321,8 @@ def _top_k(logits, k: int):
 # --------------------------------------------------------------------------- the others
 
 
-def run_models(out=sys.stdout) -> int:
+def run_models(out=None) -> int:
+    out = sys.stdout if out is None else out
     from .zoo import list_models
 
     offline = list_models(offline_only=True)
@@ -267,17 +332,18 @@ def run_models(out=sys.stdout) -> int:
     return 0
 
 
-def run_layers(args, out=sys.stdout) -> int:
+def run_layers(args, out=None) -> int:
+    out = sys.stdout if out is None else out
     from .targets import spatial_layers
-    from .zoo import load_model
 
-    zoo = load_model(args.model)
+    zoo = load_cli_model(args.model)
     for path in spatial_layers(zoo.model):
         print(f"{path}{'   (default)' if path == zoo.cam_layer else ''}", file=out)
     return 0
 
 
-def run_samples(out=sys.stdout) -> int:
+def run_samples(out=None) -> int:
+    out = sys.stdout if out is None else out
     from .samples import SAMPLES
 
     for name, sample in SAMPLES.items():

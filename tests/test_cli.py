@@ -1,0 +1,230 @@
+"""The command line, run as a user runs it: ``python -m camutils ...`` in a subprocess.
+
+Input errors that need no model are checked first (they answer before TensorFlow loads);
+layer and class errors and the written overlays use a tiny Keras model saved to a file;
+one slow test runs EfficientNet-Lite0 on a folder and a sample photo. Two checks of the
+written pixels call `main` in process, to spare a TensorFlow start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+
+TINY_SIZE = (32, 32)
+
+
+def run_cli(*args, cwd=None, timeout=180) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0")
+    return subprocess.run([sys.executable, "-m", "camutils", *map(str, args)], cwd=cwd or ROOT,
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def _one_error_line(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode != 0, result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert lines[0].startswith("camutils: error: "), lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def tiny_model_file(tmp_path_factory):
+    from _models import gap_model
+
+    folder = tmp_path_factory.mktemp("model")
+    model = gap_model(size=TINY_SIZE, channels=(6, 8), classes=3, seed=2)
+    path = folder / "tiny.keras"
+    model.save(path)
+    names = folder / "names.txt"
+    names.write_text("circle\nsquare\ntriangle\n", encoding="utf-8")
+    return path, names
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory):
+    from camutils.images import save_image
+
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(3)
+    save_image(folder / "noise.png", rng.integers(0, 256, (40, 60, 3), dtype=np.uint8))
+    save_image(folder / "stripes.jpg", np.tile(np.arange(0, 250, 10, dtype=np.uint8), (30, 2))[..., None]
+               .repeat(3, axis=2))
+    (folder / "notes.txt").write_text("not an image", encoding="utf-8")
+    return folder
+
+
+# ------------------------------------------------------------------------------ help
+
+
+def test_help_documents_every_option_without_importing_tensorflow():
+    code = ("import sys\nfrom camutils.__main__ import main\n"
+            "try:\n    main(['explain', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print('TF-LOADED' if 'tensorflow' in sys.modules else 'TF-NOT-LOADED')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("TF-NOT-LOADED")
+    from camutils.__main__ import build_parser
+
+    explain = build_parser()._subparsers._group_actions[0].choices["explain"]
+    options = [o for action in explain._actions for o in action.option_strings]
+    assert {"--model", "--method", "--target", "--layer", "--top-k", "--alpha", "--cmap",
+            "--batch-size", "--out", "--classes", "--max-channels", "--quiet"} <= set(options)
+    text = result.stdout
+    for option in options:
+        assert option in text, option
+    for action in explain._actions:  # every option has a help text, shown
+        assert action.help, action.dest
+    assert "IMAGE" in text and "folders" in text and "default: gradcam" in text
+
+
+def test_top_level_help_lists_the_commands():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("explain", "models", "layers", "samples", "prefetch"):
+        assert re.search(rf"^\s+{command}\s", result.stdout, re.M), command
+
+
+def test_models_and_samples_are_listed():
+    models = run_cli("models")
+    assert models.returncode == 0
+    assert re.search(r"^efficientnet_lite0\s+offline", models.stdout, re.M)
+    assert re.search(r"^vgg16\s+online once", models.stdout, re.M)
+    samples = run_cli("samples")
+    assert samples.returncode == 0 and re.search(r"^chelsea\s+a tabby cat", samples.stdout, re.M)
+
+
+# ------------------------------------------------------------------------------ errors
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing.png"], r"No image at 'missing\.png': the file does not exist\."),
+    (["chelsa"], r"No image at 'chelsa'.*Did you mean the sample 'chelsea'"),
+    (["chelsea", "--model", "efficientnet_lite"], r"Unknown model 'efficientnet_lite'\. "
+                                                   r"Did you mean 'efficientnet_lite0'"),
+    (["chelsea", "--model", "absent.keras"], r"No model file at 'absent\.keras'"),
+    (["chelsea", "--method", "gradkam"], r"Unknown method 'gradkam'\. Methods, closest first: "
+                                          r"gradcam"),
+    (["chelsea", "--cmap", "jett"], r"Unknown colour map 'jett'\. Did you mean 'jet'"),
+    (["chelsea", "--method", "gradcam", "--max-channels", "8"], r"Score-CAM only"),
+])
+def test_bad_input_prints_one_line_and_fails_before_loading_a_model(args, message, tmp_path):
+    result = run_cli("explain", *args, "--out", tmp_path / "out", timeout=60)
+    assert result.returncode == 2
+    assert re.search(message, _one_error_line(result))
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_without_images_is_an_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.txt").write_text("nothing", encoding="utf-8")
+    result = run_cli("explain", tmp_path / "empty", "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert "has no image files" in _one_error_line(result)
+
+
+def test_out_of_range_numbers_are_refused_by_the_parser(tmp_path):
+    for option, value in (("--alpha", "1.5"), ("--top-k", "0"), ("--batch-size", "-2")):
+        result = run_cli("explain", "chelsea", option, value, "--out", tmp_path)
+        assert result.returncode == 2
+        assert f"argument {option}" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_layer_and_class_name_the_candidates(tiny_model_file, tmp_path):
+    model, names = tiny_model_file
+    layer = run_cli("explain", "chelsea", "--model", model, "--layer", "conv9",
+                    "--out", tmp_path)
+    line = _one_error_line(layer)
+    assert layer.returncode == 2
+    assert "has no layer 'conv9'" in line and "'conv1'" in line and "'conv2'" in line
+    target = run_cli("explain", "chelsea", "--model", model, "--classes", names,
+                     "--target", "sqare", "--out", tmp_path)
+    assert target.returncode == 2
+    assert re.search(r"no class 'sqare'\. Did you mean 'square'", _one_error_line(target))
+    assert not list(tmp_path.glob("*.png"))
+
+
+# ------------------------------------------------------------------------------ overlays
+
+
+def test_overlays_of_a_folder_are_written_with_the_expected_names_and_size(
+        tiny_model_file, photo_folder, tmp_path):
+    from camutils.images import load_image
+
+    model, names = tiny_model_file
+    out = tmp_path / "overlays"
+    result = run_cli("explain", photo_folder, "coffee", "--model", model, "--classes", names,
+                     "--method", "gradcam++", "--target", "triangle", "--top-k", "2",
+                     "--alpha", "0.6", "--cmap", "viridis", "--batch-size", "2", "--out", out)
+    assert result.returncode == 0, result.stderr
+    expected = {f"{stem}_gradcam++_triangle.png" for stem in ("noise", "stripes", "coffee")}
+    assert {p.name for p in out.iterdir()} == expected
+    for path in out.iterdir():
+        image = load_image(path)
+        assert image.shape == (*TINY_SIZE, 3)
+        assert image.std() > 0  # a real picture, not a blank
+    # top-k per image: the image name, then k ranked classes, then the written file
+    for stem in ("noise", "stripes", "coffee"):
+        block = re.search(rf"^{stem}:\n  1\. (\w+) +[\d.]+%\n  2\. (\w+) +[\d.]+%\n  gradcam\+\+ "
+                          rf"map of 'triangle' at conv2: (.+)$", result.stdout, re.M)
+        assert block, result.stdout
+        assert {block[1], block[2]} <= {"circle", "square", "triangle"}
+        assert Path(block[3]).name == f"{stem}_gradcam++_triangle.png"
+    assert "image/s" in result.stderr or "it/s" in result.stderr  # the progress bar
+
+
+def test_overlay_file_is_the_library_overlay(tiny_model_file, tmp_path, capsys):
+    """In process (the same code as the subprocess runs): the PNG is camutils' overlay."""
+    import keras
+
+    from camutils import explain, overlay
+    from camutils.__main__ import main
+    from camutils.images import load_image, resize
+
+    model_path, _ = tiny_model_file
+    status = main(["explain", "chelsea", "--model", str(model_path), "--method", "eigencam",
+                   "--alpha", "0.7", "--quiet", "--out", str(tmp_path)])
+    assert status == 0
+    written = Path(capsys.readouterr().out.strip())
+    assert written.parent == tmp_path and written.name.startswith("chelsea_eigencam_class_")
+    model = keras.saving.load_model(model_path, compile=False)
+    seen = resize(load_image("chelsea"), TINY_SIZE)
+    e = explain(model, seen[None].astype(np.float32) / 255.0, "eigencam")
+    assert written.name == f"chelsea_eigencam_class_{int(e.class_index[0])}.png"
+    np.testing.assert_array_equal(load_image(written), overlay(seen, e.maps[0], 0.7, "inferno"))
+
+
+def test_layers_command_lists_the_spatial_layers(tiny_model_file, capsys):
+    from camutils.__main__ import main
+
+    model, _ = tiny_model_file
+    assert main(["layers", str(model)]) == 0
+    assert capsys.readouterr().out.splitlines() == ["conv1", "conv2   (default)"]
+
+
+@pytest.mark.slow
+def test_efficientnet_lite0_on_a_folder_and_a_sample(photo_folder, tmp_path):
+    from camutils.images import load_image
+
+    out = tmp_path / "lite0"
+    result = run_cli("explain", "chelsea", photo_folder, "--target", "tabby cat",
+                     "--top-k", "3", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in out.iterdir()} == {
+        f"{stem}_gradcam_tabby.png" for stem in ("chelsea", "noise", "stripes")}
+    for path in out.iterdir():
+        assert load_image(path).shape == (224, 224, 3)
+    chelsea = re.search(r"^chelsea:\n((?:  \d\. .+\n){3})", result.stdout, re.M)
+    assert chelsea, result.stdout
+    assert re.search(r"tabby|tiger_cat|Egyptian_cat", chelsea[1].splitlines()[0])
