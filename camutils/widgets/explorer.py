@@ -315,8 +315,9 @@ class Explorer:
                 else:
                     raise TypeError(f"models[{name!r}] must be a ZooModel, a function returning "
                                     f"one, or a zoo name; got {type(entry).__name__}.")
-        if hasattr(first, "model") and first.name not in loaders:
-            loaders = {first.name: (lambda e=first: e), **loaders}
+        if hasattr(first, "model"):  # the model object given wins over loading it by name
+            loaders = {first.name: (lambda e=first: e),
+                       **{n: f for n, f in loaders.items() if n != first.name}}
         if not loaders:
             raise ValueError("The explorer needs at least one model: pass models=[...].")
         return loaders, descriptions
