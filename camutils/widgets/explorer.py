@@ -169,8 +169,8 @@ class Explorer:
         self.top_k: list[tuple[int, str, float]] = []
         self.explanation = None
         self.compare_explanation = None
-        self.overlay_image: np.ndarray | None = None
-        self.compare_image: np.ndarray | None = None
+        self._overlay_image: np.ndarray | None = None
+        self._compare_image: np.ndarray | None = None
         self.status = ""
         self.status_level = "ready"
         self.last_seconds = 0.0
@@ -434,7 +434,23 @@ class Explorer:
 
     def _clear_results(self) -> None:
         self.explanation = self.compare_explanation = None
-        self.overlay_image = self.compare_image = None
+        self._overlay_image = self._compare_image = None
+
+    @property
+    def overlay_image(self) -> np.ndarray | None:
+        """The map blended over the image (RGB uint8), as shown; None when there is no map.
+
+        A debounced opacity or colour-map change that is still pending is applied first, so
+        the value is always what the current controls ask for.
+        """
+        self._reblend.flush()
+        return self._overlay_image
+
+    @property
+    def compare_image(self) -> np.ndarray | None:
+        """The second method's blended map, as shown; None without a comparison."""
+        self._reblend.flush()
+        return self._compare_image
 
     def _update_image(self) -> None:
         zoo = self.zoo_model
@@ -528,9 +544,11 @@ class Explorer:
         e = self.explanation
         name = zoo.class_names[int(e.class_index[0])]
         how = "from the cache" if seconds == 0.0 else f"in {seconds:.2f} s"
-        self._set_status(
-            f"{METHOD_LABELS.get(method, method)} for '{name}' (logit {float(e.score[0]):.2f}) "
-            f"at layer {e.layer}, {how}.", "ready")
+        methods = METHOD_LABELS.get(method, method)
+        if self.compare_explanation is not None:
+            methods += f" beside {METHOD_LABELS.get(compare, compare)}"
+        self._set_status(f"{methods} for '{name}' (logit {float(e.score[0]):.2f}) at layer "
+                         f"{e.layer}, {how}.", "ready")
 
     def _explain(self, zoo, method: str, layer: str):
         """The explanation of the current image (cached); returns it and the seconds spent."""
@@ -585,16 +603,17 @@ class Explorer:
             self._fail("Colour map", error)
             return
         self.colorbar_view.value = self._colorbars[cmap]
-        self.overlay_image = self._blend(self.explanation, alpha, cmap)
-        self.compare_image = self._blend(self.compare_explanation, alpha, cmap)
+        self._reblend.cancel()
+        self._overlay_image = self._blend(self.explanation, alpha, cmap)
+        self._compare_image = self._blend(self.compare_explanation, alpha, cmap)
         self.overlay_view.value = png_bytes(
-            self.overlay_image if self.overlay_image is not None else blank_image(size))
+            self._overlay_image if self._overlay_image is not None else blank_image(size))
         self.overlay_title.value = self._title(self.explanation, self.method_select.value)
         comparing = self.compare_select.value != _NO_COMPARISON
         self._compare_panel.layout.display = None if comparing else "none"
         if comparing:
             self.compare_view.value = png_bytes(
-                self.compare_image if self.compare_image is not None else blank_image(size))
+                self._compare_image if self._compare_image is not None else blank_image(size))
             self.compare_title.value = self._title(self.compare_explanation,
                                                    self.compare_select.value)
         target = None if self.explanation is None else int(self.explanation.class_index[0])
