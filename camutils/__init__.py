@@ -52,6 +52,9 @@ _EXPORTS: dict[str, str] = {
     "list_models": "zoo",
     "make_shapes": "datasets",
     "make_scenes": "datasets",
+    "make_shortcut": "datasets",
+    "SHAPE_CLASSES": "datasets",
+    "load_course_model": "course_models",
     "Explorer": "widgets",
 }
 
