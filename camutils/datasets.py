@@ -34,7 +34,7 @@ __all__ = [
     "ShortcutImages", "make_shapes", "make_scenes", "make_shortcut", "boxes_from_masks",
 ]
 
-SHAPE_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross", "ring")
+SHAPE_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross", "heart")
 """The class names, in label order."""
 
 IMAGE_SIZE: tuple[int, int] = (64, 64)
@@ -48,7 +48,9 @@ MARKER_COLORS: np.ndarray = np.array(
 
 _SHIFT = 4                  # sub-pixel precision of OpenCV drawing: coordinates x 16
 _SCALE = 1 << _SHIFT
-_MIN_CONTRAST = 110.0       # least RGB distance between an object and its background
+_MIN_LUMA_CONTRAST = 70.0   # least brightness difference between an object and its background
+_LUMA = np.array([0.299, 0.587, 0.114])
+_BG_TINT = 30.0             # how far a background's colour strays from grey
 
 
 # ---------------------------------------------------------------------------- containers
@@ -138,13 +140,23 @@ def _polygon(n_points: int, radius: float = 1.0, phase: float = np.pi / 2) -> np
     return radius * np.stack([np.cos(angles), -np.sin(angles)], axis=1)
 
 
-def _star(points: int = 5, inner: float = 0.45) -> np.ndarray:
+def _star(points: int = 5, inner: float = 0.5) -> np.ndarray:
     outer = _polygon(points)
     inner_pts = _polygon(points, inner, phase=np.pi / 2 + np.pi / points)
     return np.stack([outer, inner_pts], axis=1).reshape(-1, 2)
 
 
-def _cross(arm: float = 0.34) -> np.ndarray:
+def _heart(n_points: int = 64) -> np.ndarray:
+    """The classic parametric heart, centred on its box, point down, circumradius about 1."""
+    t = np.linspace(0, 2 * np.pi, n_points, endpoint=False)
+    x = 16 * np.sin(t) ** 3
+    y = -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))
+    pts = np.stack([x, y], axis=1)
+    pts -= (pts.max(0) + pts.min(0)) / 2
+    return pts / np.abs(pts).max()
+
+
+def _cross(arm: float = 0.38) -> np.ndarray:
     a = arm
     return np.array([[-a, -1], [a, -1], [a, -a], [1, -a], [1, a], [a, a],
                      [a, 1], [-a, 1], [-a, a], [-1, a], [-1, -a], [-a, -a]], dtype=float)
@@ -155,8 +167,6 @@ def _area(poly: np.ndarray) -> float:
     return 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
 
 
-_RING_INNER = 0.55  # inner radius of a ring, as a fraction of its outer radius
-
 # Each class as (outer outline, hole or None), with circumradius 1, then rescaled so that
 # every shape of the same "size" has the same area as a disc of radius `size`.
 _TEMPLATES: list[tuple[np.ndarray, np.ndarray | None]] = [
@@ -165,7 +175,7 @@ _TEMPLATES: list[tuple[np.ndarray, np.ndarray | None]] = [
     (_polygon(3), None),                                    # triangle
     (_star(), None),                                        # star
     (_cross(), None),                                       # cross
-    (_polygon(48), _polygon(48, _RING_INNER)),              # ring
+    (_heart(), None),                                       # heart
 ]
 for _k, (_outer, _hole) in enumerate(_TEMPLATES):
     _a = _area(_outer) - (_area(_hole) if _hole is not None else 0.0)
@@ -173,7 +183,7 @@ for _k, (_outer, _hole) in enumerate(_TEMPLATES):
     _TEMPLATES[_k] = (_outer * _f, None if _hole is None else _hole * _f)
 del _k, _outer, _hole, _a, _f
 
-_EXTENT = np.array([np.abs(o).max() for o, _ in _TEMPLATES])  # half-extent per unit size
+_EXTENT = np.array([np.linalg.norm(o, axis=1).max() for o, _ in _TEMPLATES])  # circumradius per unit size
 assert len(_TEMPLATES) == len(SHAPE_CLASSES)
 
 
@@ -235,14 +245,15 @@ def _backgrounds(rng: np.random.Generator, n: int, h: int, w: int) -> tuple[np.n
     and upsampled once, bilinearly (``up_h @ grid @ up_w.T``, batched).
     """
     coarse = 9
-    c1 = rng.uniform(0, 255, (n, 3))
-    c2 = np.clip(c1 + rng.normal(0, 70, (n, 3)), 0, 255)
+    # Muted colours: a grey level plus a moderate tint, so that objects stand out by shape.
+    c1 = np.clip(rng.uniform(20, 235, (n, 1)) + rng.normal(0, _BG_TINT, (n, 3)), 0, 255)
+    c2 = np.clip(c1 + rng.normal(0, 45, (n, 1)) + rng.normal(0, _BG_TINT / 2, (n, 3)), 0, 255)
     theta = rng.uniform(0, 2 * np.pi, n)
     g = np.linspace(-0.5, 0.5, coarse)
     t = np.clip(g[None, None, :] * np.cos(theta)[:, None, None]
                 + g[None, :, None] * np.sin(theta)[:, None, None] + 0.5, 0, 1)  # (n, y, x)
     grid = c1[:, :, None, None] + (c2 - c1)[:, :, None, None] * t[:, None]      # (n, 3, y, x)
-    amp = rng.uniform(10, 35, n)[:, None, None, None]
+    amp = rng.uniform(6, 22, n)[:, None, None, None]
     grid += amp * rng.normal(0, 1, grid.shape)
     up_h = _interp_matrix(h, coarse).astype(np.float32)
     up_w = _interp_matrix(w, coarse).astype(np.float32)
@@ -251,25 +262,38 @@ def _backgrounds(rng: np.random.Generator, n: int, h: int, w: int) -> tuple[np.n
 
 
 def _object_colors(rng: np.random.Generator, bg_means: np.ndarray) -> np.ndarray:
-    """One colour per row of ``bg_means`` that stands out from it (RGB distance)."""
+    """One colour per row of ``bg_means`` that stands out from it.
+
+    Any hue, but the brightness (luma) differs from the background's by at least
+    `_MIN_LUMA_CONTRAST`, lighter or darker at random: the edge is always visible.
+    """
     n = len(bg_means)
-    candidates = rng.uniform(0, 255, (n, 16, 3))
-    dist = np.linalg.norm(candidates - bg_means[:, None], axis=2)
-    ok = dist >= _MIN_CONTRAST
+    candidates = rng.uniform(0, 255, (n, 24, 3))
+    contrast = np.abs((candidates - bg_means[:, None]) @ _LUMA)
+    ok = contrast >= _MIN_LUMA_CONTRAST
     # First candidate that stands out, else the one that stands out most.
-    pick = np.where(ok.any(1), ok.argmax(1), dist.argmax(1))
+    pick = np.where(ok.any(1), ok.argmax(1), contrast.argmax(1))
     return candidates[np.arange(n), pick].astype(np.float32)
 
 
-def _draw_clutter(rng: np.random.Generator, images: np.ndarray) -> None:
-    """Thin strokes (lines and arcs) and small elongated blobs, drawn in place."""
+def _draw_clutter(rng: np.random.Generator, images: np.ndarray, bg_means: np.ndarray,
+                  draw: bool = True) -> None:
+    """Thin strokes (lines and arcs) and small elongated blobs, drawn in place.
+
+    1 to 3 strokes per image, mostly 1 pixel wide, in colours near the background's (they
+    texture it without shouting); 0 to 2 blobs of any colour, too small and elongated to be
+    mistaken for a shape of any class. With ``draw=False`` the random numbers are drawn all
+    the same (so that the rest of the image does not change) but nothing is drawn.
+    """
     n, h, w, _ = images.shape
     side = max(h, w)
-    k = 4  # at most 4 strokes and 3 blobs per image; parameters drawn for all at once
+    k = 3  # at most 3 strokes and 2 blobs per image; parameters drawn for all at once
     n_strokes, n_blobs = rng.integers(1, k + 1, n), rng.integers(0, k, n)
-    colors = rng.integers(0, 256, (n, 2 * k, 3)).tolist()
+    stroke_colors = np.clip(bg_means[:, None] + rng.normal(0, 50, (n, k, 3)), 0, 255)
+    blob_colors = rng.uniform(0, 255, (n, k, 3))
+    colors = np.rint(np.concatenate([stroke_colors, blob_colors], 1)).astype(int).tolist()
     is_line = (rng.random((n, k)) < 0.5).tolist()
-    thickness = rng.integers(1, 3, (n, k)).tolist()
+    thickness = np.where(rng.random((n, k)) < 0.7, 1, 2).tolist()
     starts = _fixed_all(rng.uniform(0, 1, (n, 2 * k, 2)) * (w, h))
     ends = _fixed_all(rng.uniform(0, 1, (n, k, 2)) * (w, h) + rng.normal(0, side / 3, (n, k, 2)))
     arc_axes = _fixed_all(rng.uniform(6, side / 2.5, (n, k, 2)))
@@ -278,6 +302,8 @@ def _draw_clutter(rng: np.random.Generator, images: np.ndarray) -> None:
     angles = rng.uniform(0, 180, (n, 2 * k)).tolist()
     arc_from = rng.uniform(0, 360, (n, k)).tolist()
     arc_span = rng.uniform(40, 160, (n, k)).tolist()
+    if not draw:
+        return
     aa = cv2.LINE_AA
     for i in range(n):
         canvas = images[i]
@@ -363,7 +389,7 @@ def _chunks(n: int, progress: bool | None, what: str):
     return slices
 
 
-def _single_object(rng, h, w, radius, labels, keep_out=None):
+def _single_object(rng, h, w, radius, labels, keep_out=None, clutter=True):
     """Backgrounds with clutter, one object each; ``keep_out`` boxes (n, 4) are avoided."""
     n = len(labels)
     canvas, bg_means = _backgrounds(rng, n, h, w)
@@ -382,7 +408,7 @@ def _single_object(rng, h, w, radius, labels, keep_out=None):
         else:  # pragma: no cover - the keep-out region is small, this does not happen
             raise RuntimeError("Could not place the objects clear of the marker; use larger images.")
     canvas_u8 = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
-    _draw_clutter(rng, canvas_u8)
+    _draw_clutter(rng, canvas_u8, bg_means, draw=clutter)
     alpha = np.zeros((n, h, w), np.uint8)
     for i in range(n):
         _draw_shape(alpha[i], int(labels[i]), sizes[i], angles[i], cx[i], cy[i])
@@ -397,7 +423,7 @@ def _overlaps(cx, cy, half, boxes) -> np.ndarray:
 
 def make_shapes(n: int, seed: int = 0, size: int | tuple[int, int] = IMAGE_SIZE,
                 radius: tuple[float, float] = (7.0, 13.0), classes: list[int] | None = None,
-                balanced: bool = True, progress: bool | None = None) -> ShapeImages:
+                balanced: bool = True, clutter: bool = True, progress: bool | None = None) -> ShapeImages:
     """Single-object shapes images with masks and boxes, for training and testing.
 
     Args:
@@ -409,6 +435,8 @@ def make_shapes(n: int, seed: int = 0, size: int | tuple[int, int] = IMAGE_SIZE,
         classes: restrict to these class indices (default: all of `SHAPE_CLASSES`).
         balanced: ``True`` gives every class the same count (up to one), in random order;
             ``False`` draws each label independently.
+        clutter: draw the distractor strokes and blobs; ``False`` gives the very same images
+            (same seed) without them, e.g. to show what the clutter is.
         progress: show a progress bar (default: only from 20,000 images).
 
     Returns:
@@ -424,7 +452,7 @@ def make_shapes(n: int, seed: int = 0, size: int | tuple[int, int] = IMAGE_SIZE,
     images = np.empty((n, h, w, 3), np.uint8)
     masks = np.empty((n, h, w), bool)
     for part in _chunks(n, progress, "shapes images"):
-        canvas, masks[part] = _single_object(rng, h, w, radius, labels[part])
+        canvas, masks[part] = _single_object(rng, h, w, radius, labels[part], clutter=clutter)
         images[part] = _finish(rng, canvas)
     return ShapeImages(images, labels, masks, boxes_from_masks(masks), SHAPE_CLASSES, seed)
 
@@ -447,7 +475,7 @@ def _labels(rng, n, classes, balanced) -> np.ndarray:
 def make_scenes(n: int, seed: int = 0, objects: int | tuple[int, int] = 2,
                 size: int | tuple[int, int] = IMAGE_SIZE,
                 radius: tuple[float, float] = (6.5, 9.0), gap: float = 3.0,
-                progress: bool | None = None) -> ShapeScenes:
+                clutter: bool = True, progress: bool | None = None) -> ShapeScenes:
     """Scenes with several objects of distinct classes that do not overlap.
 
     For class-discriminative demos: the map for one class should light up its own object.
@@ -460,7 +488,8 @@ def make_scenes(n: int, seed: int = 0, objects: int | tuple[int, int] = 2,
         size: ``(height, width)`` (default 64 x 64), or one int for a square.
         radius: ``(min, max)`` object size (radius of the disc with the same area), pixels.
             The default is a little smaller than `make_shapes`' so that three objects fit.
-        gap: the least distance in pixels between the discs that enclose two objects.
+        gap: the least distance in pixels between two objects.
+        clutter: draw the distractor strokes and blobs (``False``: the same scenes without).
         progress: show a progress bar (default: only from 20,000 scenes).
 
     Raises:
@@ -486,7 +515,7 @@ def make_scenes(n: int, seed: int = 0, objects: int | tuple[int, int] = 2,
         m = part.stop - part.start
         canvas, bg_means = _backgrounds(rng, m, h, w)
         canvas_u8 = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
-        _draw_clutter(rng, canvas_u8)
+        _draw_clutter(rng, canvas_u8, bg_means, draw=clutter)
         alpha = np.zeros((m, hi_k, h, w), np.uint8)
         for k in range(m):
             i = part.start + k
@@ -538,7 +567,7 @@ def _place_scene(rng, alpha: np.ndarray, labels: np.ndarray, radius, gap: float,
 
 def make_shortcut(n: int, seed: int = 0, leak: bool = True, size: int | tuple[int, int] = IMAGE_SIZE,
                   radius: tuple[float, float] = (7.0, 13.0), marker_size: int = 8,
-                  progress: bool | None = None) -> ShortcutImages:
+                  clutter: bool = True, progress: bool | None = None) -> ShortcutImages:
     """Shapes images with a small corner marker that leaks the label, or not.
 
     The marker is a square of ``marker_size`` pixels (a 1-pixel white frame around a
@@ -576,7 +605,8 @@ def make_shortcut(n: int, seed: int = 0, leak: bool = True, size: int | tuple[in
     images = np.empty((n, h, w, 3), np.uint8)
     masks = np.empty((n, h, w), bool)
     for part in _chunks(n, progress, "shortcut images"):
-        canvas, masks[part] = _single_object(rng, h, w, radius, labels[part], keep_out=keep_out[part])
+        canvas, masks[part] = _single_object(rng, h, w, radius, labels[part],
+                                             keep_out=keep_out[part], clutter=clutter)
         canvas = np.where(frame[part, :, :, None], np.float32(245.0), canvas)
         colors = MARKER_COLORS[marker_labels[part]][:, None, None, :].astype(np.float32)
         canvas = np.where(core[part, :, :, None], colors, canvas)
