@@ -200,6 +200,7 @@ class ModelGraph:
     call_counts: dict[str, int]
     depends: list[set[str]]
     heads: dict[tuple[str, int], CamHead | str] = field(default_factory=dict)
+    poolings: dict[tuple[str, int], str | None] = field(default_factory=dict)
 
     def call(self, path: str) -> _LayerCall:
         return next(c for c in self.calls if c.path == path)
@@ -324,12 +325,19 @@ def _analyse(model) -> ModelGraph:
     )
     for index, out in enumerate(outputs):
         for path in graph.spatial(index):
-            graph.heads[(path, index)] = _cam_head(records, path, out)
+            chain = _head_chain(records, path, out)
+            graph.heads[(path, index)] = _match_head(chain, path)
+            graph.poolings[(path, index)] = _leading_pooling(chain)
     return graph
 
 
-def _cam_head(records, path: str, output) -> CamHead | str:
-    """The pooling -> Dense head from ``path`` to ``output``, or why there is none."""
+def _head_chain(records, path: str, output) -> list:
+    """``(path, layer)`` of each layer between ``path`` and ``output``, in order.
+
+    The walk follows the layer's output while exactly one layer consumes it on the way to
+    ``output``; it ends with ``(None, "(a branch)")`` where the path forks or merges, and
+    stops after a layer with several inputs.
+    """
     import tensorflow as tf
 
     leaves = [r for r in records if not _is_graph_model(r[1])]
@@ -353,7 +361,29 @@ def _cam_head(records, path: str, output) -> CamHead | str:
         if len(inputs) != 1:
             break
         tensor = out
-    return _match_head(chain, path)
+    return chain
+
+
+def _leading_pooling(chain: list) -> str | None:
+    """The path of the global pooling layer that the chain starts with, or None.
+
+    Only layers that are the identity at inference time may come before it. When this is
+    a path, the explained layer reaches the logits only through that pooling, and the
+    pooling of a channel set to zero is zero (for average and max pooling alike): the rest
+    of the head can be run on pooled vectors instead of whole activation maps.
+    """
+    for item_path, item in chain:
+        if isinstance(item, str):
+            return None
+        name = type(item).__name__
+        if name in _IDENTITY_AT_INFERENCE or (
+            name == "Activation" and _activation_name(item) == "linear"
+        ):
+            continue
+        if name in _POOLINGS and getattr(item, "data_format", "channels_last") == "channels_last":
+            return item_path
+        return None
+    return None
 
 
 def _activation_name(layer) -> str:
@@ -649,6 +679,8 @@ class FeatureModel:
         num_classes: the number of logits.
         input_shape: the model's input shape ``(None, height, width, channels)``.
         softmax: whether the output is a softmax (the logits are read beneath it).
+        pooling: the path of the global pooling layer through which alone the layer reaches
+            the logits (only layers that are the identity at inference before it), or None.
     """
 
     def __init__(self, model, layer: str, output: int):
@@ -664,6 +696,7 @@ class FeatureModel:
         self.input_dtype = graph.input_dtype
         self.softmax = graph.softmax_outputs[output]
         self._head = graph.heads.get((layer, output))
+        self.pooling = graph.poolings.get((layer, output))
         self._compiled = None
 
     def _get_model(self):
@@ -699,16 +732,37 @@ class FeatureModel:
         """The logits of the whole network for a batch of images."""
         return self._logits(_Runner().run(self._get_model(), images))
 
-    def head(self, images, activations):
+    def head(self, images, activations, at: str | None = None):
         """The logits when the layer's output is replaced by ``activations``.
 
         Only the part of the network after the layer runs (what feeds only the layer is
         pruned from the graph); ``images`` feed any path that bypasses the layer.
+
+        ``at`` names another layer whose output is replaced instead (e.g. `pooling`, with
+        the output of `pool`); ``activations`` must then have that layer's output dtype.
         """
         import tensorflow as tf
 
-        replaced = {self.layer: tf.cast(activations, self.activation_dtype)}
+        if at is None:
+            replaced = {self.layer: tf.cast(activations, self.activation_dtype)}
+        else:
+            replaced = {at: activations}
         return self._logits(_Runner(replace=replaced).run(self._get_model(), images))
+
+    def pool(self, activations):
+        """The output of the `pooling` layer for the layer's ``activations`` (a graph op).
+
+        Raises ValueError when the layer does not reach the logits through global pooling.
+        """
+        import tensorflow as tf
+
+        if self.pooling is None:
+            raise ValueError(
+                f"Layer {self.layer!r} does not reach the logits through a global pooling "
+                "layer alone, so its activations cannot be pooled on their own."
+            )
+        layer = get_layer(self._get_model(), self.pooling)
+        return _call_layer(layer, tf.cast(activations, self.activation_dtype))
 
     def cam_head(self) -> CamHead:
         """The pooling -> Dense head after the layer (raises ValueError when there is none)."""

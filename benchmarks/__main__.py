@@ -1,0 +1,124 @@
+"""``python -m benchmarks``: measure, keep the results, write docs/benchmarks.md.
+
+    python -m benchmarks                      # both models (what `make bench` runs), ~6 min
+    python -m benchmarks --models shapes_gap  # one model (the other's last results are kept)
+    python -m benchmarks --course             # also execute every notebook (minutes)
+    python -m benchmarks --make-test          # also time `make test` (many minutes)
+    python -m benchmarks --skip-models        # only re-render the docs from stored results
+
+Each model runs in its own process. Results are stored in ``benchmarks/results/``
+(``models.json``, ``course.json``) so that a partial run keeps the other figures, each
+with the date it was measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .budgets import evaluate
+from .course import ROOT, measure_make_test, measure_notebooks
+from .machine import describe_machine
+from .report import write_report
+from .subjects import SUBJECTS
+
+RESULTS = ROOT / "benchmarks" / "results"
+DOCS = ROOT / "docs"
+
+
+def _load(path: Path) -> dict:
+    if path.is_file():
+        with open(path) as handle:
+            return json.load(handle)
+    return {}
+
+
+def _save(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        json.dump(data, handle, indent=1)
+        handle.write("\n")
+
+
+def run_model(name: str, settings: dict | None = None) -> dict:
+    """Benchmark one zoo model in a fresh process; its result dict.
+
+    Raises:
+        RuntimeError: the process failed (its last lines of output are in the message).
+    """
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    env.setdefault("MPLBACKEND", "Agg")
+    with tempfile.TemporaryDirectory() as folder:
+        output = Path(folder) / f"{name}.json"
+        command = [sys.executable, "-m", "benchmarks.model_bench", name, str(output)]
+        if settings is not None:
+            settings_path = Path(folder) / "settings.json"
+            _save(settings_path, settings)
+            command.append(str(settings_path))
+        completed = subprocess.run(command, cwd=ROOT, env=env, stderr=subprocess.PIPE,
+                                   text=True)
+        if completed.returncode != 0 or not output.is_file():
+            tail = "\n".join(completed.stderr.strip().splitlines()[-15:])
+            raise RuntimeError(f"Benchmarking {name} failed (exit status "
+                               f"{completed.returncode}):\n{tail}")
+        return _load(output)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=list(SUBJECTS), choices=SUBJECTS,
+                        help="the models to measure (default: all)")
+    parser.add_argument("--skip-models", action="store_true",
+                        help="measure no model; re-use the stored results")
+    parser.add_argument("--course", action="store_true",
+                        help="also execute every notebook (time and peak memory)")
+    parser.add_argument("--notebooks", nargs="*", default=None,
+                        help="with --course: only notebooks whose names contain these words")
+    parser.add_argument("--make-test", action="store_true", help="also time `make test`")
+    parser.add_argument("--docs", type=Path, default=DOCS, help="where to write the docs")
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="where the JSON results are kept")
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    stored = _load(args.results / "models.json")
+    models, run = stored.get("models", {}), stored.get("run", {})
+    if not args.skip_models:
+        machine = describe_machine()
+        for name in args.models:
+            print(f"== {name} (one process) ==", file=sys.stderr, flush=True)
+            models[name] = run_model(name)
+            models[name]["machine"] = machine
+        run = {"machine": machine, "wall_s": time.perf_counter() - started,
+               "command": "python -m benchmarks" + ("" if args.models == list(SUBJECTS)
+                                                    else " --models " + " ".join(args.models))}
+        _save(args.results / "models.json", {"run": run, "models": models})
+
+    course = _load(args.results / "course.json")
+    if args.course:
+        course["notebooks"] = measure_notebooks(args.notebooks)
+        _save(args.results / "course.json", course)
+    if args.make_test:
+        course["make_test"] = measure_make_test()
+        _save(args.results / "course.json", course)
+
+    markdown, plot = write_report(models, course, run, args.docs)
+    rows = evaluate(models, course)
+    width = max(len(r.budget) for r in rows)
+    for r in rows:
+        print(f"{r.budget:<{width}}  {r.status:<12}  {r.measured}")
+    print(f"Wrote {markdown} and {plot} in {time.perf_counter() - started:.0f} s.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

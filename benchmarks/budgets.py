@@ -1,0 +1,172 @@
+"""The performance budgets of the course's design, checked against measured results.
+
+    rows = evaluate(models, course)      # one `BudgetRow` per budget (and per notebook)
+
+The ratio budgets are judged where the design sets them: on EfficientNet-Lite0, at batch
+32, at the last convolutional layer (``head_relu6``); the other models and batch sizes are
+reported beside them, for information. The peer budget holds at every batch size on every
+model: its figure is the worst (largest) ratio of camutils' time to the peer's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["BudgetRow", "evaluate", "BUDGET_MODEL", "BUDGET_BATCH", "RATIO_BUDGETS",
+           "NOTEBOOK_SECONDS", "NOTEBOOK_MIB", "TEST_SUITE_SECONDS"]
+
+BUDGET_MODEL = "efficientnet_lite0"
+BUDGET_BATCH = "32"
+
+#: method -> (limit, what the ratio is taken against)
+RATIO_BUDGETS: dict[str, tuple[float, str]] = {
+    "cam": (1.05, "forward"),
+    "gradcam": (1.2, "forward"),
+    "gradcam++": (1.2, "forward"),
+    "xgradcam": (1.2, "forward"),
+    "hirescam": (1.2, "forward"),
+    "layercam": (1.2, "forward"),
+    "scorecam": (1.2, "passes"),
+    "ablationcam": (1.2, "passes"),
+}
+NOTEBOOK_SECONDS = 90.0
+NOTEBOOK_MIB = 1.5e9 / 2**20  # 1.5 GB (decimal), in MiB: 1430.5
+TEST_SUITE_SECONDS = 30 * 60.0
+
+_NAMES = {
+    "cam": "CAM", "gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "xgradcam": "XGrad-CAM",
+    "hirescam": "HiResCAM", "layercam": "LayerCAM", "scorecam": "Score-CAM",
+    "ablationcam": "Ablation-CAM", "eigencam": "Eigen-CAM",
+    "guided_backprop": "Guided Backprop", "guided_gradcam": "Guided Grad-CAM",
+}
+
+
+def display_name(method: str) -> str:
+    """The method's name as the papers write it."""
+    return _NAMES.get(method, method)
+
+
+@dataclass
+class BudgetRow:
+    """One budget: what it asks, the measured figure, and whether it holds.
+
+    ``status`` is ``"pass"``, ``"miss"`` or ``"not measured"``.
+    """
+
+    budget: str
+    measured: str
+    value: float | None
+    limit: float
+    status: str
+    where: str = ""
+
+
+def _status(value: float | None, limit: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "not measured"
+    return "pass" if value <= limit else "miss"
+
+
+def method_ratio(result: dict, batch: str, method: str) -> float | None:
+    """The ratio of ``method`` to its baseline at ``batch`` in a model's result, or None."""
+    entry = result.get("batches", {}).get(batch)
+    if entry is None:
+        return None
+    if method in ("scorecam", "ablationcam"):
+        block = entry.get(method)
+        candidate = None if block is None else block["candidates"].get(method)
+    else:
+        candidate = entry["single"]["candidates"].get(method)
+    return None if candidate is None else candidate["ratio"]
+
+
+def peer_ratios(result: dict) -> list[dict]:
+    """Every (peer, batch) comparison in a model's result: camutils' time over the peer's.
+
+    Each item has ``peer``, ``method``, ``batch``, ``ours_s``, ``theirs_s``, ``ratio`` and
+    ``block`` (the block both were timed in, interleaved).
+    """
+    rows = []
+    for batch, entry in result.get("batches", {}).items():
+        for block_name, block in entry.items():
+            candidates = block["candidates"]
+            for peer, method in block.get("peer_of", {}).items():
+                if peer not in candidates or method not in candidates:
+                    continue
+                ours, theirs = candidates[method]["median_s"], candidates[peer]["median_s"]
+                rows.append({"peer": peer, "method": method, "batch": int(batch),
+                             "ours_s": ours, "theirs_s": theirs, "ratio": ours / theirs,
+                             "block": block_name})
+            for peer, skipped in block.get("skipped", {}).items():
+                rows.append({"peer": peer, "method": "scorecam", "batch": int(batch),
+                             "ours_s": candidates["scorecam"]["median_s"],
+                             "theirs_s": None, "ratio": None, "block": block_name,
+                             "skipped": skipped})
+    return rows
+
+
+def evaluate(models: dict[str, dict], course: dict | None = None) -> list[BudgetRow]:
+    """Every budget of the design against the measured ``models`` and ``course`` results.
+
+    Args:
+        models: model name -> the result of `benchmarks.model_bench.benchmark_subject`.
+        course: the notebook and test-suite figures (`benchmarks.course`), or None.
+    """
+    rows: list[BudgetRow] = []
+    lite0 = models.get(BUDGET_MODEL, {})
+    for method, (limit, against) in RATIO_BUDGETS.items():
+        value = method_ratio(lite0, BUDGET_BATCH, method) if lite0 else None
+        reference = "one forward pass" if against == "forward" else "the passes it must run"
+        rows.append(BudgetRow(
+            budget=f"{display_name(method)} <= {limit} x {reference}",
+            measured="-" if value is None else f"{value:.2f} x",
+            value=value, limit=limit, status=_status(value, limit),
+            where=f"{BUDGET_MODEL}, batch {BUDGET_BATCH}",
+        ))
+
+    peers: dict[str, list[dict]] = {}
+    for name, result in models.items():
+        for row in peer_ratios(result):
+            peers.setdefault(row["peer"], []).append({**row, "model": name})
+    for peer, items in peers.items():
+        measured = [i for i in items if i["ratio"] is not None]
+        worst = max(measured, key=lambda i: i["ratio"]) if measured else None
+        value = None if worst is None else worst["ratio"]
+        skipped = len(items) - len(measured)
+        note = f"; {skipped} batch size(s) not run (see the peers table)" if skipped else ""
+        rows.append(BudgetRow(
+            budget=f"faster than {peer} at every batch size",
+            measured="-" if worst is None else
+            f"camutils takes {value:.2f} x its time at worst ({worst['model']}, batch "
+            f"{worst['batch']}){note}",
+            value=value, limit=1.0, status=_status(value, 1.0 - 1e-12),
+            where=", ".join(sorted({i["model"] for i in items})),
+        ))
+
+    notebooks = (course or {}).get("notebooks", {}).get("results", [])
+    if not notebooks:
+        rows.append(BudgetRow(f"every notebook <= {NOTEBOOK_SECONDS:.0f} s", "-", None,
+                              NOTEBOOK_SECONDS, "not measured"))
+        rows.append(BudgetRow("every notebook <= 1.5 GB peak RSS", "-", None, NOTEBOOK_MIB,
+                              "not measured"))
+    for item in notebooks:
+        failed = item.get("error")
+        seconds = None if failed else item.get("seconds")
+        mib = None if failed else item.get("peak_rss_mib")
+        rows.append(BudgetRow(
+            f"{item['notebook']} <= {NOTEBOOK_SECONDS:.0f} s",
+            f"failed: {failed}" if failed else f"{seconds:.1f} s", seconds, NOTEBOOK_SECONDS,
+            "miss" if failed else _status(seconds, NOTEBOOK_SECONDS)))
+        rows.append(BudgetRow(
+            f"{item['notebook']} <= 1.5 GB peak RSS",
+            "-" if failed else f"{mib:.0f} MiB", mib, NOTEBOOK_MIB,
+            "miss" if failed else _status(mib, NOTEBOOK_MIB)))
+
+    suite = (course or {}).get("make_test")
+    seconds = None if not suite else suite.get("seconds")
+    measured = "-" if not suite else (
+        f"{seconds / 60:.1f} min (exit status {suite.get('returncode')}, {suite.get('date')})")
+    rows.append(BudgetRow("`make test` well inside 30 min", measured, seconds,
+                          TEST_SUITE_SECONDS, _status(seconds, TEST_SUITE_SECONDS)))
+    return rows

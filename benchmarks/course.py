@@ -1,0 +1,71 @@
+"""The course's own cost: each notebook's wall time and peak memory, and `make test`.
+
+    python -m benchmarks --course      # every notebook, one fresh kernel each (minutes)
+    python -m benchmarks --make-test   # the whole test suite, as `make test` runs it
+
+Notebooks are executed without being written back, by ``tools/run_notebooks.py``'s
+`execute_notebook`, which reports the cell-execution wall time and the kernel's own peak
+resident memory (``ru_maxrss``). `make test` is timed from the outside, as a user sees it.
+Both take minutes, so `make bench` does not run them: it reports the last figures stored in
+``benchmarks/results/course.json``, with the date they were measured.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["measure_notebooks", "measure_make_test", "ROOT"]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _now() -> str:
+    return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _runner_module():
+    path = ROOT / "tools" / "run_notebooks.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path.relative_to(ROOT)} is missing: it executes the notebooks.")
+    spec = importlib.util.spec_from_file_location("run_notebooks", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def measure_notebooks(words: list[str] | None = None, progress: bool = True) -> dict:
+    """Execute every notebook (or those whose names contain ``words``) in a fresh kernel.
+
+    Returns ``{"date", "results": [{"notebook", "seconds", "peak_rss_mib"} or
+    {"notebook", "error"}]}``; a failing notebook is recorded and the others still run.
+    """
+    runner = _runner_module()
+    results = []
+    for path in runner.notebook_paths(words):
+        if progress:
+            print(f"notebook {path.name} ...", file=sys.stderr, flush=True)
+        try:
+            results.append(runner.execute_notebook(path, write=False))
+        except Exception as error:  # record and go on
+            message = str(error).strip().splitlines()
+            results.append({"notebook": path.name,
+                            "error": f"{type(error).__name__}: {message[-1] if message else ''}"})
+    return {"date": _now(), "results": results}
+
+
+def measure_make_test(progress: bool = True) -> dict:
+    """Run `make test` in the repository and time it (its output is not kept)."""
+    if progress:
+        print("make test ... (several minutes)", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    completed = subprocess.run(["make", "test"], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    seconds = time.perf_counter() - start
+    tail = completed.stdout.strip().splitlines()[-3:]
+    return {"date": _now(), "seconds": seconds, "returncode": completed.returncode,
+            "summary": tail}

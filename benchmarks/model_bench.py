@@ -1,0 +1,405 @@
+"""Everything measured on one model, in one process: `benchmark_subject`.
+
+For each batch size:
+
+* single-pass block: baseline the plain forward pass; candidates every single-pass
+  camutils method (CAM, the Grad-CAM family, Eigen-CAM, the guided methods) and the
+  gradient peers (tf-keras-vis Gradcam, GradcamPlusPlus, Layercam, the Keras example);
+* Ablation-CAM block: baseline its head passes (`benchmarks.references`);
+* Score-CAM blocks: baseline its forward passes; candidates camutils and tf-keras-vis
+  (with ``max_N``, and without it where the full cost fits the time limit).
+
+Before any timing, each peer's raw maps are compared with camutils' on the same model,
+inputs, classes and layer (`benchmarks.peers.agreement`).
+
+Run as a script (``python -m benchmarks.model_bench NAME OUTPUT.json [SETTINGS.json]``)
+it loads the zoo subject and writes its results as JSON: `benchmarks.__main__` starts one
+such process per model, so that no model's caches, memory or threads touch another's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from . import peers as P
+from .references import ABLATION_BATCH, SCORECAM_BATCH
+from .subjects import Subject
+from .timing import Block, run_block
+
+__all__ = ["Settings", "SETTINGS", "benchmark_subject", "SINGLE_PASS", "main"]
+
+#: The camutils methods that run one forward (and backward) pass, in the course's order.
+SINGLE_PASS = ("cam", "gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam",
+               "guided_backprop", "guided_gradcam")
+
+
+@dataclass
+class Rounds:
+    """Bounds of a timing block (see `benchmarks.timing.Block`)."""
+
+    min_rounds: int = 3
+    max_rounds: int = 7
+    budget_s: float = 30.0
+
+
+@dataclass
+class Settings:
+    """What to measure on one model, and how long to try.
+
+    Attributes:
+        batches: the batch sizes.
+        single: rounds of the single-pass block, per batch size (str keys, for JSON).
+        peers_rounds: rounds of the block of gradient peers, per batch size.
+        perturbation: rounds of the Score-CAM and Ablation-CAM blocks, per batch size.
+        scorecam_channels: ``max_channels`` of camutils' Score-CAM (and ``max_N`` of
+            tf-keras-vis') in the Score-CAM block; None runs every channel.
+        full_scorecam: also run Score-CAM on every channel (with tf-keras-vis' full
+            Scorecam) at these batch sizes.
+        peer_memory_limit_gb: tf-keras-vis Scorecam builds every masked image in memory at
+            once; it is not run where that would take more than this.
+        agreement_batch: images used for the agreement checks.
+        methods: the single-pass methods to time.
+        peers: whether to run the peers at all.
+        progress: show progress bars.
+    """
+
+    batches: tuple[int, ...] = (1, 8, 32)
+    single: dict[str, Rounds] = field(default_factory=dict)
+    peers_rounds: dict[str, Rounds] = field(default_factory=dict)
+    perturbation: dict[str, Rounds] = field(default_factory=dict)
+    scorecam_channels: int | None = 8
+    full_scorecam: tuple[int, ...] = ()
+    peer_memory_limit_gb: float = 2.0
+    agreement_batch: int = 4
+    methods: tuple[str, ...] = SINGLE_PASS
+    peers: bool = True
+    progress: bool = True
+
+    def rounds(self, kind: str, batch: int) -> Rounds:
+        table = {"single": self.single, "peers": self.peers_rounds,
+                 "perturbation": self.perturbation}[kind]
+        return table.get(str(batch), Rounds())
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Settings":
+        data = dict(data)
+        for key in ("single", "peers_rounds", "perturbation"):
+            data[key] = {k: Rounds(**v) for k, v in data.get(key, {}).items()}
+        for key in ("batches", "full_scorecam", "methods"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+
+#: The settings `make bench` uses for each zoo model (chosen to finish in about 6 minutes
+#: on a quiet 2-core CPU, and within 10 on a busy one: blocks stop adding rounds after
+#: their budget).
+SETTINGS = {
+    "efficientnet_lite0": Settings(
+        single={"1": Rounds(5, 9, 10), "8": Rounds(4, 6, 25), "32": Rounds(4, 5, 60)},
+        peers_rounds={"1": Rounds(3, 5, 5), "8": Rounds(2, 3, 15), "32": Rounds(2, 2, 0)},
+        perturbation={"1": Rounds(3, 7, 5), "8": Rounds(3, 5, 15), "32": Rounds(3, 3, 0)},
+        scorecam_channels=4,
+    ),
+    "shapes_gap": Settings(
+        single={"1": Rounds(5, 9, 8), "8": Rounds(5, 9, 8), "32": Rounds(5, 9, 8)},
+        peers_rounds={"1": Rounds(3, 5, 5), "8": Rounds(3, 5, 5), "32": Rounds(3, 5, 5)},
+        perturbation={"1": Rounds(3, 5, 5), "8": Rounds(3, 5, 5), "32": Rounds(3, 5, 8)},
+        scorecam_channels=4, full_scorecam=(1, 8, 32), agreement_batch=8,
+    ),
+}
+
+
+def _log(progress: bool, message: str) -> None:
+    if progress:
+        print(message, file=sys.stderr, flush=True)
+
+
+def _explainer(subject: Subject, method: str, images: np.ndarray, **options) -> Callable:
+    import camutils
+
+    return lambda: camutils.explain(subject.model, images, method, layer=subject.layer,
+                                    **options)
+
+
+# --------------------------------------------------------------------------- agreement
+
+
+def _input_resolution_layer(subject: Subject) -> str | None:
+    """The last spatial layer with the input's height and width (None when there is none)."""
+    from camutils import targets
+
+    graph = targets.describe_model(subject.model)
+    size = tuple(graph.input_shape[1:3])
+    found = [p for p in targets.spatial_layers(subject.model)
+             if tuple(graph.call(p).shape[1:3]) == size]
+    return found[-1] if found else None
+
+
+def check_agreement(subject: Subject, peer_list: list, images: np.ndarray) -> list[dict]:
+    """Each peer's raw maps against camutils' on the same images, classes and layer."""
+    import camutils
+
+    classes = camutils.explain(subject.model, images, "gradcam",
+                               layer=subject.layer).class_index
+    rows = []
+    for peer in peer_list:
+        ours = camutils.explain(subject.model, images, peer.method, target=list(classes),
+                                layer=subject.layer, progress=False, **peer.options) \
+            if peer.method == "scorecam" else \
+            camutils.explain(subject.model, images, peer.method, target=list(classes),
+                             layer=subject.layer)
+        theirs = peer.raw(images, classes)
+        row = {"peer": peer.name, "method": peer.method, "layer": subject.layer,
+               "images": len(images), "exact": peer.exact,
+               **P.agreement(peer.ours(ours), theirs)}
+        rows.append(row)
+    exact_layer = _input_resolution_layer(subject)
+    full = [p for p in peer_list if p.method == "scorecam" and not p.options]
+    if exact_layer is not None and full:
+        # Score-CAM at a layer with the input's resolution: no mask upsampling, so the
+        # two definitions coincide and the maps must agree to rounding.
+        peer = P.scorecam_peer(subject.model, exact_layer)
+        ours = camutils.explain(subject.model, images, "scorecam", target=list(classes),
+                                layer=exact_layer, progress=False)
+        rows.append({"peer": peer.name, "method": "scorecam", "layer": exact_layer,
+                     "images": len(images), "exact": True,
+                     **P.agreement(ours.raw, peer.raw(images, classes))})
+    return rows
+
+
+def _has_cam(subject: Subject) -> bool:
+    from camutils import targets
+
+    try:
+        targets.feature_model(subject.model, subject.layer).cam_head()
+        return True
+    except ValueError:
+        return False
+
+
+# --------------------------------------------------------------------------- blocks
+
+
+def _record(base, results: dict, extra: dict | None = None) -> dict:
+    out = {"baseline": base.as_dict(),
+           "candidates": {k: v.as_dict() for k, v in results.items()},
+           "rounds": len(next(iter(results.values())).samples) if results else 0,
+           "seconds": base.elapsed}
+    out.update(extra or {})
+    return out
+
+
+def _block(settings: Settings, kind: str, batch: int, name: str, baseline, candidates,
+           warmup: bool, per_baseline: int):
+    rounds = settings.rounds(kind, batch)
+    return run_block(Block(name, baseline, candidates, rounds.min_rounds, rounds.max_rounds,
+                           rounds.budget_s, per_baseline=per_baseline, warmup=warmup),
+                     progress=settings.progress)
+
+
+def _single_pass_block(subject, settings, batch, images, refs, warmup) -> dict:
+    methods = [m for m in settings.methods if m != "cam" or _has_cam(subject)]
+    candidates = {method: _explainer(subject, method, images) for method in methods}
+    base, results = _block(settings, "single", batch, f"{subject.name} b{batch} single-pass",
+                           lambda: refs.forward(images), candidates, warmup, per_baseline=2)
+    return _record(base, results)
+
+
+def _peer_block(subject, settings, batch, images, classes, refs, gradient_peers,
+                warmup) -> dict:
+    """The gradient peers beside the camutils methods they implement (same block)."""
+    candidates = {}
+    for peer in gradient_peers:
+        candidates[peer.name] = (lambda peer=peer: peer.run(images, classes))
+        candidates.setdefault(peer.method, _explainer(subject, peer.method, images))
+    base, results = _block(settings, "peers", batch, f"{subject.name} b{batch} peers",
+                           lambda: refs.forward(images), candidates, warmup, per_baseline=2)
+    return _record(base, results, {"peer_of": {p.name: p.method for p in gradient_peers}})
+
+
+def _ablation_block(subject, settings, batch, images, refs, warmup) -> dict:
+    reference, passes = refs.ablationcam(images, ABLATION_BATCH)
+    base, results = _block(
+        settings, "perturbation", batch, f"{subject.name} b{batch} Ablation-CAM", reference,
+        {"ablationcam": _explainer(subject, "ablationcam", images, progress=False)},
+        warmup, per_baseline=1)
+    return _record(base, results, {"passes": passes, "batch_size": ABLATION_BATCH})
+
+
+def _scorecam_block(subject, settings, batch, images, classes, refs, channels: int | None,
+                    activations: np.ndarray, forward_seconds: float | None,
+                    warmup: bool) -> dict:
+    """Score-CAM on ``channels`` channels per image (None: all) against its passes."""
+    total = activations.shape[-1]
+    kept = total if channels is None else min(channels, total)
+    reference, passes = refs.scorecam(images, kept, SCORECAM_BATCH)
+    options = {} if channels is None else {"max_channels": channels}
+    candidates = {"scorecam": _explainer(subject, "scorecam", images, progress=False,
+                                         **options)}
+    skipped, peer_of, peer_images = {}, {}, None
+    if settings.peers:
+        peer = P.scorecam_peer(subject.model, subject.layer, channels, SCORECAM_BATCH)
+        union = P.tfkv_union_size(activations, channels)
+        masked = len(images) * union
+        # tf-keras-vis holds the tiled images, the masks and their product at once.
+        gigabytes = 3 * masked * images[0].nbytes / 1e9
+        if gigabytes <= settings.peer_memory_limit_gb:
+            candidates[peer.name] = lambda: peer.run(images, classes)
+            peer_of[peer.name] = "scorecam"
+            peer_images = masked
+        else:
+            skipped[peer.name] = {
+                "masked_images": masked, "memory_gb": gigabytes,
+                "estimated_s": None if forward_seconds is None else masked * forward_seconds,
+                "reason": (f"it would build {masked} masked images ({len(images)} images x "
+                           f"{union} channels, the union of each image's top {channels}) "
+                           f"in memory at once, about {gigabytes:.1f} GB"),
+            }
+    label = "all channels" if channels is None else f"max_channels={channels}"
+    base, results = _block(settings, "perturbation", batch,
+                           f"{subject.name} b{batch} Score-CAM ({label})", reference,
+                           candidates, warmup, per_baseline=1)
+    return _record(base, results, {
+        "passes": passes, "channels": kept, "batch_size": SCORECAM_BATCH, "peer_of": peer_of,
+        "peer_masked_images": peer_images, "skipped": skipped})
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def benchmark_subject(subject: Subject, settings: Settings | None = None) -> dict:
+    """Measure every method and peer on ``subject``; a JSON-ready dict."""
+    import camutils
+
+    from .references import References
+
+    settings = settings or Settings()
+    started = time.perf_counter()
+    refs = References(subject.model, subject.layer)
+    largest = subject.inputs(max(settings.batches))
+    classes_all = camutils.explain(subject.model, largest, "gradcam",
+                                   layer=subject.layer).class_index
+    activations_all, _ = refs.feature(largest)
+
+    gradient_peers = P.gradient_peers(subject.model, subject.layer) if settings.peers else []
+    result = {
+        "model": subject.name, "layer": subject.layer, "weights": subject.weights,
+        "facts": subject.facts, "settings": _settings_dict(settings),
+        "agreement": [], "batches": {},
+    }
+    if settings.peers:
+        _log(settings.progress, f"[{subject.name}] agreement with the peers")
+        agreement_images = subject.inputs(settings.agreement_batch)
+        score_peers = [P.scorecam_peer(subject.model, subject.layer, settings.scorecam_channels)]
+        if settings.full_scorecam:
+            score_peers.append(P.scorecam_peer(subject.model, subject.layer, None))
+        result["agreement"] = check_agreement(subject, gradient_peers + score_peers,
+                                              agreement_images)
+
+    # camutils' functions are traced once for any batch size; so are the references.
+    # Only the first batch size's blocks warm up (and report first calls).
+    for index, batch in enumerate(sorted(settings.batches)):
+        warm = index == 0
+        images, classes = largest[:batch], classes_all[:batch]
+        activations = activations_all[:batch]
+        entry = {}
+        _log(settings.progress, f"[{subject.name}] batch {batch}: single-pass methods")
+        entry["single"] = _single_pass_block(subject, settings, batch, images, refs, warm)
+        if gradient_peers:
+            _log(settings.progress, f"[{subject.name}] batch {batch}: peers")
+            entry["peers"] = _peer_block(subject, settings, batch, images, classes, refs,
+                                         gradient_peers, warm)
+        per_image = entry["single"]["baseline"]["median_s"] / batch
+        _log(settings.progress, f"[{subject.name}] batch {batch}: Ablation-CAM")
+        entry["ablationcam"] = _ablation_block(subject, settings, batch, images, refs, warm)
+        _log(settings.progress, f"[{subject.name}] batch {batch}: Score-CAM")
+        entry["scorecam"] = _scorecam_block(subject, settings, batch, images, classes, refs,
+                                            settings.scorecam_channels, activations,
+                                            per_image, warm)
+        if batch in settings.full_scorecam:
+            first_full = batch == min(settings.full_scorecam)
+            entry["scorecam_full"] = _scorecam_block(subject, settings, batch, images,
+                                                     classes, refs, None, activations,
+                                                     per_image, first_full)
+        result["batches"][str(batch)] = entry
+    result["seconds"] = time.perf_counter() - started
+    return result
+
+
+def _settings_dict(settings: Settings) -> dict:
+    data = asdict(settings)
+    data["batches"] = list(settings.batches)
+    return data
+
+
+def environment() -> dict:
+    """Versions and threading of this process (what the figures depend on)."""
+    import keras
+    import tensorflow as tf
+
+    return {
+        "python": platform.python_version(), "tensorflow": tf.__version__,
+        "keras": keras.__version__, "numpy": np.__version__,
+        "tf_keras_vis": _version("tf-keras-vis"),
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "(TensorFlow's default)"),
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+    }
+
+
+def _version(distribution: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.model_bench NAME OUTPUT.json [SETTINGS.json]``."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) not in (2, 3):
+        print(main.__doc__, file=sys.stderr)
+        return 2
+    name, output = args[0], args[1]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    from .subjects import load_subject
+
+    if len(args) == 3:
+        with open(args[2]) as handle:
+            settings = Settings.from_dict(json.load(handle))
+    else:
+        settings = SETTINGS.get(name, Settings())
+    started = time.perf_counter()
+    subject = load_subject(name)
+    loaded = time.perf_counter() - started
+    result = benchmark_subject(subject, settings)
+    result["load_s"] = loaded
+    result["environment"] = environment()
+    with open(output, "w") as handle:
+        json.dump(result, handle, indent=1, default=_jsonable)
+    return 0
+
+
+def _jsonable(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"Cannot write {type(value).__name__} as JSON.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

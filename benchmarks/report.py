@@ -1,0 +1,333 @@
+"""Write ``docs/benchmarks.md`` and its plot from the measured results.
+
+    write_report(models, course, run, docs_dir)   # -> (markdown path, plot path)
+
+``models`` maps a model name to `benchmarks.model_bench.benchmark_subject`'s result,
+``course`` holds the notebook and test-suite figures (`benchmarks.course`) or None, and
+``run`` describes this run (machine, command, wall time).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from .budgets import (BUDGET_BATCH, BUDGET_MODEL, NOTEBOOK_MIB, NOTEBOOK_SECONDS,
+                      display_name, evaluate, peer_ratios)
+
+__all__ = ["write_report", "render_markdown", "plot_batches", "PLOT_NAME", "DOC_NAME"]
+
+DOC_NAME = "benchmarks.md"
+PLOT_NAME = "benchmarks_batch.png"
+
+# Methods drawn in the plot (all are in the tables).
+_PLOTTED = ("cam", "gradcam", "gradcam++", "layercam", "guided_gradcam", "ablationcam",
+            "scorecam")
+_PLOTTED_PEERS = ("tf-keras-vis Gradcam", "Keras example (GradientTape)")
+
+
+def _ms(seconds) -> str:
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return "-"
+    value = seconds * 1000
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}" if value >= 1 else f"{value:.2f}"
+
+
+def _x(ratio) -> str:
+    if ratio is None or (isinstance(ratio, float) and math.isnan(ratio)):
+        return "-"
+    return f"{ratio:.2f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _batches(result: dict) -> list[str]:
+    return sorted(result.get("batches", {}), key=int)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _machine_section(run: dict, models: dict) -> list[str]:
+    machine = run.get("machine", {})
+    environment = next((r.get("environment") for r in models.values()
+                        if r.get("environment")), {})
+    lines = ["## The machine", ""]
+    rows = [
+        ["CPU", machine.get("cpu", "-")],
+        ["usable cores", machine.get("cores", "-")],
+        ["memory", f"{machine['memory_gib']:.1f} GiB" if machine.get("memory_gib") else "-"],
+        ["OS", machine.get("os", "-")],
+        ["Python", environment.get("python", machine.get("python", "-"))],
+        ["TensorFlow", environment.get("tensorflow", "-")],
+        ["Keras", environment.get("keras", "-")],
+        ["NumPy", environment.get("numpy", "-")],
+        ["tf-keras-vis", environment.get("tf_keras_vis", "-")],
+        ["TF_ENABLE_ONEDNN_OPTS", environment.get("onednn", "-")],
+        ["load average at the start (1, 5, 15 min)", machine.get("load_average", "-")],
+        ["date", machine.get("date", "-")],
+    ]
+    lines += _table(["", ""], rows)
+    return lines
+
+
+def _budget_section(models: dict, course: dict | None) -> list[str]:
+    rows = evaluate(models, course)
+    marks = {"pass": "pass", "miss": "**miss**", "not measured": "not measured"}
+    lines = ["## Budgets", "",
+             f"Ratios are judged where the design sets them: `{BUDGET_MODEL}`, batch "
+             f"{BUDGET_BATCH}, 224 x 224, at the last convolutional layer. Each ratio is a "
+             "ratio of medians over interleaved rounds (see *How it is measured*).", ""]
+    lines += _table(["budget", "measured", "limit", "result", "where"], [
+        [r.budget, r.measured, f"{r.limit:g}" if r.limit < 100 else f"{r.limit:.0f}",
+         marks[r.status], r.where] for r in rows])
+    return lines
+
+
+def _model_section(name: str, result: dict) -> list[str]:
+    facts = result.get("facts", {})
+    lines = [f"## {name}", "",
+             f"Layer `{result['layer']}` {tuple(facts.get('layer_shape', ()))}, input "
+             f"{tuple(facts.get('input_size', ()))}, {facts.get('images', '')}; weights: "
+             f"{result.get('weights', '-')}. Measured in {result.get('seconds', 0):.0f} s "
+             f"(loading {result.get('load_s', 0):.0f} s).", ""]
+    batches = _batches(result)
+    if not batches:
+        return lines
+    single = {b: result["batches"][b]["single"] for b in batches}
+    methods = list(single[batches[0]]["candidates"])
+    header = ["per batch"] + [f"batch {b}: ms" for b in batches] + \
+             [f"batch {b}: x forward" for b in batches]
+    rows = [["plain forward pass"] + [_ms(single[b]["baseline"]["median_s"]) for b in batches]
+            + ["1" for _ in batches]]
+    for method in methods:
+        cells = [single[b]["candidates"].get(method, {}) for b in batches]
+        rows.append([display_name(method)] + [_ms(c.get("median_s")) for c in cells]
+                    + [_x(c.get("ratio")) for c in cells])
+    lines += ["Single-pass methods against the plain forward pass (median ms per batch; "
+              "ratio of medians, interleaved):", ""]
+    lines += _table(header, rows)
+
+    rows = []
+    for key, label in (("ablationcam", "Ablation-CAM"), ("scorecam", "Score-CAM"),
+                       ("scorecam_full", "Score-CAM, all channels")):
+        for b in batches:
+            block = result["batches"][b].get(key)
+            if not block:
+                continue
+            method = "ablationcam" if key == "ablationcam" else "scorecam"
+            ours = block["candidates"][method]
+            what = (f"{block['passes']} head passes" if key == "ablationcam" else
+                    f"{block['passes']} masked images ({block['channels']} channels)")
+            rows.append([label, b, what, _ms(block["baseline"]["median_s"]),
+                         _ms(ours["median_s"]), _x(ours["ratio"])])
+    if rows:
+        lines += ["Perturbation methods against the passes they must run (the batch's "
+                  "forward pass included; see *How it is measured*):", ""]
+        lines += _table(["method", "batch", "passes", "reference ms", "camutils ms",
+                         "x reference"], rows)
+
+    first = [[display_name(m), _ms(single[batches[0]]["candidates"][m]["first_s"])]
+             for m in methods]
+    lines += [f"First call at batch {batches[0]} (tracing and compilation included), ms:", ""]
+    lines += _table(["method", "first call ms"], first)
+    return lines
+
+
+def _peers_section(models: dict) -> list[str]:
+    lines = ["## Peers", "",
+             "Same model, inputs, classes and layer. Agreement compares unnormalised maps at "
+             "the layer's resolution before any timing: the largest difference over the "
+             "largest value of the peer's map, and the correlation over all pixels.", ""]
+    rows = []
+    for name, result in models.items():
+        for a in result.get("agreement", []):
+            rows.append([name, a["peer"], display_name(a["method"]), f"`{a['layer']}`",
+                         a["images"], f"{a['max_rel_diff']:.1e}", f"{a['correlation']:.6f}",
+                         "exact" if a.get("exact") else "by correlation"])
+    if rows:
+        lines += _table(["model", "peer", "method", "layer", "images", "max rel. diff",
+                         "correlation", "expected"], rows)
+        lines += ["Expected differences: tf-keras-vis' Grad-CAM++ keeps the paper's factor "
+                  "exp(S) (camutils' raw map times exp(S) is compared); its Score-CAM "
+                  "upsamples masks with corner-aligned interpolation (camutils: half-pixel "
+                  "centres, as its maps), so the two agree exactly only at a layer with the "
+                  "input's resolution (the row at such a layer checks that); with `max_N` it "
+                  "keeps the union over the batch of each image's channels of highest "
+                  "standard deviation, camutils' `max_channels` each image's channels of "
+                  "highest mean.", ""]
+    rows = []
+    for name, result in models.items():
+        for r in peer_ratios(result):
+            if r["ratio"] is None:
+                s = r["skipped"]
+                estimate = s.get("estimated_s")
+                rows.append([name, r["peer"], display_name(r["method"]), r["batch"],
+                             "not run" + (f" (about {estimate:.0f} s of forward passes "
+                                          f"alone)" if estimate else ""),
+                             _ms(r["ours_s"]), "-", s["reason"]])
+                continue
+            rows.append([name, r["peer"], display_name(r["method"]), r["batch"],
+                         _ms(r["theirs_s"]), _ms(r["ours_s"]), f"{1 / r['ratio']:.1f} x", ""])
+    if rows:
+        lines += ["Time per batch (median ms, measured interleaved in the same block):", ""]
+        lines += _table(["model", "peer", "method", "batch", "peer ms", "camutils ms",
+                         "camutils faster by", "note"], rows)
+    return lines
+
+
+def _course_section(course: dict | None) -> list[str]:
+    lines = ["## The course", ""]
+    notebooks = (course or {}).get("notebooks")
+    if notebooks:
+        lines += [f"Each notebook executed in a fresh kernel by `python -m benchmarks "
+                  f"--course` on {notebooks['date']} (cell execution wall time; the "
+                  f"kernel's peak resident memory). Budgets: {NOTEBOOK_SECONDS:.0f} s and "
+                  f"1.5 GB ({NOTEBOOK_MIB:.0f} MiB).", ""]
+        lines += _table(["notebook", "seconds", "peak RSS MiB"], [
+            [n["notebook"], f"failed: {n['error']}", "-"] if n.get("error") else
+            [n["notebook"], f"{n['seconds']:.1f}", f"{n['peak_rss_mib']:.0f}"]
+            for n in notebooks["results"]])
+    else:
+        lines += ["Notebooks not measured yet: run `python -m benchmarks --course`.", ""]
+    suite = (course or {}).get("make_test")
+    if suite:
+        lines += [f"`make test` (unit tests and every notebook under nbval) took "
+                  f"{suite['seconds'] / 60:.1f} min on {suite['date']}, exit status "
+                  f"{suite['returncode']}; measured by `python -m benchmarks --make-test`, "
+                  "which runs it and times it from the outside.", ""]
+    else:
+        lines += ["`make test` not timed yet: run `python -m benchmarks --make-test`.", ""]
+    return lines
+
+
+_METHOD_NOTES = """## How it is measured
+
+* One process per model (`python -m benchmarks.model_bench`), TensorFlow on the CPU with
+  `TF_ENABLE_ONEDNN_OPTS=0` and `TF_CPP_MIN_LOG_LEVEL=3` as everywhere in the course.
+* **Plain forward pass**: `model(images, training=False)` compiled with `tf.function`
+  (batch-agnostic signature), logits fetched as numpy. Every camutils call is the public
+  `camutils.explain(model, images, method, layer=...)` with numpy images in and the
+  `Explanation` (maps upsampled to the input and normalised) out.
+* **Interleaved rounds**: every callable runs once first (tracing; reported as the first
+  call). Then each round runs the baseline and the candidates in turn (baseline, two
+  candidates, baseline, two candidates, ...; the order rotates each round), and each
+  candidate's ratio is `median(candidate) / median(the baseline runs next to it)`. Rounds
+  go on up to a maximum, or until a minimum number of rounds and a time budget are both
+  reached, so that a busy machine runs fewer rounds instead of exceeding the time limit.
+* **Score-CAM's passes**: it needs the batch's activations (one forward pass of the `N`
+  images) and then one forward pass of the whole network per masked image: `N x M` images,
+  `M` the channels used (all `C`, or `max_channels`). The reference runs the plain forward
+  pass on the batch, then on `N x M` images in batches of the same sizes as Score-CAM's
+  (32 masked images per pass), built beforehand: only the network's arithmetic.
+* **Ablation-CAM's passes**: it needs the batch's activations (one forward pass), then the
+  head (the layers from the explained layer to the logits) once per image and channel:
+  `N x C` head passes. The reference runs the plain forward pass on the batch, then the
+  compiled head on `N x C` activation maps (the layer's real output, repeated) in batches of
+  Ablation-CAM's size (128), built beforehand: no ablated copies.
+"""
+
+
+def render_markdown(models: dict, course: dict | None, run: dict) -> str:
+    """The whole of ``docs/benchmarks.md``."""
+    lines = ["# Benchmarks", "",
+             "Written by `make bench` (`python -m benchmarks`); do not edit by hand. "
+             f"This run took {run.get('wall_s', float('nan')):.0f} s "
+             f"(`{run.get('command', 'python -m benchmarks')}`).", ""]
+    lines += _budget_section(models, course)
+    lines += _machine_section(run, models)
+    for name, result in models.items():
+        lines += _model_section(name, result)
+    lines += _peers_section(models)
+    lines += _course_section(course)
+    lines += [f"![time per batch against batch size]({PLOT_NAME})", ""]
+    lines += _METHOD_NOTES.rstrip().splitlines()
+    lines += _scorecam_notes(models) + [""]
+    return "\n".join(lines)
+
+
+def _scorecam_notes(models: dict) -> list[str]:
+    """Which Score-CAM variants ran on each model, and why not every channel everywhere."""
+    lines = []
+    for name, result in models.items():
+        settings = result.get("settings", {})
+        channels = settings.get("scorecam_channels")
+        full = settings.get("full_scorecam") or []
+        total = (result.get("facts", {}).get("layer_shape") or [None])[-1]
+        text = (f"* **Score-CAM on {name}** uses `max_channels={channels}` (tf-keras-vis: "
+                f"`max_N={channels}`)")
+        if full:
+            text += f", and every channel ({total}) at batch {', '.join(map(str, full))}."
+        else:
+            text += (f"; every channel ({total}) would take {total} forward passes per image, "
+                     "which does not fit the 10-minute run, so Score-CAM on every channel "
+                     "(and tf-keras-vis' full Scorecam) is measured on the other model.")
+        lines.append(text)
+    return lines
+
+
+def plot_batches(models: dict, path: Path) -> Path:
+    """Time per batch against batch size, one panel per model (log-log), as a small PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    names = [n for n, r in models.items() if _batches(r)]
+    fig, axes = plt.subplots(1, max(1, len(names)), figsize=(4.2 * max(1, len(names)), 3.4),
+                             squeeze=False)
+    for ax, name in zip(axes[0], names):
+        result = models[name]
+        batches = _batches(result)
+        xs = [int(b) for b in batches]
+
+        def series(getter):
+            values = [getter(result["batches"][b]) for b in batches]
+            return [v * 1000 if v is not None else float("nan") for v in values]
+
+        ax.plot(xs, series(lambda e: e["single"]["baseline"]["median_s"]), "k-o", lw=2,
+                ms=3, label="forward pass")
+        for method in _PLOTTED:
+            if method in ("ablationcam", "scorecam"):
+                getter = (lambda e, m=method: e[m]["candidates"][m]["median_s"]
+                          if m in e else None)
+            else:
+                getter = (lambda e, m=method: e["single"]["candidates"].get(m, {}).get(
+                    "median_s"))
+            values = series(getter)
+            if not all(math.isnan(v) for v in values):
+                ax.plot(xs, values, "-o", ms=3, lw=1, label=display_name(method))
+        for peer in _PLOTTED_PEERS:
+            values = series(lambda e, p=peer: e.get("peers", {}).get("candidates", {}).get(
+                p, {}).get("median_s"))
+            if not all(math.isnan(v) for v in values):
+                ax.plot(xs, values, "--x", ms=4, lw=1, label=peer)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(xs)
+        ax.set_xticklabels([str(x) for x in xs])
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("ms per batch")
+        ax.set_title(name, fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7,
+               frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def write_report(models: dict, course: dict | None, run: dict, docs_dir) -> tuple[Path, Path]:
+    """Write the markdown and the plot into ``docs_dir``; return their paths."""
+    docs_dir = Path(docs_dir)
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    plot = plot_batches(models, docs_dir / PLOT_NAME)
+    markdown = docs_dir / DOC_NAME
+    markdown.write_text(render_markdown(models, course, run))
+    return markdown, plot

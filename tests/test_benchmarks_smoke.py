@@ -1,0 +1,250 @@
+"""The benchmark harness (`python -m benchmarks`), run quickly on a tiny model.
+
+No timing is asserted (the benchmark suite itself judges the budgets): these tests check
+that the harness runs every method and peer, pairs candidates with their baselines as it
+says, judges budgets as the design states them, and writes the docs. The last tests check
+that the performance work the benchmark led to (Ablation-CAM through the pooled vector)
+gives what ablating the whole activation map gives.
+"""
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import _models as M
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import budgets, timing  # noqa: E402
+from benchmarks.report import DOC_NAME, PLOT_NAME, write_report  # noqa: E402
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def test_block_interleaves_and_pairs_each_candidate_with_a_neighbouring_baseline():
+    log = []
+
+    def recorder(name):
+        return lambda: log.append(name)
+
+    block = timing.Block("t", recorder("b"), {n: recorder(n) for n in "xyz"},
+                         min_rounds=2, max_rounds=2, budget_s=0, per_baseline=2)
+    base, results = timing.run_block(block, progress=False)
+    warm, rounds = log[:4], log[4:]
+    assert warm == ["b", "x", "y", "z"]
+    # round 1: b x y b z; round 2 (rotated): b y z b x
+    assert rounds == ["b", "x", "y", "b", "z", "b", "y", "z", "b", "x"]
+    assert len(base.samples) == 4
+    for name in "xyz":
+        assert len(results[name].samples) == 2 and len(results[name].baseline) == 2
+        assert not math.isnan(results[name].first)
+    # every paired baseline is one of the baseline's own samples
+    assert all(b in base.samples for r in results.values() for b in r.baseline)
+
+
+def test_block_ratio_is_a_ratio_of_medians():
+    t = timing.Timings(first=1.0, samples=[2.0, 4.0, 100.0], baseline=[1.0, 2.0, 3.0])
+    assert t.seconds == 4.0
+    assert t.ratio == pytest.approx(4.0 / 2.0)
+
+
+def test_block_without_warmup_and_with_a_time_budget():
+    calls = []
+    block = timing.Block("t", lambda: calls.append("b"), {"x": lambda: calls.append("x")},
+                         min_rounds=1, max_rounds=50, budget_s=0.0, per_baseline=1,
+                         warmup=False)
+    base, results = timing.run_block(block, progress=False)
+    assert calls == ["b", "x"]  # no warm-up; one round, then the budget (0 s) is spent
+    assert math.isnan(results["x"].first)
+
+
+def test_block_rejects_impossible_bounds():
+    with pytest.raises(ValueError, match="min_rounds"):
+        timing.run_block(timing.Block("t", lambda: None, {}, min_rounds=3, max_rounds=2),
+                         progress=False)
+
+
+# --------------------------------------------------------------------------- budgets
+
+
+def _fake_result(ratios: dict, peer_ratio: float) -> dict:
+    """A model result with the given ratios at batch 32 (the shape the harness writes)."""
+
+    def cand(seconds, ratio):
+        return {"median_s": seconds, "ratio": ratio, "first_s": 0.1}
+
+    single = {m: cand(r, r) for m, r in ratios.items() if m not in ("scorecam", "ablationcam")}
+    return {"batches": {"32": {
+        "single": {"baseline": cand(1.0, float("nan")), "candidates": single},
+        "peers": {"baseline": cand(1.0, float("nan")),
+                  "candidates": {"gradcam": cand(1.0, 1.0), "P": cand(1.0 / peer_ratio, 1.0)},
+                  "peer_of": {"P": "gradcam"}},
+        "ablationcam": {"baseline": cand(1.0, float("nan")),
+                        "candidates": {"ablationcam": cand(1.0, ratios["ablationcam"])}},
+        "scorecam": {"baseline": cand(1.0, float("nan")),
+                     "candidates": {"scorecam": cand(1.0, ratios["scorecam"])},
+                     "peer_of": {}, "skipped": {}},
+    }}}
+
+
+def test_budgets_pass_and_miss_at_their_limits():
+    ratios = {m: limit for m, (limit, _) in budgets.RATIO_BUDGETS.items()}
+    ratios["gradcam++"] = 1.21    # just over its 1.2
+    ratios["cam"] = 1.06          # just over its 1.05
+    result = _fake_result(ratios, peer_ratio=0.5)
+    rows = budgets.evaluate({budgets.BUDGET_MODEL: result}, course=None)
+    status = {r.budget: r.status for r in rows}
+    assert status["CAM <= 1.05 x one forward pass"] == "miss"
+    assert status["Grad-CAM++ <= 1.2 x one forward pass"] == "miss"
+    assert status["Grad-CAM <= 1.2 x one forward pass"] == "pass"
+    assert status["Ablation-CAM <= 1.2 x the passes it must run"] == "pass"
+    assert status["faster than P at every batch size"] == "pass"
+    assert status["`make test` well inside 30 min"] == "not measured"
+
+    slower = _fake_result(ratios, peer_ratio=1.5)
+    rows = budgets.evaluate({budgets.BUDGET_MODEL: slower}, course=None)
+    assert {r.budget: r.status for r in rows}["faster than P at every batch size"] == "miss"
+
+
+def test_notebook_budgets_and_failures():
+    course = {"notebooks": {"date": "d", "results": [
+        {"notebook": "a.ipynb", "seconds": 10.0, "peak_rss_mib": 2000.0},
+        {"notebook": "b.ipynb", "error": "CellExecutionError: boom"},
+    ]}, "make_test": {"seconds": 600.0, "returncode": 0, "date": "d"}}
+    rows = {r.budget: r for r in budgets.evaluate({}, course)}
+    assert rows["a.ipynb <= 90 s"].status == "pass"
+    assert rows["a.ipynb <= 1.5 GB peak RSS"].status == "miss"  # 2000 MiB > 1.5 GB
+    assert rows["b.ipynb <= 90 s"].status == "miss"
+    assert rows["`make test` well inside 30 min"].status == "pass"
+    assert rows["CAM <= 1.05 x one forward pass"].status == "not measured"
+
+
+# --------------------------------------------------------------------------- the harness
+
+
+@pytest.fixture(scope="module")
+def smoke_result():
+    from benchmarks.model_bench import Rounds, Settings, benchmark_subject
+    from benchmarks.subjects import Subject
+
+    model = M.gap_model(size=(16, 16), channels=(4, 6), classes=5, seed=3)
+    pool = M.images(4, seed=1)
+    subject = Subject("tiny", model, "conv2", lambda n: pool[np.arange(n) % 4], "random",
+                      {"input_size": [16, 16]})
+    once = Rounds(1, 1, 0.0)
+    settings = Settings(
+        batches=(1, 2), single={"1": once, "2": once}, peers_rounds={"1": once, "2": once},
+        perturbation={"1": once, "2": once}, scorecam_channels=2, full_scorecam=(2,),
+        agreement_batch=2, progress=False,
+    )
+    return benchmark_subject(subject, settings)
+
+
+def test_harness_measures_every_method_and_peer(smoke_result):
+    from benchmarks.model_bench import SINGLE_PASS
+
+    assert set(smoke_result["batches"]) == {"1", "2"}
+    for entry in smoke_result["batches"].values():
+        assert set(entry["single"]["candidates"]) == set(SINGLE_PASS)
+        assert {"tf-keras-vis Gradcam", "tf-keras-vis GradcamPlusPlus", "tf-keras-vis Layercam",
+                "Keras example (GradientTape)"} <= set(entry["peers"]["candidates"])
+        for key in ("ablationcam", "scorecam"):
+            block = entry[key]
+            assert block["passes"] > 0
+            assert key in block["candidates"]
+        for block in entry.values():
+            for candidate in block["candidates"].values():
+                assert candidate["median_s"] > 0 and candidate["ratio"] > 0
+    full = smoke_result["batches"]["2"]["scorecam_full"]
+    assert full["channels"] == 6 and full["passes"] == 2 * 6
+    assert smoke_result["batches"]["2"]["ablationcam"]["passes"] == 2 * 6
+    assert "scorecam_full" not in smoke_result["batches"]["1"]
+
+
+def test_peers_agree_where_the_definitions_coincide(smoke_result):
+    rows = {(r["peer"], r["layer"]): r for r in smoke_result["agreement"]}
+    for peer in ("tf-keras-vis Gradcam", "tf-keras-vis GradcamPlusPlus",
+                 "tf-keras-vis Layercam", "Keras example (GradientTape)"):
+        assert rows[(peer, "conv2")]["max_rel_diff"] <= 1e-4, peer
+    # conv2 has half the input's resolution: Score-CAM's masks are upsampled differently,
+    # but the maps are still alike.
+    assert rows[("tf-keras-vis Scorecam", "conv2")]["correlation"] > 0.9
+
+
+def test_docs_are_written_with_every_section(smoke_result, tmp_path):
+    run = {"machine": {"cpu": "test cpu", "cores": 2, "date": "today"}, "wall_s": 1.0,
+           "command": "pytest"}
+    course = {"notebooks": {"date": "d", "results": [
+        {"notebook": "00_start_here.ipynb", "seconds": 12.5, "peak_rss_mib": 500.0}]}}
+    markdown, plot = write_report({"tiny": smoke_result}, course, run, tmp_path)
+    assert markdown == tmp_path / DOC_NAME and plot == tmp_path / PLOT_NAME
+    text = markdown.read_text()
+    for heading in ("## Budgets", "## The machine", "## tiny", "## Peers", "## The course",
+                    "## How it is measured"):
+        assert heading in text
+    assert "test cpu" in text and "00_start_here.ipynb" in text
+    assert f"]({PLOT_NAME})" in text
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --------------------------------------------------------------------------- Ablation-CAM
+
+
+def _mlp_head_model(pooling: str, keepdims: bool):
+    """conv -> global pooling (optionally keepdims) -> Dense -> ReLU -> Dense: not a CAM
+    head, but one that Ablation-CAM can run from the pooled vector."""
+    import keras
+
+    inputs = keras.Input((16, 16, 3))
+    x = M.conv_stack(inputs, channels=(4, 6), seed=4)
+    pool = keras.layers.GlobalAveragePooling2D if pooling == "avg" else \
+        keras.layers.GlobalMaxPooling2D
+    x = pool(keepdims=keepdims, name="pool")(x)
+    if keepdims:
+        x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(7, activation="relu", kernel_initializer=M._init(8),
+                           bias_initializer=M._bias(9))(x)
+    outputs = keras.layers.Dense(5, kernel_initializer=M._init(10),
+                                 bias_initializer=M._bias(11))(x)
+    return keras.Model(inputs, outputs)
+
+
+@pytest.mark.parametrize("pooling,keepdims", [("avg", False), ("max", False), ("avg", True)])
+def test_ablationcam_through_the_pooled_vector_equals_ablating_the_maps(pooling, keepdims):
+    import keras
+
+    from camutils import methods as cm
+    from camutils import targets
+
+    model = _mlp_head_model(pooling, keepdims)
+    x = M.images(3, seed=5)
+    feature = targets.feature_model(model, "conv2")
+    assert feature.pooling == "pool"  # the shortcut applies
+    activations, logits = feature(x)
+    classes = logits.argmax(axis=1)
+    # The head by hand, on each ablated activation map.
+    head = keras.Sequential(model.layers[model.layers.index(model.get_layer("pool")):])
+    channels = activations.shape[-1]
+    ablated = np.stack([
+        head(activations * (np.arange(channels) != k)).numpy()[np.arange(3), classes]
+        for k in range(channels)
+    ], axis=1)
+    scores = logits[np.arange(3), classes]
+    weights = (scores[:, None] - ablated) / np.abs(scores)[:, None]
+    expected = np.maximum(np.einsum("nhwc,nc->nhw", activations, weights), 0)
+    e = cm.ablationcam(model, x, layer="conv2", batch_size=4)
+    np.testing.assert_allclose(e.raw, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_no_pooling_shortcut_where_the_layer_bypasses_the_pooling():
+    from camutils import targets
+
+    assert targets.feature_model(M.skip_model(seed=2), "branch").pooling is None
+    assert targets.feature_model(M.gap_model(head="flatten"), "conv2").pooling is None
+    assert targets.feature_model(M.gap_model(dropout=0.5), "conv2").pooling is not None
