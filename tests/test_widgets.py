@@ -166,6 +166,29 @@ def test_opacity_reblends_without_recomputing(explorer):
     assert explorer.explain_count == count
 
 
+def test_inside_an_event_loop_opacity_is_debounced_and_reading_applies_it(tiny):
+    """As in a kernel: slider events coalesce; the attributes still show the latest value."""
+    renders = []
+
+    async def drag():
+        explorer = _explorer({"tiny": tiny}, debounce=0.05)
+        original = explorer._render
+        explorer._reblend.function = lambda: (renders.append(1), original())
+        shown = explorer.overlay_view.value
+        for alpha in (0.6, 0.7, 0.8, 0.9):
+            explorer.alpha_slider.value = alpha
+        assert explorer._reblend.pending and renders == []
+        assert explorer.overlay_view.value == shown  # nothing redrawn during the drag
+        await asyncio.sleep(0.3)
+        assert renders == [1] and explorer.overlay_view.value != shown  # once, at the end
+        explorer.alpha_slider.value = 0.0
+        assert explorer._reblend.pending
+        np.testing.assert_array_equal(explorer.overlay_image, explorer.seen_image)  # applied
+        assert not explorer._reblend.pending and renders == [1, 1]
+
+    asyncio.run(drag())
+
+
 def test_colour_map_reblends_and_changes_the_colour_bar(explorer):
     from camutils.plot import colorize
 
