@@ -417,6 +417,21 @@ def test_online_only_zoo_model_chosen_offline_shows_the_zoo_message():
 # ------------------------------------------------------------------------------ pieces
 
 
+def test_default_images_are_the_samples_and_drawable_shapes():
+    from camutils.datasets import SHAPE_CLASSES
+    from camutils.images import load_image
+    from camutils.samples import sample_names
+    from camutils.widgets import default_images
+
+    images = default_images()
+    assert [s for s in images.values() if isinstance(s, str)] == sample_names()
+    shapes = {label: source for label, source in images.items() if callable(source)}
+    assert [label.split(": ")[1] for label in shapes] == list(SHAPE_CLASSES[:3])
+    drawn = [load_image(source()) for source in shapes.values()]
+    assert all(image.ndim == 3 and image.dtype == np.uint8 for image in drawn)
+    assert not np.array_equal(drawn[0], drawn[1])
+
+
 def test_debouncer_calls_once_after_a_burst_inside_an_event_loop():
     from camutils.widgets import Debouncer
 

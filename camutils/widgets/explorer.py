@@ -71,19 +71,20 @@ def default_images() -> dict[str, Any]:
     Returns ``{label: source}`` where a source is a sample name or a function returning an
     RGB uint8 array (the shapes images are drawn on first use).
     """
+    from ..datasets import SHAPE_CLASSES
     from ..samples import SAMPLES
 
     images: dict[str, Any] = {f"{name} ({s.description})": name for name, s in SAMPLES.items()}
-    for index, shape in enumerate(("circle", "star", "ring")):
-        images[f"shapes world: {shape}"] = _shape_image(shape, seed=7 + index)
+    for index, shape in enumerate(SHAPE_CLASSES[:3]):
+        images[f"shapes world: {shape}"] = _shape_image(index, seed=7 + index)
     return images
 
 
-def _shape_image(shape: str, seed: int) -> Callable[[], np.ndarray]:
+def _shape_image(label: int, seed: int) -> Callable[[], np.ndarray]:
     def draw():
-        from ..datasets import SHAPE_CLASSES, make_shapes
+        from ..datasets import make_shapes
 
-        return make_shapes(1, seed=seed, classes=[SHAPE_CLASSES.index(shape)]).images[0]
+        return make_shapes(1, seed=seed, classes=[label]).images[0]
 
     return draw
 
