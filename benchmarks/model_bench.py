@@ -65,6 +65,9 @@ class Settings:
             Scorecam) at these batch sizes.
         peer_memory_limit_gb: tf-keras-vis Scorecam builds every masked image in memory at
             once; it is not run where that would take more than this.
+        slow_peer_rounds: per batch size, the most rounds tf-keras-vis Scorecam takes part
+            in (default 2; it is several times slower than camutils and dominates the run
+            time, so one or two runs settle the comparison).
         agreement_batch: images used for the agreement checks.
         methods: the single-pass methods to time.
         peers: whether to run the peers at all.
@@ -78,6 +81,7 @@ class Settings:
     scorecam_channels: int | None = 8
     full_scorecam: tuple[int, ...] = ()
     peer_memory_limit_gb: float = 2.0
+    slow_peer_rounds: dict[str, int] = field(default_factory=dict)
     agreement_batch: int = 4
     methods: tuple[str, ...] = SINGLE_PASS
     peers: bool = True
@@ -107,7 +111,7 @@ SETTINGS = {
         single={"1": Rounds(5, 9, 10), "8": Rounds(4, 6, 25), "32": Rounds(4, 5, 60)},
         peers_rounds={"1": Rounds(3, 5, 5), "8": Rounds(2, 3, 15), "32": Rounds(2, 2, 0)},
         perturbation={"1": Rounds(3, 7, 5), "8": Rounds(3, 5, 15), "32": Rounds(3, 3, 0)},
-        scorecam_channels=4,
+        scorecam_channels=4, slow_peer_rounds={"1": 3, "8": 1, "32": 1},
     ),
     "shapes_gap": Settings(
         single={"1": Rounds(5, 9, 8), "8": Rounds(5, 9, 8), "32": Rounds(5, 9, 8)},
@@ -144,12 +148,11 @@ def _input_resolution_layer(subject: Subject) -> str | None:
     return found[-1] if found else None
 
 
-def check_agreement(subject: Subject, peer_list: list, images: np.ndarray) -> list[dict]:
+def check_agreement(subject: Subject, peer_list: list, images: np.ndarray,
+                    classes: np.ndarray) -> list[dict]:
     """Each peer's raw maps against camutils' on the same images, classes and layer."""
     import camutils
 
-    classes = camutils.explain(subject.model, images, "gradcam",
-                               layer=subject.layer).class_index
     rows = []
     for peer in peer_list:
         ours = camutils.explain(subject.model, images, peer.method, target=list(classes),
@@ -199,10 +202,11 @@ def _record(base, results: dict, extra: dict | None = None) -> dict:
 
 
 def _block(settings: Settings, kind: str, batch: int, name: str, baseline, candidates,
-           warmup: bool, per_baseline: int):
+           warmup: bool, per_baseline: int, limits: dict | None = None):
     rounds = settings.rounds(kind, batch)
     return run_block(Block(name, baseline, candidates, rounds.min_rounds, rounds.max_rounds,
-                           rounds.budget_s, per_baseline=per_baseline, warmup=warmup),
+                           rounds.budget_s, per_baseline=per_baseline, warmup=warmup,
+                           limits=limits or {}),
                      progress=settings.progress)
 
 
@@ -210,7 +214,7 @@ def _single_pass_block(subject, settings, batch, images, refs, warmup) -> dict:
     methods = [m for m in settings.methods if m != "cam" or _has_cam(subject)]
     candidates = {method: _explainer(subject, method, images) for method in methods}
     base, results = _block(settings, "single", batch, f"{subject.name} b{batch} single-pass",
-                           lambda: refs.forward(images), candidates, warmup, per_baseline=2)
+                           lambda: refs.forward(images), candidates, warmup, per_baseline=1)
     return _record(base, results)
 
 
@@ -265,9 +269,10 @@ def _scorecam_block(subject, settings, batch, images, classes, refs, channels: i
                            f"in memory at once, about {gigabytes:.1f} GB"),
             }
     label = "all channels" if channels is None else f"max_channels={channels}"
+    limits = {name: settings.slow_peer_rounds.get(str(batch), 2) for name in peer_of}
     base, results = _block(settings, "perturbation", batch,
                            f"{subject.name} b{batch} Score-CAM ({label})", reference,
-                           candidates, warmup, per_baseline=1)
+                           candidates, warmup, per_baseline=1, limits=limits)
     return _record(base, results, {
         "passes": passes, "channels": kept, "batch_size": SCORECAM_BATCH, "peer_of": peer_of,
         "peer_masked_images": peer_images, "skipped": skipped})
@@ -278,17 +283,14 @@ def _scorecam_block(subject, settings, batch, images, classes, refs, channels: i
 
 def benchmark_subject(subject: Subject, settings: Settings | None = None) -> dict:
     """Measure every method and peer on ``subject``; a JSON-ready dict."""
-    import camutils
-
     from .references import References
 
     settings = settings or Settings()
     started = time.perf_counter()
     refs = References(subject.model, subject.layer)
     largest = subject.inputs(max(settings.batches))
-    classes_all = camutils.explain(subject.model, largest, "gradcam",
-                                   layer=subject.layer).class_index
-    activations_all, _ = refs.feature(largest)
+    activations_all, logits = refs.feature(largest)
+    classes_all = logits.argmax(axis=1)  # each image's top class, as the methods pick it
 
     gradient_peers = P.gradient_peers(subject.model, subject.layer) if settings.peers else []
     result = {
@@ -302,8 +304,9 @@ def benchmark_subject(subject: Subject, settings: Settings | None = None) -> dic
         score_peers = [P.scorecam_peer(subject.model, subject.layer, settings.scorecam_channels)]
         if settings.full_scorecam:
             score_peers.append(P.scorecam_peer(subject.model, subject.layer, None))
+        agreement_classes = refs.feature(agreement_images)[1].argmax(axis=1)
         result["agreement"] = check_agreement(subject, gradient_peers + score_peers,
-                                              agreement_images)
+                                              agreement_images, agreement_classes)
 
     # camutils' functions are traced once for any batch size; so are the references.
     # Only the first batch size's blocks warm up (and report first calls).

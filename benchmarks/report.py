@@ -80,8 +80,10 @@ def _budget_section(models: dict, course: dict | None) -> list[str]:
     marks = {"pass": "pass", "miss": "**miss**", "not measured": "not measured"}
     lines = ["## Budgets", "",
              f"Ratios are judged where the design sets them: `{BUDGET_MODEL}`, batch "
-             f"{BUDGET_BATCH}, 224 x 224, at the last convolutional layer. Each ratio is a "
-             "ratio of medians over interleaved rounds (see *How it is measured*).", ""]
+             f"{BUDGET_BATCH}, 224 x 224, at the last convolutional layer. Each ratio is the "
+             "median over interleaved rounds of a run's time over the baseline run next to "
+             "it; the ratio of the two medians is shown beside it (see *How it is "
+             "measured*).", ""]
     lines += _table(["budget", "measured", "limit", "result", "where"], [
         [r.budget, r.measured, f"{r.limit:g}" if r.limit < 100 else f"{r.limit:.0f}",
          marks[r.status], r.where] for r in rows])
@@ -109,7 +111,7 @@ def _model_section(name: str, result: dict) -> list[str]:
         rows.append([display_name(method)] + [_ms(c.get("median_s")) for c in cells]
                     + [_x(c.get("ratio")) for c in cells])
     lines += ["Single-pass methods against the plain forward pass (median ms per batch; "
-              "ratio of medians, interleaved):", ""]
+              "median of paired ratios, interleaved):", ""]
     lines += _table(header, rows)
 
     rows = []
@@ -214,11 +216,19 @@ _METHOD_NOTES = """## How it is measured
   `camutils.explain(model, images, method, layer=...)` with numpy images in and the
   `Explanation` (maps upsampled to the input and normalised) out.
 * **Interleaved rounds**: every callable runs once first (tracing; reported as the first
-  call). Then each round runs the baseline and the candidates in turn (baseline, two
-  candidates, baseline, two candidates, ...; the order rotates each round), and each
-  candidate's ratio is `median(candidate) / median(the baseline runs next to it)`. Rounds
-  go on up to a maximum, or until a minimum number of rounds and a time budget are both
-  reached, so that a busy machine runs fewer rounds instead of exceeding the time limit.
+  call; camutils' functions and the references are traced once for every batch size, so
+  only the first batch size warms up). Then each round runs the baseline and the
+  candidates in turn (baseline, candidate, baseline, candidate, ...; or two candidates per
+  baseline run where the budgets are not judged; the order rotates each round). A
+  candidate's ratio is the median over rounds of its time over the baseline run it
+  touched. This machine is shared and its speed jumps between two states (another
+  process on the second core or not: Lite0's forward pass at batch 32 takes about 0.55 s
+  or 0.9 s, for seconds at a time); neighbouring runs almost always see the same state,
+  and the median drops the rounds where it changed between them. The ratio of medians,
+  which depends on how many runs of each side fell in the fast state, is kept beside it.
+  Rounds go on up to a maximum, or until a minimum number of rounds and a time budget are
+  both reached, so that a busy machine runs fewer rounds instead of exceeding the time
+  limit; tf-keras-vis' Scorecam, many times slower, takes part in fewer rounds.
 * **Score-CAM's passes**: it needs the batch's activations (one forward pass of the `N`
   images) and then one forward pass of the whole network per masked image: `N x M` images,
   `M` the channels used (all `C`, or `max_channels`). The reference runs the plain forward

@@ -48,10 +48,12 @@ def test_block_interleaves_and_pairs_each_candidate_with_a_neighbouring_baseline
     assert all(b in base.samples for r in results.values() for b in r.baseline)
 
 
-def test_block_ratio_is_a_ratio_of_medians():
-    t = timing.Timings(first=1.0, samples=[2.0, 4.0, 100.0], baseline=[1.0, 2.0, 3.0])
+def test_ratio_is_the_median_of_paired_ratios_and_the_ratio_of_medians_is_kept():
+    t = timing.Timings(first=1.0, samples=[2.0, 4.0, 9.0], baseline=[1.0, 4.0, 3.0])
     assert t.seconds == 4.0
-    assert t.ratio == pytest.approx(4.0 / 2.0)
+    assert t.ratio == pytest.approx(2.0)               # median of 2, 1, 3
+    assert t.ratio_of_medians == pytest.approx(4.0 / 3.0)
+    assert math.isnan(timing.Timings(first=0.0, samples=[1.0]).ratio)  # no baseline
 
 
 def test_block_without_warmup_and_with_a_time_budget():
