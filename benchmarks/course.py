@@ -66,6 +66,11 @@ def measure_make_test(progress: bool = True) -> dict:
     completed = subprocess.run(["make", "test"], cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     seconds = time.perf_counter() - start
-    tail = completed.stdout.strip().splitlines()[-3:]
+    lines = completed.stdout.splitlines()
+    # pytest's final count lines (unit tests, then notebooks) and its FAILED / ERROR lines
+    summary = [line.strip("= ") for line in lines
+               if line.startswith("=") and (" passed" in line or " failed" in line
+                                            or " error" in line)]
+    failures = [line for line in lines if line.startswith(("FAILED ", "ERROR "))]
     return {"date": _now(), "seconds": seconds, "returncode": completed.returncode,
-            "summary": tail}
+            "summary": summary, "failures": failures[:30]}

@@ -63,6 +63,8 @@ class Settings:
             tf-keras-vis') in the Score-CAM block; None runs every channel.
         full_scorecam: also run Score-CAM on every channel (with tf-keras-vis' full
             Scorecam) at these batch sizes.
+        guided_rounds: the most rounds the guided methods take part in (they have no
+            budget, and each costs a backward pass down to the input).
         peer_memory_limit_gb: tf-keras-vis Scorecam builds every masked image in memory at
             once; it is not run where that would take more than this.
         slow_peer_rounds: per batch size, the most rounds tf-keras-vis Scorecam takes part
@@ -80,6 +82,7 @@ class Settings:
     perturbation: dict[str, Rounds] = field(default_factory=dict)
     scorecam_channels: int | None = 8
     full_scorecam: tuple[int, ...] = ()
+    guided_rounds: int = 3
     peer_memory_limit_gb: float = 2.0
     slow_peer_rounds: dict[str, int] = field(default_factory=dict)
     agreement_batch: int = 4
@@ -213,8 +216,11 @@ def _block(settings: Settings, kind: str, batch: int, name: str, baseline, candi
 def _single_pass_block(subject, settings, batch, images, refs, warmup) -> dict:
     methods = [m for m in settings.methods if m != "cam" or _has_cam(subject)]
     candidates = {method: _explainer(subject, method, images) for method in methods}
+    # The guided methods have no budget and cost a backward pass to the input: fewer rounds.
+    limits = {m: settings.guided_rounds for m in methods if m.startswith("guided")}
     base, results = _block(settings, "single", batch, f"{subject.name} b{batch} single-pass",
-                           lambda: refs.forward(images), candidates, warmup, per_baseline=1)
+                           lambda: refs.forward(images), candidates, warmup, per_baseline=1,
+                           limits=limits)
     return _record(base, results)
 
 

@@ -77,7 +77,8 @@ def _machine_section(run: dict, models: dict) -> list[str]:
 
 def _budget_section(models: dict, course: dict | None) -> list[str]:
     rows = evaluate(models, course)
-    marks = {"pass": "pass", "miss": "**miss**", "not measured": "not measured"}
+    marks = {"pass": "pass", "miss": "**miss**", "not measured": "not measured",
+             "failed": "**suite failed**"}
     lines = ["## Budgets", "",
              f"Ratios are judged where the design sets them: `{BUDGET_MODEL}`, batch "
              f"{BUDGET_BATCH}, 224 x 224, at the last convolutional layer. Each ratio is the "
@@ -154,14 +155,21 @@ def _peers_section(models: dict) -> list[str]:
     if rows:
         lines += _table(["model", "peer", "method", "layer", "images", "max rel. diff",
                          "correlation", "expected"], rows)
+        exact_rows = any(a["method"] == "scorecam" and a.get("exact")
+                         for r in models.values() for a in r.get("agreement", []))
+        where = ("the row at such a layer checks that" if exact_rows else
+                 "no benchmarked model has such a layer; tests/test_methods_tfkerasvis.py "
+                 "checks it on a test model")
         lines += ["Expected differences: tf-keras-vis' Grad-CAM++ keeps the paper's factor "
                   "exp(S) (camutils' raw map times exp(S) is compared); its Score-CAM "
                   "upsamples masks with corner-aligned interpolation (camutils: half-pixel "
-                  "centres, as its maps), so the two agree exactly only at a layer with the "
-                  "input's resolution (the row at such a layer checks that); with `max_N` it "
-                  "keeps the union over the batch of each image's channels of highest "
-                  "standard deviation, camutils' `max_channels` each image's channels of "
-                  "highest mean.", ""]
+                  "centres, as its maps), so on every channel the two agree to rounding only "
+                  f"at a layer with the input's resolution ({where}) and closely elsewhere; "
+                  "with `max_N` it keeps, for the whole batch, the union of each image's "
+                  "channels of highest standard deviation, camutils' `max_channels` each "
+                  "image's channels of highest mean, so those maps differ by design (and "
+                  "tf-keras-vis runs every image with every channel of the union: more masked "
+                  "images, as the peers table says).", ""]
     rows = []
     for name, result in models.items():
         for r in peer_ratios(result):
@@ -174,7 +182,8 @@ def _peers_section(models: dict) -> list[str]:
                              _ms(r["ours_s"]), "-", s["reason"]])
                 continue
             rows.append([name, r["peer"], display_name(r["method"]), r["batch"],
-                         _ms(r["theirs_s"]), _ms(r["ours_s"]), f"{1 / r['ratio']:.1f} x", ""])
+                         _ms(r["theirs_s"]), _ms(r["ours_s"]), f"{1 / r['ratio']:.1f} x",
+                         r.get("note", "")])
     if rows:
         lines += ["Time per batch (median ms, measured interleaved in the same block):", ""]
         lines += _table(["model", "peer", "method", "batch", "peer ms", "camutils ms",
@@ -201,7 +210,10 @@ def _course_section(course: dict | None) -> list[str]:
         lines += [f"`make test` (unit tests and every notebook under nbval) took "
                   f"{suite['seconds'] / 60:.1f} min on {suite['date']}, exit status "
                   f"{suite['returncode']}; measured by `python -m benchmarks --make-test`, "
-                  "which runs it and times it from the outside.", ""]
+                  "which runs it and times it from the outside. pytest said: "
+                  + "; ".join(f"`{s}`" for s in suite.get("summary", [])) + ".", ""]
+        if suite.get("failures"):
+            lines += ["Failures:", ""] + [f"* `{f}`" for f in suite["failures"]] + [""]
     else:
         lines += ["`make test` not timed yet: run `python -m benchmarks --make-test`.", ""]
     return lines

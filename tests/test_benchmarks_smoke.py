@@ -125,6 +125,9 @@ def test_notebook_budgets_and_failures():
     assert rows["b.ipynb <= 90 s"].status == "miss"
     assert rows["`make test` well inside 30 min"].status == "pass"
     assert rows["CAM <= 1.05 x one forward pass"].status == "not measured"
+    course["make_test"]["returncode"] = 2  # a failing suite's time is not the figure
+    rows = {r.budget: r for r in budgets.evaluate({}, course)}
+    assert rows["`make test` well inside 30 min"].status == "failed"
 
 
 # --------------------------------------------------------------------------- the harness
