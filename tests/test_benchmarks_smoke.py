@@ -253,3 +253,21 @@ def test_no_pooling_shortcut_where_the_layer_bypasses_the_pooling():
     assert targets.feature_model(M.skip_model(seed=2), "branch").pooling is None
     assert targets.feature_model(M.gap_model(head="flatten"), "conv2").pooling is None
     assert targets.feature_model(M.gap_model(dropout=0.5), "conv2").pooling is not None
+
+
+def test_command_renders_stored_results_without_measuring(smoke_result, tmp_path, capsys):
+    import json
+
+    from benchmarks.__main__ import main
+
+    results = tmp_path / "results"
+    results.mkdir()
+    run = {"machine": {"cpu": "stored cpu"}, "wall_s": 2.0, "command": "python -m benchmarks"}
+    (results / "models.json").write_text(json.dumps({"run": run,
+                                                     "models": {"tiny": smoke_result}}))
+    docs = tmp_path / "docs"
+    assert main(["--skip-models", "--docs", str(docs), "--results", str(results)]) == 0
+    text = (docs / DOC_NAME).read_text()
+    assert "stored cpu" in text and "## tiny" in text
+    assert (docs / PLOT_NAME).is_file()
+    assert "Wrote" in capsys.readouterr().out
