@@ -1,16 +1,16 @@
 """Everything measured on one model, in one process: `benchmark_subject`.
 
-For each batch size:
+Before any timing, each peer's raw maps are compared with camutils' on the same model,
+inputs, classes and layer (`benchmarks.peers.agreement`). Then, for each batch size:
 
 * single-pass block: baseline the plain forward pass; candidates every single-pass
-  camutils method (CAM, the Grad-CAM family, Eigen-CAM, the guided methods) and the
-  gradient peers (tf-keras-vis Gradcam, GradcamPlusPlus, Layercam, the Keras example);
-* Ablation-CAM block: baseline its head passes (`benchmarks.references`);
-* Score-CAM blocks: baseline its forward passes; candidates camutils and tf-keras-vis
-  (with ``max_N``, and without it where the full cost fits the time limit).
-
-Before any timing, each peer's raw maps are compared with camutils' on the same model,
-inputs, classes and layer (`benchmarks.peers.agreement`).
+  camutils method (CAM, the Grad-CAM family, Eigen-CAM, the guided methods);
+* peers block: baseline the forward pass; candidates the gradient peers (tf-keras-vis
+  Gradcam, GradcamPlusPlus, Layercam, the Keras example) and the camutils methods they
+  implement, so that each pair is timed in the same rounds;
+* Ablation-CAM block: baseline the passes it must run (`benchmarks.references`);
+* Score-CAM blocks: baseline the passes it must run; candidates camutils and tf-keras-vis
+  Scorecam (with ``max_N``, and on every channel where the settings ask for it).
 
 Run as a script (``python -m benchmarks.model_bench NAME OUTPUT.json [SETTINGS.json]``)
 it loads the zoo subject and writes its results as JSON: `benchmarks.__main__` starts one
@@ -158,11 +158,10 @@ def check_agreement(subject: Subject, peer_list: list, images: np.ndarray,
 
     rows = []
     for peer in peer_list:
+        options = dict(peer.options, **({"progress": False} if peer.method == "scorecam"
+                                        else {}))
         ours = camutils.explain(subject.model, images, peer.method, target=list(classes),
-                                layer=subject.layer, progress=False, **peer.options) \
-            if peer.method == "scorecam" else \
-            camutils.explain(subject.model, images, peer.method, target=list(classes),
-                             layer=subject.layer)
+                                layer=subject.layer, **options)
         theirs = peer.raw(images, classes)
         row = {"peer": peer.name, "method": peer.method, "layer": subject.layer,
                "images": len(images), "exact": peer.exact,
