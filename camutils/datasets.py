@@ -18,7 +18,8 @@ Design choices, so that a network has to look at the shape:
 - The background is a random two-colour gradient with a low-frequency texture and pixel
   noise; clutter is drawn under the objects.
 
-Everything is seeded: the same arguments give the same arrays, on any machine. Images are
+Everything is seeded: the same arguments give the same arrays (numpy's generators and
+OpenCV's drawing are deterministic). Images are
 RGB uint8, sizes are ``(height, width)``, boxes are ``(x0, y0, x1, y1)`` with exclusive ends.
 """
 
@@ -140,7 +141,7 @@ def _polygon(n_points: int, radius: float = 1.0, phase: float = np.pi / 2) -> np
     return radius * np.stack([np.cos(angles), -np.sin(angles)], axis=1)
 
 
-def _star(points: int = 5, inner: float = 0.5) -> np.ndarray:
+def _star(points: int = 5, inner: float = 0.55) -> np.ndarray:
     outer = _polygon(points)
     inner_pts = _polygon(points, inner, phase=np.pi / 2 + np.pi / points)
     return np.stack([outer, inner_pts], axis=1).reshape(-1, 2)
@@ -167,33 +168,27 @@ def _area(poly: np.ndarray) -> float:
     return 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
 
 
-# Each class as (outer outline, hole or None), with circumradius 1, then rescaled so that
-# every shape of the same "size" has the same area as a disc of radius `size`.
-_TEMPLATES: list[tuple[np.ndarray, np.ndarray | None]] = [
-    (_polygon(48), None),                                   # circle
-    (_polygon(4, phase=np.pi / 4), None),                   # square
-    (_polygon(3), None),                                    # triangle
-    (_star(), None),                                        # star
-    (_cross(), None),                                       # cross
-    (_heart(), None),                                       # heart
+# Each class's outline, scaled so that a shape of "size" r has the area of a disc of radius
+# r: size says nothing about the class. All shapes are filled (no holes), so that "inside
+# the object" is a region a map can point at.
+_TEMPLATES: list[np.ndarray] = [
+    _polygon(48),                       # circle
+    _polygon(4, phase=np.pi / 4),       # square
+    _polygon(3),                        # triangle
+    _star(),                            # star
+    _cross(),                           # cross
+    _heart(),                           # heart
 ]
-for _k, (_outer, _hole) in enumerate(_TEMPLATES):
-    _a = _area(_outer) - (_area(_hole) if _hole is not None else 0.0)
-    _f = np.sqrt(np.pi / _a)
-    _TEMPLATES[_k] = (_outer * _f, None if _hole is None else _hole * _f)
-del _k, _outer, _hole, _a, _f
-
-_EXTENT = np.array([np.linalg.norm(o, axis=1).max() for o, _ in _TEMPLATES])  # circumradius per unit size
+_TEMPLATES = [t * np.sqrt(np.pi / _area(t)) for t in _TEMPLATES]
+_EXTENT = np.array([np.linalg.norm(t, axis=1).max() for t in _TEMPLATES])  # circumradius per unit size
 assert len(_TEMPLATES) == len(SHAPE_CLASSES)
 
 
-def _shape_outline(label: int, size: float, angle: float, cx: float, cy: float):
-    """Pixel-coordinate outline (and hole) of one shape."""
+def _shape_outline(label: int, size: float, angle: float, cx: float, cy: float) -> np.ndarray:
+    """Pixel coordinates of one shape's outline."""
     c, s = np.cos(angle), np.sin(angle)
     rot = np.array([[c, -s], [s, c]])
-    outer, hole = _TEMPLATES[label]
-    place = lambda p: p @ rot.T * size + (cx, cy)  # noqa: E731
-    return place(outer), None if hole is None else place(hole)
+    return _TEMPLATES[label] @ rot.T * size + (cx, cy)
 
 
 def _fixed(points: np.ndarray) -> np.ndarray:
@@ -203,10 +198,7 @@ def _fixed(points: np.ndarray) -> np.ndarray:
 
 def _draw_shape(alpha: np.ndarray, label: int, size: float, angle: float, cx: float, cy: float) -> None:
     """Draw one anti-aliased shape into the uint8 coverage image ``alpha`` (in place)."""
-    outer, hole = _shape_outline(label, size, angle, cx, cy)
-    cv2.fillPoly(alpha, [_fixed(outer)], 255, cv2.LINE_AA, _SHIFT)
-    if hole is not None:
-        cv2.fillPoly(alpha, [_fixed(hole)], 0, cv2.LINE_AA, _SHIFT)
+    cv2.fillPoly(alpha, [_fixed(_shape_outline(label, size, angle, cx, cy))], 255, cv2.LINE_AA, _SHIFT)
 
 
 def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
@@ -422,7 +414,7 @@ def _overlaps(cx, cy, half, boxes) -> np.ndarray:
 
 
 def make_shapes(n: int, seed: int = 0, size: int | tuple[int, int] = IMAGE_SIZE,
-                radius: tuple[float, float] = (7.0, 13.0), classes: list[int] | None = None,
+                radius: tuple[float, float] = (8.0, 14.0), classes: list[int] | None = None,
                 balanced: bool = True, clutter: bool = True, progress: bool | None = None) -> ShapeImages:
     """Single-object shapes images with masks and boxes, for training and testing.
 
@@ -474,7 +466,7 @@ def _labels(rng, n, classes, balanced) -> np.ndarray:
 
 def make_scenes(n: int, seed: int = 0, objects: int | tuple[int, int] = 2,
                 size: int | tuple[int, int] = IMAGE_SIZE,
-                radius: tuple[float, float] = (6.5, 9.0), gap: float = 3.0,
+                radius: tuple[float, float] = (7.0, 10.0), gap: float = 3.0,
                 clutter: bool = True, progress: bool | None = None) -> ShapeScenes:
     """Scenes with several objects of distinct classes that do not overlap.
 
@@ -566,7 +558,7 @@ def _place_scene(rng, alpha: np.ndarray, labels: np.ndarray, radius, gap: float,
 
 
 def make_shortcut(n: int, seed: int = 0, leak: bool = True, size: int | tuple[int, int] = IMAGE_SIZE,
-                  radius: tuple[float, float] = (7.0, 13.0), marker_size: int = 8,
+                  radius: tuple[float, float] = (8.0, 14.0), marker_size: int = 8,
                   clutter: bool = True, progress: bool | None = None) -> ShortcutImages:
     """Shapes images with a small corner marker that leaks the label, or not.
 
@@ -579,6 +571,12 @@ def make_shortcut(n: int, seed: int = 0, leak: bool = True, size: int | tuple[in
     learnt the shortcut falls to about chance (1 in 6), one that learnt the shapes does not.
     The colour, not the position, carries the leak: a global-pooling network is nearly
     blind to where things are, but it sees colours anywhere.
+
+    Args:
+        n, seed, size, radius, clutter, progress: as in `make_shapes`. For the same ``seed``,
+            ``leak=True`` and ``leak=False`` draw different images (the streams are separate).
+        leak: whether the marker's colour gives the label away.
+        marker_size: the marker's side in pixels (3 to a quarter of the image's side).
 
     Returns:
         a `ShortcutImages`: the fields of `ShapeImages` plus ``marker_masks``,
