@@ -29,6 +29,9 @@ from .report import write_report
 from .subjects import SUBJECTS
 
 RESULTS = ROOT / "benchmarks" / "results"
+# When each model's blocks start hurrying, as a share of --time-limit from the start (the
+# models run in the order of SUBJECTS: EfficientNet-Lite0 first, the shapes network after).
+DEADLINE_SHARE = {"efficientnet_lite0": 0.75, "shapes_gap": 0.95}
 DOCS = ROOT / "docs"
 
 
@@ -46,8 +49,10 @@ def _save(path: Path, data: dict) -> None:
         handle.write("\n")
 
 
-def run_model(name: str, settings: dict | None = None) -> dict:
+def run_model(name: str, settings: dict | None = None, deadline: float | None = None) -> dict:
     """Benchmark one zoo model in a fresh process; its result dict.
+
+    ``deadline`` (a ``time.time()``) is when its blocks start running one round each.
 
     Raises:
         RuntimeError: the process failed (its last lines of output are in the message).
@@ -62,7 +67,9 @@ def run_model(name: str, settings: dict | None = None) -> dict:
         if settings is not None:
             settings_path = Path(folder) / "settings.json"
             _save(settings_path, settings)
-            command.append(str(settings_path))
+            command += ["--settings", str(settings_path)]
+        if deadline is not None:
+            command += ["--deadline", str(deadline)]
         completed = subprocess.run(command, cwd=ROOT, env=env, stderr=subprocess.PIPE,
                                    text=True)
         if completed.returncode != 0 or not output.is_file():
@@ -84,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebooks", nargs="*", default=None,
                         help="with --course: only notebooks whose names contain these words")
     parser.add_argument("--make-test", action="store_true", help="also time `make test`")
+    parser.add_argument("--time-limit", type=float, default=540.0,
+                        help="seconds the models may take in all; past each model's share "
+                             "every block runs one round (default: 540)")
     parser.add_argument("--docs", type=Path, default=DOCS, help="where to write the docs")
     parser.add_argument("--results", type=Path, default=RESULTS,
                         help="where the JSON results are kept")
@@ -94,9 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     models, run = stored.get("models", {}), stored.get("run", {})
     if not args.skip_models:
         machine = describe_machine()
+        clock = time.time()
         for name in args.models:
             print(f"== {name} (one process) ==", file=sys.stderr, flush=True)
-            models[name] = run_model(name)
+            deadline = clock + args.time_limit * DEADLINE_SHARE.get(name, 1.0)
+            models[name] = run_model(name, deadline=deadline)
             models[name]["machine"] = machine
         run = {"machine": machine, "wall_s": time.perf_counter() - started,
                "command": "python -m benchmarks" + ("" if args.models == list(SUBJECTS)

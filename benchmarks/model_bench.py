@@ -24,7 +24,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -32,7 +32,7 @@ import numpy as np
 from . import peers as P
 from .references import ABLATION_BATCH, SCORECAM_BATCH
 from .subjects import Subject
-from .timing import Block, run_block
+from .timing import Block, run_block, timed
 
 __all__ = ["Settings", "SETTINGS", "benchmark_subject", "SINGLE_PASS", "main"]
 
@@ -67,6 +67,8 @@ class Settings:
             budget, and each costs a backward pass down to the input).
         peer_memory_limit_gb: tf-keras-vis Scorecam builds every masked image in memory at
             once; it is not run where that would take more than this.
+        peer_cpu_limit_s: nor where the forward passes it must run would cost more than
+            this many CPU seconds (at this run's measured cost per image).
         slow_peer_rounds: per batch size, the most rounds tf-keras-vis Scorecam takes part
             in (default 2; it is several times slower than camutils and dominates the run
             time, so one or two runs settle the comparison).
@@ -74,6 +76,8 @@ class Settings:
         methods: the single-pass methods to time.
         peers: whether to run the peers at all.
         progress: show progress bars.
+        deadline: ``time.time()`` after which every block runs a single round (so that the
+            whole run keeps to its time limit on a busy machine); None: no deadline.
     """
 
     batches: tuple[int, ...] = (1, 8, 32)
@@ -84,11 +88,13 @@ class Settings:
     full_scorecam: tuple[int, ...] = ()
     guided_rounds: int = 3
     peer_memory_limit_gb: float = 2.0
+    peer_cpu_limit_s: float = 15.0
     slow_peer_rounds: dict[str, int] = field(default_factory=dict)
     agreement_batch: int = 4
     methods: tuple[str, ...] = SINGLE_PASS
     peers: bool = True
     progress: bool = True
+    deadline: float | None = None
 
     def rounds(self, kind: str, batch: int) -> Rounds:
         table = {"single": self.single, "peers": self.peers_rounds,
@@ -106,21 +112,23 @@ class Settings:
         return cls(**data)
 
 
-#: The settings `make bench` uses for each zoo model (chosen to finish in about 6 minutes
-#: on a quiet 2-core CPU, and within 10 on a busy one: blocks stop adding rounds after
-#: their budget).
+#: The settings `make bench` uses for each zoo model: about 5 minutes in all on a quiet
+#: 2-core CPU. Blocks stop adding rounds after their time budget, and the parent gives each
+#: model a deadline after which blocks run one round, so that a busy machine keeps within
+#: 10 minutes too.
 SETTINGS = {
     "efficientnet_lite0": Settings(
-        single={"1": Rounds(5, 9, 10), "8": Rounds(4, 6, 25), "32": Rounds(4, 5, 60)},
-        peers_rounds={"1": Rounds(3, 5, 5), "8": Rounds(2, 3, 15), "32": Rounds(2, 2, 0)},
-        perturbation={"1": Rounds(3, 7, 5), "8": Rounds(3, 5, 15), "32": Rounds(3, 3, 0)},
+        single={"1": Rounds(5, 9, 8), "8": Rounds(3, 5, 15), "32": Rounds(3, 5, 40)},
+        peers_rounds={"1": Rounds(3, 3, 0), "8": Rounds(2, 2, 0), "32": Rounds(2, 2, 0)},
+        perturbation={"1": Rounds(3, 7, 5), "8": Rounds(3, 5, 10), "32": Rounds(3, 3, 0)},
         scorecam_channels=4, slow_peer_rounds={"1": 3, "8": 1, "32": 1},
     ),
     "shapes_gap": Settings(
-        single={"1": Rounds(5, 9, 8), "8": Rounds(5, 9, 8), "32": Rounds(5, 9, 8)},
-        peers_rounds={"1": Rounds(3, 5, 5), "8": Rounds(3, 5, 5), "32": Rounds(3, 5, 5)},
-        perturbation={"1": Rounds(3, 5, 5), "8": Rounds(3, 5, 5), "32": Rounds(3, 5, 8)},
+        single={"1": Rounds(5, 9, 5), "8": Rounds(5, 9, 5), "32": Rounds(5, 9, 8)},
+        peers_rounds={"1": Rounds(3, 5, 3), "8": Rounds(3, 5, 3), "32": Rounds(3, 5, 5)},
+        perturbation={"1": Rounds(3, 5, 3), "8": Rounds(3, 5, 3), "32": Rounds(3, 5, 5)},
         scorecam_channels=4, full_scorecam=(1, 8, 32), agreement_batch=8,
+        slow_peer_rounds={"1": 3, "8": 2, "32": 1},
     ),
 }
 
@@ -194,60 +202,80 @@ def _has_cam(subject: Subject) -> bool:
 # --------------------------------------------------------------------------- blocks
 
 
-def _record(base, results: dict, extra: dict | None = None) -> dict:
-    out = {"baseline": base.as_dict(),
-           "candidates": {k: v.as_dict() for k, v in results.items()},
-           "rounds": len(next(iter(results.values())).samples) if results else 0,
-           "seconds": base.elapsed}
-    out.update(extra or {})
-    return out
+@dataclass
+class Spec:
+    """A block to run: what `benchmarks.timing.Block` needs, and what to record with it."""
+
+    kind: str  # "single", "peers" or "perturbation" (which `Settings` rounds apply)
+    name: str
+    baseline: Callable
+    candidates: dict
+    per_baseline: int = 1
+    limits: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
 
 
-def _block(settings: Settings, kind: str, batch: int, name: str, baseline, candidates,
-           warmup: bool, per_baseline: int, limits: dict | None = None):
-    rounds = settings.rounds(kind, batch)
-    return run_block(Block(name, baseline, candidates, rounds.min_rounds, rounds.max_rounds,
-                           rounds.budget_s, per_baseline=per_baseline, warmup=warmup,
-                           limits=limits or {}),
-                     progress=settings.progress)
+def _run(settings: Settings, batch: int, spec: Spec) -> dict:
+    """Run ``spec`` (warm already); its JSON record. After the deadline: one round."""
+    rounds = settings.rounds(spec.kind, batch)
+    hurried = settings.deadline is not None and time.time() > settings.deadline
+    if hurried:
+        rounds = Rounds(1, 1, 0.0)
+    base, results = run_block(
+        Block(spec.name, spec.baseline, spec.candidates, rounds.min_rounds, rounds.max_rounds,
+              rounds.budget_s, per_baseline=spec.per_baseline, warmup=False,
+              limits=spec.limits),
+        progress=settings.progress)
+    record = {"baseline": base.as_dict(),
+              "candidates": {k: v.as_dict() for k, v in results.items()},
+              "rounds": len(base.samples) and max(len(v.samples) for v in results.values()),
+              "seconds": base.elapsed, "hurried": hurried}
+    record.update(spec.extra)
+    return record
 
 
-def _single_pass_block(subject, settings, batch, images, refs, warmup) -> dict:
+def _warm_up(spec: Spec) -> dict[str, float]:
+    """Call every callable of ``spec`` once; their first-call wall seconds."""
+    first = {"(baseline)": timed(spec.baseline)[0]}
+    for name, candidate in spec.candidates.items():
+        first[name] = timed(candidate)[0]
+    return first
+
+
+def _single_pass_spec(subject, settings, batch, images, refs) -> Spec:
     methods = [m for m in settings.methods if m != "cam" or _has_cam(subject)]
-    candidates = {method: _explainer(subject, method, images) for method in methods}
     # The guided methods have no budget and cost a backward pass to the input: fewer rounds.
-    limits = {m: settings.guided_rounds for m in methods if m.startswith("guided")}
-    base, results = _block(settings, "single", batch, f"{subject.name} b{batch} single-pass",
-                           lambda: refs.forward(images), candidates, warmup, per_baseline=1,
-                           limits=limits)
-    return _record(base, results)
+    return Spec("single", f"{subject.name} b{batch} single-pass", lambda: refs.forward(images),
+                {method: _explainer(subject, method, images) for method in methods},
+                limits={m: settings.guided_rounds for m in methods if m.startswith("guided")})
 
 
-def _peer_block(subject, settings, batch, images, classes, refs, gradient_peers,
-                warmup) -> dict:
-    """The gradient peers beside the camutils methods they implement (same block)."""
+def _peers_spec(subject, settings, batch, images, classes, refs, gradient_peers) -> Spec:
+    """The gradient peers beside the camutils methods they implement (same rounds)."""
     candidates = {}
     for peer in gradient_peers:
         candidates[peer.name] = (lambda peer=peer: peer.run(images, classes))
         candidates.setdefault(peer.method, _explainer(subject, peer.method, images))
-    base, results = _block(settings, "peers", batch, f"{subject.name} b{batch} peers",
-                           lambda: refs.forward(images), candidates, warmup, per_baseline=2)
-    return _record(base, results, {"peer_of": {p.name: p.method for p in gradient_peers}})
+    return Spec("peers", f"{subject.name} b{batch} peers", lambda: refs.forward(images),
+                candidates, per_baseline=2,
+                extra={"peer_of": {p.name: p.method for p in gradient_peers}})
 
 
-def _ablation_block(subject, settings, batch, images, refs, warmup) -> dict:
+def _ablation_spec(subject, batch, images, refs) -> Spec:
     reference, passes = refs.ablationcam(images, ABLATION_BATCH)
-    base, results = _block(
-        settings, "perturbation", batch, f"{subject.name} b{batch} Ablation-CAM", reference,
-        {"ablationcam": _explainer(subject, "ablationcam", images, progress=False)},
-        warmup, per_baseline=1)
-    return _record(base, results, {"passes": passes, "batch_size": ABLATION_BATCH})
+    return Spec("perturbation", f"{subject.name} b{batch} Ablation-CAM", reference,
+                {"ablationcam": _explainer(subject, "ablationcam", images, progress=False)},
+                extra={"passes": passes, "batch_size": ABLATION_BATCH})
 
 
-def _scorecam_block(subject, settings, batch, images, classes, refs, channels: int | None,
-                    activations: np.ndarray, forward_seconds: float | None,
-                    warmup: bool) -> dict:
-    """Score-CAM on ``channels`` channels per image (None: all) against its passes."""
+def _scorecam_spec(subject, settings, batch, images, classes, refs, channels: int | None,
+                   activations: np.ndarray, forward_cpu_per_image: float | None) -> Spec:
+    """Score-CAM on ``channels`` channels per image (None: all) against its passes.
+
+    tf-keras-vis' Scorecam joins when it fits: it builds every masked image in memory at
+    once, and its forward passes alone can cost many times camutils' whole Score-CAM; in
+    both cases it is left out, with the measured reason.
+    """
     total = activations.shape[-1]
     kept = total if channels is None else min(channels, total)
     reference, passes = refs.scorecam(images, kept, SCORECAM_BATCH)
@@ -261,33 +289,45 @@ def _scorecam_block(subject, settings, batch, images, classes, refs, channels: i
         masked = len(images) * union
         # tf-keras-vis holds the tiled images, the masks and their product at once.
         gigabytes = 3 * masked * images[0].nbytes / 1e9
-        if gigabytes <= settings.peer_memory_limit_gb:
+        cpu = None if forward_cpu_per_image is None else masked * forward_cpu_per_image
+        what = (f"{masked} masked images ({len(images)} images x {union} channels"
+                + (f", the union of each image's top {channels})" if channels else ")"))
+        if gigabytes > settings.peer_memory_limit_gb:
+            skipped[peer.name] = {"masked_images": masked, "memory_gb": gigabytes,
+                                  "estimated_cpu_s": cpu,
+                                  "reason": f"it would build {what} in memory at once, "
+                                            f"about {gigabytes:.1f} GB"}
+        elif cpu is not None and cpu > settings.peer_cpu_limit_s:
+            skipped[peer.name] = {
+                "masked_images": masked, "memory_gb": gigabytes, "estimated_cpu_s": cpu,
+                "reason": f"it runs {what}: their forward passes alone cost about {cpu:.0f} "
+                          f"s of CPU at this run's measured cost per image (camutils' whole "
+                          f"Score-CAM: {passes + len(images)} images), so it cannot be "
+                          "faster; left out to keep the run within 10 minutes"}
+        else:
             candidates[peer.name] = lambda: peer.run(images, classes)
             peer_of[peer.name] = "scorecam"
             peer_images = masked
-        else:
-            skipped[peer.name] = {
-                "masked_images": masked, "memory_gb": gigabytes,
-                "estimated_s": None if forward_seconds is None else masked * forward_seconds,
-                "reason": (f"it would build {masked} masked images ({len(images)} images x "
-                           f"{union} channels, the union of each image's top {channels}) "
-                           f"in memory at once, about {gigabytes:.1f} GB"),
-            }
     label = "all channels" if channels is None else f"max_channels={channels}"
-    limits = {name: settings.slow_peer_rounds.get(str(batch), 2) for name in peer_of}
-    base, results = _block(settings, "perturbation", batch,
-                           f"{subject.name} b{batch} Score-CAM ({label})", reference,
-                           candidates, warmup, per_baseline=1, limits=limits)
-    return _record(base, results, {
-        "passes": passes, "channels": kept, "batch_size": SCORECAM_BATCH, "peer_of": peer_of,
-        "peer_masked_images": peer_images, "skipped": skipped})
+    return Spec("perturbation", f"{subject.name} b{batch} Score-CAM ({label})", reference,
+                candidates,
+                limits={name: settings.slow_peer_rounds.get(str(batch), 2) for name in peer_of},
+                extra={"passes": passes, "channels": kept, "batch_size": SCORECAM_BATCH,
+                       "peer_of": peer_of, "peer_masked_images": peer_images,
+                       "skipped": skipped})
 
 
 # --------------------------------------------------------------------------- the run
 
 
 def benchmark_subject(subject: Subject, settings: Settings | None = None) -> dict:
-    """Measure every method and peer on ``subject``; a JSON-ready dict."""
+    """Measure every method and peer on ``subject``; a JSON-ready dict.
+
+    Every callable is first called once at the smallest batch size (tracing; camutils'
+    functions and the references are traced once for all batch sizes), then the batch
+    sizes run from the largest down, so that a run that reaches its deadline hurries
+    through the small batches, not through the ones the budgets are judged on.
+    """
     from .references import References
 
     settings = settings or Settings()
@@ -301,7 +341,7 @@ def benchmark_subject(subject: Subject, settings: Settings | None = None) -> dic
     result = {
         "model": subject.name, "layer": subject.layer, "weights": subject.weights,
         "facts": subject.facts, "settings": _settings_dict(settings),
-        "agreement": [], "batches": {},
+        "agreement": [], "first_call": {}, "batches": {},
     }
     if settings.peers:
         _log(settings.progress, f"[{subject.name}] agreement with the peers")
@@ -313,31 +353,43 @@ def benchmark_subject(subject: Subject, settings: Settings | None = None) -> dic
         result["agreement"] = check_agreement(subject, gradient_peers + score_peers,
                                               agreement_images, agreement_classes)
 
-    # camutils' functions are traced once for any batch size; so are the references.
-    # Only the first batch size's blocks warm up (and report first calls).
-    for index, batch in enumerate(sorted(settings.batches)):
-        warm = index == 0
+    def specs(batch: int, entry: dict):
+        """``(key, make)`` for each block at ``batch``; ``make()`` builds its `Spec` (lazily:
+        the Score-CAM blocks read the forward pass's cost from ``entry["single"]``)."""
         images, classes = largest[:batch], classes_all[:batch]
         activations = activations_all[:batch]
-        entry = {}
-        _log(settings.progress, f"[{subject.name}] batch {batch}: single-pass methods")
-        entry["single"] = _single_pass_block(subject, settings, batch, images, refs, warm)
+
+        def cpu_per_image():
+            single = entry.get("single")
+            return None if single is None else single["baseline"]["cpu_median_s"] / batch
+
+        yield "single", lambda: _single_pass_spec(subject, settings, batch, images, refs)
         if gradient_peers:
-            _log(settings.progress, f"[{subject.name}] batch {batch}: peers")
-            entry["peers"] = _peer_block(subject, settings, batch, images, classes, refs,
-                                         gradient_peers, warm)
-        per_image = entry["single"]["baseline"]["median_s"] / batch
-        _log(settings.progress, f"[{subject.name}] batch {batch}: Ablation-CAM")
-        entry["ablationcam"] = _ablation_block(subject, settings, batch, images, refs, warm)
-        _log(settings.progress, f"[{subject.name}] batch {batch}: Score-CAM")
-        entry["scorecam"] = _scorecam_block(subject, settings, batch, images, classes, refs,
-                                            settings.scorecam_channels, activations,
-                                            per_image, warm)
+            yield "peers", lambda: _peers_spec(subject, settings, batch, images, classes, refs,
+                                               gradient_peers)
+        yield "ablationcam", lambda: _ablation_spec(subject, batch, images, refs)
+        yield "scorecam", lambda: _scorecam_spec(
+            subject, settings, batch, images, classes, refs, settings.scorecam_channels,
+            activations, cpu_per_image())
         if batch in settings.full_scorecam:
-            first_full = batch == min(settings.full_scorecam)
-            entry["scorecam_full"] = _scorecam_block(subject, settings, batch, images,
-                                                     classes, refs, None, activations,
-                                                     per_image, first_full)
+            yield "scorecam_full", lambda: _scorecam_spec(
+                subject, settings, batch, images, classes, refs, None, activations,
+                cpu_per_image())
+
+    smallest = min(settings.batches)
+    _log(settings.progress, f"[{subject.name}] first calls at batch {smallest}")
+    for key, make in specs(smallest, {}):
+        result["first_call"][key] = _warm_up(make())
+    if settings.full_scorecam and smallest not in settings.full_scorecam:
+        for key, make in specs(min(settings.full_scorecam), {}):
+            if key == "scorecam_full":
+                result["first_call"][key] = _warm_up(make())
+
+    for batch in sorted(settings.batches, reverse=True):
+        entry: dict = {}
+        for key, make in specs(batch, entry):
+            _log(settings.progress, f"[{subject.name}] batch {batch}: {key}")
+            entry[key] = _run(settings, batch, make())
         result["batches"][str(batch)] = entry
     result["seconds"] = time.perf_counter() - started
     return result
@@ -373,28 +425,36 @@ def _version(distribution: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m benchmarks.model_bench NAME OUTPUT.json [SETTINGS.json]``."""
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) not in (2, 3):
-        print(main.__doc__, file=sys.stderr)
-        return 2
-    name, output = args[0], args[1]
+    """``python -m benchmarks.model_bench NAME OUTPUT.json [--settings S.json]
+    [--deadline EPOCH]``: benchmark one zoo model and write its results."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.model_bench",
+                                     description="Benchmark one zoo model (JSON out).")
+    parser.add_argument("name", help="the zoo model (see benchmarks.subjects.SUBJECTS)")
+    parser.add_argument("output", help="where to write the JSON results")
+    parser.add_argument("--settings", help="a JSON file of Settings (default: SETTINGS)")
+    parser.add_argument("--deadline", type=float, default=None,
+                        help="time.time() after which each block runs one round")
+    args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     from .subjects import load_subject
 
-    if len(args) == 3:
-        with open(args[2]) as handle:
+    if args.settings:
+        with open(args.settings) as handle:
             settings = Settings.from_dict(json.load(handle))
     else:
-        settings = SETTINGS.get(name, Settings())
+        settings = replace(SETTINGS.get(args.name, Settings()))
+    if args.deadline is not None:
+        settings.deadline = args.deadline
     started = time.perf_counter()
-    subject = load_subject(name)
+    subject = load_subject(args.name)
     loaded = time.perf_counter() - started
     result = benchmark_subject(subject, settings)
     result["load_s"] = loaded
     result["environment"] = environment()
-    with open(output, "w") as handle:
+    with open(args.output, "w") as handle:
         json.dump(result, handle, indent=1, default=_jsonable)
     return 0
 

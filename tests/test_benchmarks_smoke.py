@@ -79,7 +79,8 @@ def _fake_result(ratios: dict, peer_ratio: float) -> dict:
     """A model result with the given ratios at batch 32 (the shape the harness writes)."""
 
     def cand(seconds, ratio):
-        return {"median_s": seconds, "ratio": ratio, "first_s": 0.1}
+        return {"median_s": seconds, "ratio": ratio, "cpu_ratio": ratio, "first_s": 0.1,
+                "ratio_of_medians": ratio}
 
     single = {m: cand(r, r) for m, r in ratios.items() if m not in ("scorecam", "ablationcam")}
     return {"batches": {"32": {
@@ -134,16 +135,22 @@ def test_notebook_budgets_and_failures():
 
 
 @pytest.fixture(scope="module")
-def smoke_result():
-    from benchmarks.model_bench import Rounds, Settings, benchmark_subject
+def tiny_subject():
     from benchmarks.subjects import Subject
 
     # first_stride=1: the layers keep the input's resolution, where tf-keras-vis' Score-CAM
     # must agree with camutils' to rounding (no mask upsampling).
     model = M.gap_model(size=(16, 16), channels=(4, 6), classes=5, seed=3, first_stride=1)
     pool = M.images(4, seed=1)
-    subject = Subject("tiny", model, "conv2", lambda n: pool[np.arange(n) % 4], "random",
-                      {"input_size": [16, 16]})
+    return Subject("tiny", model, "conv2", lambda n: pool[np.arange(n) % 4], "random",
+                   {"input_size": [16, 16]})
+
+
+@pytest.fixture(scope="module")
+def smoke_result(tiny_subject):
+    from benchmarks.model_bench import Rounds, Settings, benchmark_subject
+
+    subject = tiny_subject
     once = Rounds(1, 1, 0.0)
     settings = Settings(
         batches=(1, 2), single={"1": once, "2": once}, peers_rounds={"1": once, "2": once},
@@ -168,10 +175,35 @@ def test_harness_measures_every_method_and_peer(smoke_result):
         for block in entry.values():
             for candidate in block["candidates"].values():
                 assert candidate["median_s"] > 0 and candidate["ratio"] > 0
+    first = smoke_result["first_call"]
+    assert set(first["single"]) == set(SINGLE_PASS) | {"(baseline)"}
+    assert "scorecam_full" in first  # warmed at its own (larger) batch size
+    assert all(v > 0 for calls in first.values() for v in calls.values())
+    for entry in smoke_result["batches"].values():
+        for name, candidate in entry["single"]["candidates"].items():
+            assert candidate["cpu_ratio"] > 0 and len(candidate["cpu_s"]) == 1, name
     full = smoke_result["batches"]["2"]["scorecam_full"]
     assert full["channels"] == 6 and full["passes"] == 2 * 6
     assert smoke_result["batches"]["2"]["ablationcam"]["passes"] == 2 * 6
     assert "scorecam_full" not in smoke_result["batches"]["1"]
+
+
+def test_after_the_deadline_blocks_run_one_round_and_costly_peers_are_left_out(
+        tiny_subject, smoke_result):
+    from benchmarks.model_bench import Rounds, Settings, benchmark_subject
+
+    three = Rounds(3, 3, 0.0)
+    settings = Settings(batches=(2,), single={"2": three}, peers_rounds={"2": three},
+                        perturbation={"2": three}, scorecam_channels=2, agreement_batch=2,
+                        peers=True, progress=False, deadline=0.0, peer_cpu_limit_s=0.0)
+    result = benchmark_subject(tiny_subject, settings)
+    entry = result["batches"]["2"]
+    assert all(block["hurried"] and block["rounds"] == 1 for block in entry.values())
+    skipped = entry["scorecam"]["skipped"]["tf-keras-vis Scorecam (max_N=2)"]
+    assert "cannot be faster" in skipped["reason"] and skipped["masked_images"] >= 4
+    rows = budgets.peer_ratios(result)
+    assert any(r["ratio"] is None and r["peer"].startswith("tf-keras-vis Scorecam")
+               for r in rows)
 
 
 def test_peers_agree_where_the_definitions_coincide(smoke_result):
