@@ -111,10 +111,14 @@ def main(argv: list[str] | None = None) -> int:
             models[name] = run_model(name, deadline=deadline)
             models[name]["machine"] = machine
         run = {"machine": machine, "wall_s": time.perf_counter() - started,
+               "load_average_end": describe_machine()["load_average"],
                "command": "python -m benchmarks" + ("" if args.models == list(SUBJECTS)
                                                     else " --models " + " ".join(args.models))}
         _save(args.results / "models.json", {"run": run, "models": models})
 
+    # The zoo models in their usual order (EfficientNet-Lite0 first), then any others.
+    models = {name: models[name] for name in
+              [n for n in SUBJECTS if n in models] + [n for n in models if n not in SUBJECTS]}
     course = _load(args.results / "course.json")
     if args.course:
         course["notebooks"] = measure_notebooks(args.notebooks)

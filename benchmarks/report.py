@@ -69,6 +69,7 @@ def _machine_section(run: dict, models: dict) -> list[str]:
         ["tf-keras-vis", environment.get("tf_keras_vis", "-")],
         ["TF_ENABLE_ONEDNN_OPTS", environment.get("onednn", "-")],
         ["load average at the start (1, 5, 15 min)", machine.get("load_average", "-")],
+        ["load average at the end", run.get("load_average_end", "-")],
         ["date", machine.get("date", "-")],
     ]
     lines += _table(["", ""], rows)
@@ -81,10 +82,10 @@ def _budget_section(models: dict, course: dict | None) -> list[str]:
              "failed": "**suite failed**"}
     lines = ["## Budgets", "",
              f"Ratios are judged where the design sets them: `{BUDGET_MODEL}`, batch "
-             f"{BUDGET_BATCH}, 224 x 224, at the last convolutional layer. Each ratio is the "
-             "median over interleaved rounds of a run's time over the baseline run next to "
-             "it; the ratio of the two medians is shown beside it (see *How it is "
-             "measured*).", ""]
+             f"{BUDGET_BATCH}, 224 x 224, at the last convolutional layer. The judged figure is "
+             "the median over interleaved rounds of a run's CPU time over that of the "
+             "baseline run next to it; the same with wall time, and the ratio of the wall "
+             "medians, are shown beside it (see *How it is measured* for why).", ""]
     lines += _table(["budget", "measured", "limit", "result", "where"], [
         [r.budget, r.measured, f"{r.limit:g}" if r.limit < 100 else f"{r.limit:.0f}",
          marks[r.status], r.where] for r in rows])
