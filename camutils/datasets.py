@@ -1,7 +1,7 @@
 """The shapes world: synthetic images whose ground truth is known.
 
 Every image shows coloured shapes on a textured, noisy background with clutter (thin
-strokes and small elongated blobs that belong to no class). The truth comes with it: the
+strokes and small lumpy blobs that belong to no class). The truth comes with it: the
 class of every object, its pixel mask and its box, so a class activation map can be checked
 against where the object really is.
 
@@ -35,7 +35,7 @@ __all__ = [
     "ShortcutImages", "make_shapes", "make_scenes", "make_shortcut", "boxes_from_masks",
 ]
 
-SHAPE_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross", "heart")
+SHAPE_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross", "ellipse")
 """The class names, in label order."""
 
 IMAGE_SIZE: tuple[int, int] = (64, 64)
@@ -147,14 +147,9 @@ def _star(points: int = 5, inner: float = 0.55) -> np.ndarray:
     return np.stack([outer, inner_pts], axis=1).reshape(-1, 2)
 
 
-def _heart(n_points: int = 64) -> np.ndarray:
-    """The classic parametric heart, centred on its box, point down, circumradius about 1."""
-    t = np.linspace(0, 2 * np.pi, n_points, endpoint=False)
-    x = 16 * np.sin(t) ** 3
-    y = -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))
-    pts = np.stack([x, y], axis=1)
-    pts -= (pts.max(0) + pts.min(0)) / 2
-    return pts / np.abs(pts).max()
+def _ellipse(ratio: float = 0.5, n_points: int = 48) -> np.ndarray:
+    """An ellipse whose minor axis is ``ratio`` times its major axis (1)."""
+    return _polygon(n_points) * (1.0, ratio)
 
 
 def _cross(arm: float = 0.38) -> np.ndarray:
@@ -177,7 +172,7 @@ _TEMPLATES: list[np.ndarray] = [
     _polygon(3),                        # triangle
     _star(),                            # star
     _cross(),                           # cross
-    _heart(),                           # heart
+    _ellipse(),                         # ellipse
 ]
 _TEMPLATES = [t * np.sqrt(np.pi / _area(t)) for t in _TEMPLATES]
 _EXTENT = np.array([np.linalg.norm(t, axis=1).max() for t in _TEMPLATES])  # circumradius per unit size
@@ -270,12 +265,12 @@ def _object_colors(rng: np.random.Generator, bg_means: np.ndarray) -> np.ndarray
 
 def _draw_clutter(rng: np.random.Generator, images: np.ndarray, bg_means: np.ndarray,
                   draw: bool = True) -> None:
-    """Thin strokes (lines and arcs) and small elongated blobs, drawn in place.
+    """Thin strokes (lines and arcs) and small irregular blobs, drawn in place.
 
     1 to 3 strokes per image, mostly 1 pixel wide, in colours near the background's (they
-    texture it without shouting); 0 to 2 blobs of any colour, too small and elongated to be
-    mistaken for a shape of any class. With ``draw=False`` the random numbers are drawn all
-    the same (so that the rest of the image does not change) but nothing is drawn.
+    texture it without shouting); 0 to 2 blobs of any colour: lumpy polygons 3 to 9 pixels
+    across, with random corners, that match no class. With ``draw=False`` the random numbers
+    are drawn all the same (so that the rest of the image does not change) but nothing is drawn.
     """
     n, h, w, _ = images.shape
     side = max(h, w)
@@ -286,12 +281,16 @@ def _draw_clutter(rng: np.random.Generator, images: np.ndarray, bg_means: np.nda
     colors = np.rint(np.concatenate([stroke_colors, blob_colors], 1)).astype(int).tolist()
     is_line = (rng.random((n, k)) < 0.5).tolist()
     thickness = np.where(rng.random((n, k)) < 0.7, 1, 2).tolist()
-    starts = _fixed_all(rng.uniform(0, 1, (n, 2 * k, 2)) * (w, h))
+    starts = _fixed_all(rng.uniform(0, 1, (n, k, 2)) * (w, h))
     ends = _fixed_all(rng.uniform(0, 1, (n, k, 2)) * (w, h) + rng.normal(0, side / 3, (n, k, 2)))
     arc_axes = _fixed_all(rng.uniform(6, side / 2.5, (n, k, 2)))
-    long_axis = rng.uniform(2.5, 5.0, (n, k))
-    blob_axes = _fixed_all(np.stack([long_axis, long_axis * rng.uniform(0.2, 0.45, (n, k))], -1))
-    angles = rng.uniform(0, 180, (n, 2 * k)).tolist()
+    corners = 6
+    turn = (np.arange(corners) + rng.uniform(-0.3, 0.3, (n, k, corners))) * (2 * np.pi / corners)
+    reach = rng.uniform(1.5, 4.5, (n, k, corners))
+    blob_centres = rng.uniform(0, 1, (n, k, 1, 2)) * (w, h)
+    blobs = np.round((blob_centres + reach[..., None] * np.stack([np.cos(turn), np.sin(turn)], -1))
+                     * _SCALE).astype(np.int32)                          # (n, k, corners, 2)
+    angles = rng.uniform(0, 180, (n, k)).tolist()
     arc_from = rng.uniform(0, 360, (n, k)).tolist()
     arc_span = rng.uniform(40, 160, (n, k)).tolist()
     if not draw:
@@ -307,8 +306,7 @@ def _draw_clutter(rng: np.random.Generator, images: np.ndarray, bg_means: np.nda
                 cv2.ellipse(canvas, starts[i][j], arc_axes[i][j], angles[i][j], a0, a0 + arc_span[i][j],
                             colors[i][j], thickness[i][j], aa, _SHIFT)
         for j in range(n_blobs[i]):
-            cv2.ellipse(canvas, starts[i][k + j], blob_axes[i][j], angles[i][k + j], 0, 360,
-                        colors[i][k + j], -1, aa, _SHIFT)
+            cv2.fillPoly(canvas, [blobs[i, j]], colors[i][k + j], aa, _SHIFT)
 
 
 def _fixed_all(points: np.ndarray) -> list:
@@ -414,7 +412,7 @@ def _overlaps(cx, cy, half, boxes) -> np.ndarray:
 
 
 def make_shapes(n: int, seed: int = 0, size: int | tuple[int, int] = IMAGE_SIZE,
-                radius: tuple[float, float] = (8.0, 14.0), classes: list[int] | None = None,
+                radius: tuple[float, float] = (8.0, 12.0), classes: list[int] | None = None,
                 balanced: bool = True, clutter: bool = True, progress: bool | None = None) -> ShapeImages:
     """Single-object shapes images with masks and boxes, for training and testing.
 
@@ -558,7 +556,7 @@ def _place_scene(rng, alpha: np.ndarray, labels: np.ndarray, radius, gap: float,
 
 
 def make_shortcut(n: int, seed: int = 0, leak: bool = True, size: int | tuple[int, int] = IMAGE_SIZE,
-                  radius: tuple[float, float] = (8.0, 14.0), marker_size: int = 8,
+                  radius: tuple[float, float] = (8.0, 12.0), marker_size: int = 8,
                   clutter: bool = True, progress: bool | None = None) -> ShortcutImages:
     """Shapes images with a small corner marker that leaks the label, or not.
 

@@ -103,7 +103,7 @@ def test_objects_are_anywhere_not_always_central(shapes):
 
 def test_sizes_vary(shapes):
     areas = shapes.masks.sum(axis=(1, 2))
-    assert np.percentile(areas, 90) > 2.2 * np.percentile(areas, 10)
+    assert np.percentile(areas, 90) > 1.6 * np.percentile(areas, 10)
 
 
 def test_backgrounds_are_textured_and_cluttered(shapes):
