@@ -170,9 +170,9 @@ def _reference_energy(maps: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     positive = np.maximum(np.asarray(maps, np.float64), 0)
     n, h, w = positive.shape
     ys, xs = np.arange(h), np.arange(w)
-    b = np.asarray(boxes)
-    inside = ((ys[None, :, None] >= b[:, 1, None, None]) & (ys[None, :, None] < b[:, 3, None, None])
-              & (xs[None, None, :] >= b[:, 0, None, None]) & (xs[None, None, :] < b[:, 2, None, None]))
+    x0, y0, x1, y1 = (np.asarray(boxes)[:, i, None, None] for i in range(4))
+    rows, cols = ys[None, :, None], xs[None, None, :]
+    inside = (rows >= y0) & (rows < y1) & (cols >= x0) & (cols < x1)
     total = positive.sum(axis=(1, 2))
     return np.divide((positive * inside).sum(axis=(1, 2)), total, out=np.zeros_like(total),
                      where=total > 0)
@@ -308,7 +308,8 @@ def check_trapezoid_auc(auc, fractions=None, scores=None):
     if fractions is not None:
         if scores is None:
             raise Wrong("Pass scores= together with fractions= (one curve per row).")
-        cases.append((np.asarray(fractions, np.float64), np.atleast_2d(np.asarray(scores, np.float64))))
+        cases.append((np.asarray(fractions, np.float64),
+                      np.atleast_2d(np.asarray(scores, np.float64))))
     for number, (x, y) in enumerate(cases, start=1):
         got = np.asarray(auc(x.copy(), y.copy()), np.float64).reshape(-1)
         expected = _reference_auc(x, y)
