@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime
 import importlib.util
+import os
+import re
 import subprocess
 import sys
 import time
@@ -22,10 +24,19 @@ from pathlib import Path
 __all__ = ["measure_notebooks", "measure_make_test", "ROOT"]
 
 ROOT = Path(__file__).resolve().parents[1]
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in pytest's output
 
 
 def _now() -> str:
     return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average (None where the system has none)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def _runner_module():
@@ -41,20 +52,25 @@ def _runner_module():
 def measure_notebooks(words: list[str] | None = None, progress: bool = True) -> dict:
     """Execute every notebook (or those whose names contain ``words``) in a fresh kernel.
 
-    Returns ``{"date", "results": [{"notebook", "seconds", "peak_rss_mib"} or
-    {"notebook", "error"}]}``; a failing notebook is recorded and the others still run.
+    Returns ``{"date", "results": [{"notebook", "seconds", "peak_rss_mib", "load_average"}
+    or {"notebook", "error", "load_average"}]}`` (the 1-minute load average before and
+    after each notebook); a failing notebook is recorded and the others still run.
     """
     runner = _runner_module()
     results = []
     for path in runner.notebook_paths(words):
         if progress:
             print(f"notebook {path.name} ...", file=sys.stderr, flush=True)
+        load = _load_average()
         try:
-            results.append(runner.execute_notebook(path, write=False))
+            result = dict(runner.execute_notebook(path, write=False))
         except Exception as error:  # record and go on
-            message = str(error).strip().splitlines()
-            results.append({"notebook": path.name,
-                            "error": f"{type(error).__name__}: {message[-1] if message else ''}"})
+            message = _ANSI.sub("", str(error)).strip().splitlines()
+            result = {"notebook": path.name,
+                      "error": f"{type(error).__name__}: {message[-1] if message else ''}"}
+        # Wall time stretches when other processes share the CPU: keep the load with it.
+        result["load_average"] = [load, _load_average()]
+        results.append(result)
     return {"date": _now(), "results": results}
 
 
@@ -66,7 +82,7 @@ def measure_make_test(progress: bool = True) -> dict:
     completed = subprocess.run(["make", "test"], cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     seconds = time.perf_counter() - start
-    lines = completed.stdout.splitlines()
+    lines = _ANSI.sub("", completed.stdout).splitlines()
     # pytest's final count lines (unit tests, then notebooks) and its FAILED / ERROR lines
     summary = [line.strip("= ") for line in lines
                if line.startswith("=") and (" passed" in line or " failed" in line

@@ -79,7 +79,7 @@ def _machine_section(run: dict, models: dict) -> list[str]:
 def _budget_section(models: dict, course: dict | None) -> list[str]:
     rows = evaluate(models, course)
     marks = {"pass": "pass", "miss": "**miss**", "not measured": "not measured",
-             "failed": "**suite failed**"}
+             "failed": "**failed**"}
     lines = ["## Budgets", "",
              f"Ratios are judged where the design sets them: `{BUDGET_MODEL}`, batch "
              f"{BUDGET_BATCH}, 224 x 224, at the last convolutional layer. The judged figure is "
@@ -216,10 +216,16 @@ def _course_section(course: dict | None) -> list[str]:
                   f"--course` on {notebooks['date']} (cell execution wall time; the "
                   f"kernel's peak resident memory). Budgets: {NOTEBOOK_SECONDS:.0f} s and "
                   f"1.5 GB ({NOTEBOOK_MIB:.0f} MiB).", ""]
-        lines += _table(["notebook", "seconds", "peak RSS MiB"], [
-            [n["notebook"], f"failed: {n['error']}", "-"] if n.get("error") else
-            [n["notebook"], f"{n['seconds']:.1f}", f"{n['peak_rss_mib']:.0f}"]
+        def load(n):
+            value = n.get("load_average")
+            return "-" if not value or None in value else f"{value[0]:.1f} -> {value[1]:.1f}"
+
+        lines += _table(["notebook", "seconds", "peak RSS MiB", "load average (1 min)"], [
+            [n["notebook"], f"failed: {n['error']}", "-", load(n)] if n.get("error") else
+            [n["notebook"], f"{n['seconds']:.1f}", f"{n['peak_rss_mib']:.0f}", load(n)]
             for n in notebooks["results"]])
+        lines += ["Notebook times are wall times of a kernel that shares the machine: under a "
+                  "load average well above the 2 cores they stretch with the load.", ""]
     else:
         lines += ["Notebooks not measured yet: run `python -m benchmarks --course`.", ""]
     suite = (course or {}).get("make_test")
@@ -229,8 +235,12 @@ def _course_section(course: dict | None) -> list[str]:
                   f"{suite['returncode']}; measured by `python -m benchmarks --make-test`, "
                   "which runs it and times it from the outside. pytest said: "
                   + "; ".join(f"`{s}`" for s in suite.get("summary", [])) + ".", ""]
-        if suite.get("failures"):
-            lines += ["Failures:", ""] + [f"* `{f}`" for f in suite["failures"]] + [""]
+        failures = suite.get("failures") or []
+        if failures:
+            shown = failures[:12]
+            more = len(failures) - len(shown)
+            lines += ["Failures:", ""] + [f"* `{f}`" for f in shown]
+            lines += ([f"* ... and {more} more (at most 30 are kept)"] if more else []) + [""]
     else:
         lines += ["`make test` not timed yet: run `python -m benchmarks --make-test`.", ""]
     return lines
