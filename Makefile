@@ -18,13 +18,14 @@ LAB_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PYTEST_ARGS ?=
 
-.PHONY: help venv lab test unit nbtest notebooks bench clean
+.PHONY: help venv lab test nbtest notebooks bench bench-course clean
 
 help:
 	@echo "make lab        start JupyterLab on notebooks/00_start_here.ipynb (sets up .venv first)"
 	@echo "make test       unit tests, then every notebook under nbval (sets up .venv first)"
 	@echo "make notebooks  re-execute every notebook in place, in order"
 	@echo "make bench      run the benchmark suite and write docs/benchmarks.md"
+	@echo "make bench-course  time every notebook and make test (slow), then rewrite docs/benchmarks.md"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +55,9 @@ notebooks: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+
+bench-course: $(STAMP)
+	$(PY) -m benchmarks --skip-models --course --make-test
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

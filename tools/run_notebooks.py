@@ -24,8 +24,10 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 
-# Asked of the kernel after the last cell: its own peak resident memory, in MiB.
-_PEAK_RSS = "import resource as _r; print(_r.getrusage(_r.RUSAGE_SELF).ru_maxrss / 1024)"
+# Asked of the kernel after the last cell: its own peak resident memory (MiB) and the CPU
+# time it used (s). CPU time, unlike wall time, barely moves when the machine is shared.
+_PROBE = ("import resource as _r; _u = _r.getrusage(_r.RUSAGE_SELF); "
+          "print(_u.ru_maxrss / 1024, _u.ru_utime + _u.ru_stime)")
 
 
 def notebook_paths(words: list[str] | None = None) -> list[Path]:
@@ -36,7 +38,7 @@ def notebook_paths(words: list[str] | None = None) -> list[Path]:
 
 
 def execute_notebook(path: Path, write: bool = True, timeout: int = 600) -> dict:
-    """Execute one notebook in a fresh kernel; return its wall time (s) and peak RSS (MiB)."""
+    """Execute one notebook in a fresh kernel; return its wall and CPU time (s), peak RSS (MiB)."""
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     nb = nbformat.read(path, as_version=4)
@@ -49,16 +51,17 @@ def execute_notebook(path: Path, write: bool = True, timeout: int = 600) -> dict
         for index, cell in enumerate(nb.cells):
             client.execute_cell(cell, index)
         seconds = time.perf_counter() - start
-        probe = nbformat.v4.new_code_cell(_PEAK_RSS)
+        probe = nbformat.v4.new_code_cell(_PROBE)
         nb.cells.append(probe)
         try:
             client.execute_cell(probe, len(nb.cells) - 1)
         finally:
             nb.cells.pop()
-    peak = float(probe.outputs[0]["text"]) if probe.outputs else float("nan")
+    peak, cpu = (float(v) for v in probe.outputs[0]["text"].split()) if probe.outputs else (float("nan"),) * 2
     if write:
         nbformat.write(nb, path)
-    return {"notebook": path.name, "seconds": round(seconds, 1), "peak_rss_mib": round(peak)}
+    return {"notebook": path.name, "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
+            "peak_rss_mib": round(peak)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             failed = True
             print(f"FAILED: {type(error).__name__}: {str(error)[-2000:]}")
             continue
-        print(f"{result['seconds']} s, peak {result['peak_rss_mib']} MiB")
+        print(f"{result['seconds']} s wall, {result['cpu_seconds']} s CPU in the kernel, "
+              f"peak {result['peak_rss_mib']} MiB")
     return 1 if failed else 0
 
 
