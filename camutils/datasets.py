@@ -561,7 +561,7 @@ def make_shortcut(n: int, seed: int = 0, leak: bool = True, size: int | tuple[in
     """Shapes images with a small corner marker that leaks the label, or not.
 
     The marker is a square of ``marker_size`` pixels (a 1-pixel white frame around a
-    coloured centre) in a random corner, 2 pixels in from the edges; the object never
+    coloured centre) in a random corner of the image; the object never
     overlaps it. With ``leak=True`` the centre's colour is ``MARKER_COLORS[label]``, so a
     network can score perfectly by reading the marker alone, like a hospital's tag on an
     X-ray that correlates with the diagnosis. With ``leak=False`` the marker is still
@@ -591,7 +591,7 @@ def make_shortcut(n: int, seed: int = 0, leak: bool = True, size: int | tuple[in
     labels = _labels(rng, n, None, True)
     marker_labels = labels.copy() if leak else rng.integers(0, len(SHAPE_CLASSES), n).astype(np.int64)
     corner = rng.integers(0, 4, n)
-    inset = 2
+    inset = 0
     mx0 = np.where(corner % 2 == 0, inset, w - inset - marker_size)
     my0 = np.where(corner < 2, inset, h - inset - marker_size)
     marker_boxes = np.stack([mx0, my0, mx0 + marker_size, my0 + marker_size], axis=1).astype(np.int64)

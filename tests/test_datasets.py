@@ -253,7 +253,7 @@ def test_marker_is_a_small_framed_square_in_a_corner_clear_of_the_object(which, 
     assert (data.marker_masks.sum(axis=(1, 2)) == size * size).all()
     np.testing.assert_array_equal(data.marker_boxes, reference_boxes(data.marker_masks))
     x0, y0 = data.marker_boxes[:, 0], data.marker_boxes[:, 1]
-    assert set(x0.tolist()) == {2, 64 - 2 - size} and set(y0.tolist()) == {2, 64 - 2 - size}
+    assert set(x0.tolist()) == {0, 64 - size} and set(y0.tolist()) == {0, 64 - size}
     assert not (data.marker_masks & data.masks).any()
     # the centre shows the colour of the class it stands for
     for i in range(30):
