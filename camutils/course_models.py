@@ -53,7 +53,7 @@ __all__ = [
     "VARIANTS", "CAM_LAYER", "INPUT_SIZE", "TrainingConfig", "TRAINING", "build_course_model",
     "train_course_model", "evaluate_course_model", "load_course_model", "read_manifest",
     "weights_file", "class_activation_maps", "grad_cam_maps", "pointing_game", "threshold_iou",
-    "file_sha256", "save_weights",
+    "file_sha256", "save_weights", "seed_everything", "with_config", "normalize_images",
 ]
 
 VARIANTS: tuple[str, ...] = ("gap", "gmp", "flatten", "shortcut")
@@ -271,7 +271,7 @@ def class_activation_maps(model, images: np.ndarray, classes: np.ndarray,
     The features ``f`` are the CAM layer's activations and ``w`` the final Dense layer's
     weights: one ``einsum``. Defined for the gap, gmp and shortcut variants (pooling then
     Dense). Returns float32 maps ``(n, H, W)`` at input resolution (``upsample=True``) or at
-    the layer's 16 x 16, not normalised, before any ReLU.
+    the layer's 8 x 8, not normalised, before any ReLU.
     """
     dense = model.get_layer("logits")
     if dense.input.shape[-1] != model.get_layer(CAM_LAYER).output.shape[-1]:

@@ -90,6 +90,14 @@ def test_heads_differ_as_documented():
         assert model.get_layer("logits").input.shape[-1] == model.get_layer(cm.CAM_LAYER).output.shape[-1]
 
 
+def test_cam_helper_refuses_the_flatten_head_and_grad_cam_works_there(zoo):
+    images = make_shapes(4, seed=FRESH_SEED + 2)
+    with pytest.raises(ValueError, match="grad_cam_maps"):
+        cm.class_activation_maps(zoo("flatten").model, images.images, images.labels)
+    maps = cm.grad_cam_maps(zoo("flatten").model, images.images, images.labels)
+    assert maps.shape == (4, 64, 64) and maps.min() >= 0 and np.isfinite(maps).all()
+
+
 def test_unknown_variant_suggests_the_closest():
     with pytest.raises(ValueError, match="Did you mean 'gap'"):
         cm.build_course_model("gapp")
