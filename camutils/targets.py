@@ -768,13 +768,15 @@ class FeatureModel:
         """The pooling -> Dense head after the layer (raises ValueError when there is none)."""
         head = self._head
         if not isinstance(head, CamHead):
+            # Moving the layer only helps when a global pooling lies further down the head.
+            closer = (", or choose the layer just before the global pooling"
+                      if "GlobalAveragePooling" in head or "GlobalMaxPooling" in head else "")
             raise ValueError(
                 f"CAM is not defined here: {head}. CAM (Zhou et al. 2016) needs the layer's "
                 "output to reach the logits through GlobalAveragePooling2D (or "
                 "GlobalMaxPooling2D) and one Dense layer, with only Dropout-like layers "
                 "between. Use method='gradcam', which works with any head (on a pooling -> "
-                "Dense head it gives the same map up to a constant), or choose the layer "
-                "just before the pooling."
+                f"Dense head it gives the same map up to a constant){closer}."
             )
         return head
 

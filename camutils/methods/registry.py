@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import functools
 import re
+
+import numpy as np
 
 from .gradient_free import cam, eigencam
 from .gradient import gradcam, gradcam_plus_plus, hirescam, layercam, xgradcam
 from .guided import guided_backprop, guided_gradcam
+from .explanation import Explanation
 from .inputs import check_options
 from .perturbation import ablationcam, scorecam
 
@@ -71,7 +76,7 @@ def method_function(method: str):
 
 
 def explain(model, images, method: str = "gradcam", target=None, layer=None, *,
-            class_names=None, output=None, **options):
+            class_names=None, output=None, chunk_size: int | None = None, **options):
     """Explain a Keras model's decision on a batch of images with a CAM method.
 
     Args:
@@ -91,6 +96,9 @@ def explain(model, images, method: str = "gradcam", target=None, layer=None, *,
         class_names: one name per class: allows name targets and fills
             `Explanation.labels`.
         output: for a multi-output model, the output to explain (index or name).
+        chunk_size: explain at most this many images per call of the compiled pipeline and
+            join the results (the same maps; bounds memory on large batches: a few hundred
+            64 x 64 images, or a few dozen 224 x 224 ones, per chunk). None: all at once.
         **options: the method's own options, e.g. ``counterfactual=True`` (gradcam),
             ``max_channels`` / ``batch_size`` (scorecam), ``batch_size`` (ablationcam).
 
@@ -100,5 +108,29 @@ def explain(model, images, method: str = "gradcam", target=None, layer=None, *,
     """
     function = method_function(method)
     check_options(function, options)
-    return function(model, images, target, layer, class_names=class_names, output=output,
-                    **options)
+    run = functools.partial(function, model, layer=layer, class_names=class_names,
+                            output=output, **options)
+    count = len(images) if np.ndim(images) == 4 else 1
+    if chunk_size is None or count <= chunk_size:
+        return run(images, target)
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}.")
+    per_image = isinstance(target, (list, tuple, np.ndarray)) and len(target) == count
+    parts = [
+        run(images[start:start + chunk_size],
+            target[start:start + chunk_size] if per_image else target)
+        for start in range(0, count, chunk_size)
+    ]
+    return _join(parts)
+
+
+def _join(parts: list[Explanation]) -> Explanation:
+    """One `Explanation` from the explanations of consecutive chunks of a batch."""
+    first = parts[0]
+    stack = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
+    extras = {key: np.concatenate([p.extras[key] for p in parts]) for key in first.extras}
+    return dataclasses.replace(
+        first, maps=stack("maps"), raw=stack("raw"), class_index=stack("class_index"),
+        score=stack("score"), extras=extras,
+        images=None if first.images is None else stack("images"),
+    )
