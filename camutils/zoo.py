@@ -78,8 +78,10 @@ class ZooModel:
             import tensorflow as tf
 
             model = self.model
+            # One trace for every batch size: the batch axis is left open in the signature.
+            spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
             self._forward = (model, tf.function(lambda x: model(x, training=False),
-                                                reduce_retracing=True))
+                                                input_signature=[spec]))
         forward = self._forward[1]
         starts = range(0, len(inputs), batch_size)
         outputs = [

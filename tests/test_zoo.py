@@ -125,6 +125,12 @@ def test_logits_are_the_models_outputs_in_any_batch_size(tiny):
         tiny.logits(images, batch_size=0)
 
 
+def test_the_compiled_forward_is_traced_once_for_every_batch_size(tiny):
+    for n in (1, 2, 3, 5, 8):
+        tiny.predict_inputs(tiny.preprocess(photos(n))[0], batch_size=4)
+    assert tiny._forward[1].experimental_get_tracing_count() == 1
+
+
 def test_top_k_is_sorted_softmax_of_the_logits(tiny):
     images = photos(3, seed=1)
     logits = tiny.logits(images)
