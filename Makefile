@@ -10,8 +10,6 @@ STAMP  := $(VENV)/.installed
 export TF_ENABLE_ONEDNN_OPTS := 0
 export TF_CPP_MIN_LOG_LEVEL  := 3
 export PYTHONHASHSEED        := 0
-# Matplotlib draws without a screen in tests and scripts (notebooks set their own backend).
-export MPLBACKEND            := Agg
 
 LAB_ARGS ?=
 # Containers often run as root, where Jupyter refuses to start without this flag.
@@ -36,7 +34,6 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 lab: $(STAMP)
-	MPLBACKEND=module://matplotlib_inline.backend_inline \
 	$(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb $(ROOT_FLAG) $(LAB_ARGS)
 
 # Unit tests, then the notebooks; both always run, and either failing fails the target.

@@ -73,6 +73,13 @@ def notebook_problems(path: Path) -> list[str]:
             if out.get("output_type") == "error":
                 problems.append(f"has an error output ({out.get('ename')})")
 
+    draws = any(re.search(r"plt\.show\(\)|\bgallery\(|show_overlay\(", _source(c)) for c in code)
+    pictures = sum("image/png" in out.get("data", {}) or "image/jpeg" in out.get("data", {})
+                   for c in code for out in c.get("outputs", []))
+    if draws and not pictures:
+        problems.append("draws figures but stores none (was it run with a non-inline "
+                        "matplotlib backend, e.g. MPLBACKEND=Agg?)")
+
     match = MACHINE_PATHS.search(text)
     if match:
         problems.append(f"contains a machine path ({match.group(0)!r})")

@@ -87,3 +87,13 @@ def test_course_map_links_resolve():
     existing = {p.name for p in NOTEBOOKS}
     assert existing <= linked, f"not on the course map: {sorted(existing - linked)}"
     assert linked <= existing, f"links to missing notebooks: {sorted(linked - existing)}"
+
+
+def test_checker_catches_figures_that_were_not_stored(tmp_path):
+    def drop_pictures(nb):
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                cell["outputs"] = [o for o in cell["outputs"] if "image/png" not in o.get("data", {})]
+
+    problems = notebook_problems(_broken_copy(tmp_path, drop_pictures))
+    assert any("draws figures but stores none" in p for p in problems)

@@ -41,6 +41,8 @@ def execute_notebook(path: Path, write: bool = True, timeout: int = 600) -> dict
     """Execute one notebook in a fresh kernel; return its wall and CPU time (s), peak RSS (MiB)."""
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # A backend inherited from a script (Agg) would stop the kernel from drawing inline figures.
+    os.environ.pop("MPLBACKEND", None)
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb, timeout=timeout, kernel_name="python3", record_timing=False,
