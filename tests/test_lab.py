@@ -2,8 +2,6 @@
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -11,18 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from browser_support import free_port, stop_process_group
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
 def test_make_lab_serves_the_start_notebook(tmp_path):
-    port, token = _free_port(), "course-test-token"
+    port, token = free_port(), "course-test-token"
     args = (f"--no-browser --ip=127.0.0.1 --port={port} --IdentityProvider.token={token} "
             f"--ServerApp.port_retries=0")
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path), JUPYTER_CONFIG_DIR=str(tmp_path / "cfg"))
@@ -53,15 +47,5 @@ def test_make_lab_serves_the_start_notebook(tmp_path):
         opened = " ".join(p.read_text() for p in tmp_path.glob("jpserver-file-to-run-*-open.html"))
         assert f":{port}/lab/tree/00_start_here.ipynb" in opened, log_path.read_text()
     finally:
-        _stop(server)
+        stop_process_group(server)
 
-
-def _stop(process: subprocess.Popen) -> None:
-    """Stop make and the Jupyter server it started (they share a process group)."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
