@@ -86,7 +86,7 @@ class Settings:
     perturbation: dict[str, Rounds] = field(default_factory=dict)
     scorecam_channels: int | None = 8
     full_scorecam: tuple[int, ...] = ()
-    guided_rounds: int = 3
+    guided_rounds: int = 2
     peer_memory_limit_gb: float = 2.0
     peer_cpu_limit_s: float = 15.0
     slow_peer_rounds: dict[str, int] = field(default_factory=dict)
@@ -118,7 +118,7 @@ class Settings:
 #: 10 minutes too.
 SETTINGS = {
     "efficientnet_lite0": Settings(
-        single={"1": Rounds(5, 9, 8), "8": Rounds(3, 5, 15), "32": Rounds(3, 5, 40)},
+        single={"1": Rounds(9, 15, 8), "8": Rounds(5, 9, 20), "32": Rounds(7, 9, 60)},
         peers_rounds={"1": Rounds(3, 3, 0), "8": Rounds(2, 2, 0), "32": Rounds(2, 2, 0)},
         perturbation={"1": Rounds(3, 7, 5), "8": Rounds(3, 5, 10), "32": Rounds(3, 3, 0)},
         scorecam_channels=4, slow_peer_rounds={"1": 3, "8": 1, "32": 1},

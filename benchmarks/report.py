@@ -124,9 +124,11 @@ def _model_section(name: str, result: dict) -> list[str]:
         cells = [single[b]["candidates"].get(method, {}) for b in batches]
         rows.append([display_name(method)] + [_ms(c.get("median_s")) for c in cells]
                     + [_both(c) for c in cells])
+    counts = ", ".join(f"batch {b}: {single[b].get('rounds', '?')}" for b in batches)
     lines += ["Single-pass methods against the plain forward pass: median wall ms per batch, "
               "and the median over interleaved rounds of each run's CPU time (wall time) "
-              "over the forward pass run next to it:", ""]
+              f"over the forward pass run next to it (rounds: {counts}; the guided methods, "
+              "which no budget judges, take part in fewer):", ""]
     lines += _table(header, rows)
 
     rows = []
