@@ -14,38 +14,37 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["BudgetRow", "evaluate", "BUDGET_MODEL", "BUDGET_BATCH", "RATIO_BUDGETS",
+__all__ = ["BudgetRow", "evaluate", "BUDGET_MODEL", "BUDGET_BATCH", "COST_BUDGETS", "ratio_budgets", "display_name",
            "NOTEBOOK_SECONDS", "NOTEBOOK_MIB", "TEST_SUITE_SECONDS"]
 
 BUDGET_MODEL = "efficientnet_lite0"
 BUDGET_BATCH = "32"
 
-#: method -> (limit, what the ratio is taken against)
-RATIO_BUDGETS: dict[str, tuple[float, str]] = {
-    "cam": (1.05, "forward"),
-    "gradcam": (1.2, "forward"),
-    "gradcam++": (1.2, "forward"),
-    "xgradcam": (1.2, "forward"),
-    "hirescam": (1.2, "forward"),
-    "layercam": (1.2, "forward"),
-    "scorecam": (1.2, "passes"),
-    "ablationcam": (1.2, "passes"),
+#: The design's ratio budgets by cost class (see `camutils.methods.registry.COSTS`):
+#: (limit, what the ratio is taken against). Methods of other cost classes (Eigen-CAM's SVD,
+#: the guided methods' backward pass to the input) are measured but have no budget.
+COST_BUDGETS: dict[str, tuple[float, str]] = {
+    "forward": (1.05, "forward"),          # CAM: the forward pass and one small einsum
+    "layer gradient": (1.2, "forward"),    # the Grad-CAM family: plus a backward pass to the layer
+    "per channel": (1.2, "passes"),        # Score-CAM, Ablation-CAM: the passes they must run
 }
+
+
+def ratio_budgets() -> dict[str, tuple[float, str]]:
+    """method -> (limit, what the ratio is taken against), from the method table."""
+    from camutils.methods.registry import method_table
+
+    return {m.name: COST_BUDGETS[m.cost] for m in method_table() if m.cost in COST_BUDGETS}
+
 NOTEBOOK_SECONDS = 90.0
 NOTEBOOK_MIB = 1.5e9 / 2**20  # 1.5 GB (decimal), in MiB: 1430.5
 TEST_SUITE_SECONDS = 30 * 60.0
 
-_NAMES = {
-    "cam": "CAM", "gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "xgradcam": "XGrad-CAM",
-    "hirescam": "HiResCAM", "layercam": "LayerCAM", "scorecam": "Score-CAM",
-    "ablationcam": "Ablation-CAM", "eigencam": "Eigen-CAM",
-    "guided_backprop": "Guided Backprop", "guided_gradcam": "Guided Grad-CAM",
-}
-
-
 def display_name(method: str) -> str:
-    """The method's name as the papers write it."""
-    return _NAMES.get(method, method)
+    """The method's name as the papers write it (its label in the method table)."""
+    from camutils.methods.registry import method_table
+
+    return next((m.label for m in method_table() if m.name == method), method)
 
 
 @dataclass
@@ -129,7 +128,7 @@ def evaluate(models: dict[str, dict], course: dict | None = None) -> list[Budget
     """
     rows: list[BudgetRow] = []
     lite0 = models.get(BUDGET_MODEL, {})
-    for method, (limit, against) in RATIO_BUDGETS.items():
+    for method, (limit, against) in ratio_budgets().items():
         timings = method_timings(lite0, BUDGET_BATCH, method) if lite0 else None
         value = None if timings is None else judged_ratio(timings)
         reference = "one forward pass" if against == "forward" else "the passes it must run"

@@ -34,11 +34,17 @@ from .references import ABLATION_BATCH, SCORECAM_BATCH
 from .subjects import Subject
 from .timing import Block, run_block, timed
 
-__all__ = ["Settings", "SETTINGS", "benchmark_subject", "SINGLE_PASS", "main"]
+__all__ = ["Settings", "SETTINGS", "benchmark_subject", "single_pass_methods", "main"]
 
-#: The camutils methods that run one forward (and backward) pass, in the course's order.
-SINGLE_PASS = ("cam", "gradcam", "gradcam++", "xgradcam", "hirescam", "layercam", "eigencam",
-               "guided_backprop", "guided_gradcam")
+
+def single_pass_methods() -> tuple[str, ...]:
+    """The camutils methods that run one forward (and backward) pass, in the table's order:
+    every method of the method table but those that run a pass per channel (which have
+    their own blocks)."""
+    from camutils.methods.registry import method_table
+
+    return tuple(m.name for m in method_table() if m.cost != "per channel")
+
 
 
 @dataclass
@@ -91,7 +97,7 @@ class Settings:
     peer_cpu_limit_s: float = 15.0
     slow_peer_rounds: dict[str, int] = field(default_factory=dict)
     agreement_batch: int = 4
-    methods: tuple[str, ...] = SINGLE_PASS
+    methods: tuple[str, ...] = field(default_factory=single_pass_methods)
     peers: bool = True
     progress: bool = True
     deadline: float | None = None
@@ -150,11 +156,12 @@ def _explainer(subject: Subject, method: str, images: np.ndarray, **options) -> 
 
 def _input_resolution_layer(subject: Subject) -> str | None:
     """The last spatial layer with the input's height and width (None when there is none)."""
-    from camutils import targets
+    from camutils.methods.layers import spatial_layers
+    from camutils.methods.model_graph import describe_model
 
-    graph = targets.describe_model(subject.model)
+    graph = describe_model(subject.model)
     size = tuple(graph.input_shape[1:3])
-    found = [p for p in targets.spatial_layers(subject.model)
+    found = [p for p in spatial_layers(subject.model)
              if tuple(graph.call(p).shape[1:3]) == size]
     return found[-1] if found else None
 
@@ -190,10 +197,10 @@ def check_agreement(subject: Subject, peer_list: list, images: np.ndarray,
 
 
 def _has_cam(subject: Subject) -> bool:
-    from camutils import targets
+    from camutils.methods.feature_model import feature_model
 
     try:
-        targets.feature_model(subject.model, subject.layer).cam_head()
+        feature_model(subject.model, subject.layer).cam_head()
         return True
     except ValueError:
         return False

@@ -56,18 +56,22 @@ class References:
     """
 
     def __init__(self, model, layer: str):
-        import tensorflow as tf
+        from camutils.methods.feature_model import feature_model
+        from camutils.model_cache import cached, compiled_forward
 
-        from camutils import targets
+        self.feature = feature = feature_model(model, layer)
+        self._forward = compiled_forward(model)
 
-        self.feature = targets.feature_model(model, layer)
-        images = tf.TensorSpec((None, *model.input.shape[1:]), model.input.dtype)
-        activations = tf.TensorSpec((None, *self.feature.activation_shape), tf.float32)
-        self._forward = tf.function(lambda x: model(x, training=False),
-                                    input_signature=[images], autograph=False)
-        feature = self.feature
-        self._head = tf.function(lambda x, a: feature.head(x, a),
-                                 input_signature=[images, activations], autograph=False)
+        def head():
+            import tensorflow as tf
+
+            images = tf.TensorSpec((None, *feature.input_shape[1:]), feature.input_dtype)
+            activations = tf.TensorSpec((None, *feature.activation_shape), tf.float32)
+            return tf.function(lambda x, a: feature.head(x, a),
+                               input_signature=[images, activations], autograph=False)
+
+        # In the model's one cache (camutils.model_cache), like everything compiled for it.
+        self._head = cached(model, ("benchmark head", feature.layer), head)
 
     def forward(self, images) -> np.ndarray:
         """The plain forward pass: logits as numpy."""

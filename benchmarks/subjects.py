@@ -68,7 +68,7 @@ def _lite0() -> Subject:
 
 def _shapes_gap() -> Subject:
     import camutils
-    from camutils import course_models
+    from camutils.course import models as course_models
 
     try:
         zoo = camutils.load_model("shapes_gap")
@@ -108,8 +108,8 @@ def load_subject(name: str) -> Subject:
 
 def _describe_layer(subject: Subject) -> None:
     """Add the layer's output shape to ``subject.facts``."""
-    from camutils import targets
+    from camutils.methods.feature_model import feature_model
 
-    feature = targets.feature_model(subject.model, subject.layer)
+    feature = feature_model(subject.model, subject.layer)
     subject.facts.setdefault("layer_shape", list(feature.activation_shape))
     subject.facts.setdefault("classes", int(feature.num_classes))

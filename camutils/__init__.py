@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import importlib
 
+from . import _moved
+
 __version__ = "0.1.0"
+
+_moved.install()  # old module paths (camutils.keras_apps, camutils.course_models, ...) keep working
 
 # public name -> the module that defines it. Submodules are public too (camutils.plot, ...).
 _EXPORTS: dict[str, str] = {
@@ -34,36 +38,35 @@ _EXPORTS: dict[str, str] = {
     "Explanation": "methods",
     "TopK": "methods",
     "METHODS": "methods",
-    "cam": "methods",
-    "gradcam": "methods",
-    "gradcam_plus_plus": "methods",
-    "xgradcam": "methods",
-    "hirescam": "methods",
-    "layercam": "methods",
-    "scorecam": "methods",
-    "ablationcam": "methods",
-    "eigencam": "methods",
-    "guided_backprop": "methods",
-    "guided_gradcam": "methods",
-    "spatial_layers": "targets",
-    "resolve_layer": "targets",
+    # every method's plain function (cam, gradcam, ...) comes from the method table
+    "spatial_layers": "methods",
+    "resolve_layer": "methods",
     # models and data
     "load_model": "zoo",
     "list_models": "zoo",
-    "make_shapes": "datasets",
-    "make_scenes": "datasets",
-    "make_shortcut": "datasets",
-    "SHAPE_CLASSES": "datasets",
-    "load_course_model": "course_models",
+    "make_shapes": "course",
+    "make_scenes": "course",
+    "make_shortcut": "course",
+    "SHAPE_CLASSES": "course",
+    "load_course_model": "course",
     "Explorer": "widgets",
 }
 
 _SUBMODULES = {
-    "images", "samples", "plot", "environment", "exercises", "methods", "targets", "zoo",
-    "datasets", "metrics", "widgets", "imagenet",
+    "images", "samples", "plot", "environment", "methods", "zoo", "metrics", "widgets",
+    "course", "model_cache",
+    # old paths, still importable (see camutils._moved)
+    "exercises", "targets", "datasets", "imagenet", "course_models", "keras_apps",
+    "efficientnet", "torch_pickle",
 }
 
-__all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
+
+
+def _method_functions() -> dict:
+    """Each method's plain function by its function's name, from the method table."""
+    from .methods.registry import method_table
+
+    return {m.function.__name__: m.function for m in method_table()}
 
 
 def __getattr__(name: str):
@@ -74,8 +77,14 @@ def __getattr__(name: str):
         value = getattr(module, name)
         globals()[name] = value
         return value
+    if name == "__all__":
+        return sorted(_EXPORTS) + sorted(_method_functions()) + sorted(_SUBMODULES)
+    if not name.startswith("__"):
+        functions = _method_functions()
+        if name in functions:
+            return functions[name]
     raise AttributeError(f"module 'camutils' has no attribute {name!r}")
 
 
 def __dir__():
-    return __all__ + ["__version__"]
+    return __getattr__("__all__") + ["__version__"]

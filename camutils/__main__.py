@@ -34,13 +34,16 @@ class CommandError(Exception):
 
 
 def _positive_int(text: str) -> int:
+    from .checks import positive_int
+
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+    try:
+        return positive_int(value, "the value")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}") from None
 
 
 def _unit_float(text: str) -> float:
@@ -82,9 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="with a model file: a text file with one class name per line, "
                               "in output order (default: class_0, class_1, ...)")
     explain.add_argument("--method", default="gradcam",
-                         help="CAM method: cam, gradcam, gradcam++, xgradcam, hirescam, "
-                              "layercam, scorecam, ablationcam, eigencam, guided_backprop, "
-                              "guided_gradcam (default: %(default)s)")
+                         help=f"CAM method, by kind: {_methods_help()} (default: %(default)s)")
     explain.add_argument("--target", "-t", default=None,
                          help="class to explain, by name (ImageNet lemmas such as 'tabby cat' "
                               "work) or index; default: each image's top class")
@@ -128,6 +129,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _methods_help() -> str:
+    """The methods of the method table, grouped by kind: "gradient-free: cam, eigencam; ..."."""
+    from .methods.registry import method_table
+
+    kinds: dict[str, list[str]] = {}
+    for method in method_table():
+        kinds.setdefault(method.kind, []).append(method.name)
+    return "; ".join(f"{kind}: {', '.join(names)}" for kind, names in kinds.items())
+
+
 def _version() -> str:
     from . import __version__
 
@@ -169,10 +180,9 @@ def _check_cmap(name: str) -> None:
     import matplotlib
 
     if name not in matplotlib.colormaps:
-        import difflib
+        from .suggestions import did_you_mean
 
-        close = difflib.get_close_matches(name, list(matplotlib.colormaps), n=3)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        hint = did_you_mean(name, list(matplotlib.colormaps))
         raise CommandError(f"Unknown colour map {name!r}.{hint} Perceptually uniform choices: "
                            "inferno, viridis, magma, cividis.")
 
@@ -211,7 +221,8 @@ def run_explain(args, out=None) -> int:
     from .images import load_image, save_image
     from .methods import explain
     from .plot import overlay
-    from .targets import resolve_layer
+    from .methods.layers import resolve_layer
+    from .scores import top_classes
     from .widgets.classes import find_class
 
     zoo = load_cli_model(args.model, args.classes)
@@ -242,7 +253,7 @@ def run_explain(args, out=None) -> int:
                 save_image(path, overlay(seen[i], explanation.maps[i], args.alpha, args.cmap))
                 lines = [] if args.quiet else [f"{name}:"] + [
                     f"  {rank}. {zoo.class_names[c]:<24s} {p:6.1%}"
-                    for rank, (c, p) in enumerate(_top_k(logits[i], k), start=1)]
+                    for rank, (c, p) in enumerate(top_classes(logits[i], k)[0], start=1)]
                 lines.append(str(path) if args.quiet else
                              f"  {method} map of '{class_name}' at {layer}: {path}")
                 bar.write("\n".join(lines), file=out)
@@ -276,7 +287,7 @@ def load_cli_model(spec: str, classes: str | None = None):
     import numpy as np
 
     from .images import resize
-    from .targets import resolve_layer
+    from .methods.layers import resolve_layer
     from .zoo import ZooModel
 
     try:
@@ -308,16 +319,6 @@ def load_cli_model(spec: str, classes: str | None = None):
     )
 
 
-def _top_k(logits, k: int):
-    import numpy as np
-
-    z = np.asarray(logits, dtype=np.float64)
-    p = np.exp(z - z.max())
-    p /= p.sum()
-    order = np.argsort(-p)[:k]
-    return [(int(i), float(p[i])) for i in order]
-
-
 # --------------------------------------------------------------------------- the others
 
 
@@ -334,7 +335,7 @@ def run_models(out=None) -> int:
 
 def run_layers(args, out=None) -> int:
     out = sys.stdout if out is None else out
-    from .targets import spatial_layers
+    from .methods.layers import spatial_layers
 
     zoo = load_cli_model(args.model)
     for path in spatial_layers(zoo.model):
@@ -352,7 +353,7 @@ def run_samples(out=None) -> int:
 
 
 def run_prefetch(args) -> int:
-    from .keras_apps import main as keras_apps_main
+    from .zoo.keras_apps import main as keras_apps_main
 
     return keras_apps_main(["prefetch", *args.names, "--timeout", str(args.timeout)])
 

@@ -16,9 +16,10 @@ import cv2
 import numpy as np
 
 __all__ = [
-    "load_image", "to_rgb_uint8", "as_batch", "resize", "center_crop", "collage",
-    "collage_boxes", "save_image",
+    "load_image", "decode_image", "encode_image", "to_rgb_uint8", "as_batch", "resize",
+    "center_crop", "center_crop_resize", "collage", "collage_boxes", "save_image",
 ]
+
 
 def load_image(source, size: int | tuple[int, int] | None = None) -> np.ndarray:
     """Load one image as RGB uint8 of shape ``(height, width, 3)``.
@@ -59,17 +60,41 @@ def _load_path_or_sample(source) -> np.ndarray:
         raise ValueError(f"{str(path)!r} is a folder, not an image file.")
     # imdecode on the file's bytes also handles paths that cv2.imread cannot (non-ASCII names).
     data = np.fromfile(str(path), dtype=np.uint8)
-    decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    return decode_image(data, repr(str(path)))
+
+
+def decode_image(data, name: str = "the file") -> np.ndarray:
+    """Decode the bytes of an image file (PNG, JPEG, ...) to RGB uint8 ``(H, W, 3)``.
+
+    The one decoder of camutils: `load_image` reads files through it, and the explorer its
+    uploads. ``data`` is ``bytes`` or a uint8 array of them; ``name`` says in an error what
+    was read.
+
+    Raises:
+        ValueError: the bytes are not an image OpenCV can read (the message names ``name``).
+    """
+    array = data if isinstance(data, np.ndarray) else np.frombuffer(bytes(data), dtype=np.uint8)
+    decoded = cv2.imdecode(array, cv2.IMREAD_UNCHANGED) if array.size else None
     if decoded is None:
         raise ValueError(
-            f"Cannot read {str(path)!r} as an image: the file is empty, damaged or not in an "
-            "image format OpenCV knows (PNG, JPEG, BMP, TIFF, WebP, GIF, ...)."
+            f"Cannot read {name} as an image: it is empty, damaged or not in an image format "
+            "OpenCV knows (PNG, JPEG, BMP, TIFF, WebP, GIF, ...)."
         )
     if decoded.ndim == 3 and decoded.shape[2] == 3:
         decoded = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
     elif decoded.ndim == 3 and decoded.shape[2] == 4:
         decoded = cv2.cvtColor(decoded, cv2.COLOR_BGRA2RGBA)
     return to_rgb_uint8(decoded)
+
+
+def encode_image(image: np.ndarray, suffix: str = ".png") -> bytes:
+    """Encode an RGB image (any form `to_rgb_uint8` accepts) as the bytes of a file of type
+    ``suffix`` (``".png"``, ``".jpg"``, ...): the one encoder, used by `save_image` and the
+    explorer."""
+    ok, encoded = cv2.imencode(suffix, cv2.cvtColor(to_rgb_uint8(image), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError(f"Cannot encode an image as {suffix!r}: unknown image format.")
+    return encoded.tobytes()
 
 
 def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
@@ -168,22 +193,40 @@ def resize(image: np.ndarray, size: int | tuple[int, int], interpolation: str = 
     return cv2.resize(a, (w, h), interpolation=flag)
 
 
-def center_crop(image: np.ndarray, fraction: float = 1.0) -> np.ndarray:
-    """The central square whose side is ``fraction`` of the image's shorter side."""
+def center_crop(image: np.ndarray, fraction: float = 1.0, aspect: float = 1.0) -> np.ndarray:
+    """The central region of ``image``: the largest one whose width / height is ``aspect``
+    (a square by default), scaled by ``fraction`` (its side is then ``fraction`` of the
+    image's shorter side, for a square).
+
+    The one crop of camutils: `center_crop_resize` (the zoo's ImageNet view) and `collage`
+    use it.
+    """
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"fraction must be in (0, 1]; got {fraction}.")
     h, w = image.shape[:2]
-    side = max(1, int(round(min(h, w) * fraction)))
-    top, left = (h - side) // 2, (w - side) // 2
-    return image[top:top + side, left:left + side]
-
-
-def _crop_to_aspect(image: np.ndarray, aspect: float) -> np.ndarray:
-    """The largest central region whose width / height is ``aspect``."""
-    h, w = image.shape[:2]
-    ch, cw = (h, min(w, round(h * aspect))) if w / h > aspect else (min(h, round(w / aspect)), w)
+    ch, cw = (h, h * aspect) if w / h > aspect else (w / aspect, w)
+    ch, cw = min(h, max(1, round(ch * fraction))), min(w, max(1, round(cw * fraction)))
     top, left = (h - ch) // 2, (w - cw) // 2
     return image[top:top + ch, left:left + cw]
+
+
+def center_crop_resize(images, size: tuple[int, int], crop_fraction: float = 0.875) -> np.ndarray:
+    """The usual ImageNet evaluation view: a central crop, resized (bicubic) to ``size``.
+
+    For each image, the largest central region with the aspect ratio of ``size`` is scaled by
+    ``crop_fraction`` (224/256 = 0.875 by default; for a square ``size``, a square whose side
+    is that fraction of the shorter side) and resized to ``size = (height, width)``.
+
+    Returns the RGB uint8 batch ``(n, height, width, 3)``.
+    """
+    if not 0.0 < crop_fraction <= 1.0:
+        raise ValueError(f"crop_fraction must be in (0, 1]; got {crop_fraction}.")
+    height, width = _size(size)
+    return np.stack([
+        resize(center_crop(image, crop_fraction, width / height), (height, width),
+               interpolation="bicubic")
+        for image in as_batch(images)
+    ])
 
 
 def _grid(count: int, cols: int | None) -> tuple[int, int]:
@@ -222,16 +265,17 @@ def collage(images: Iterable, tile_size: int | tuple[int, int] | None = None,
     rows, cols = _grid(len(tiles), cols)
     canvas = np.full((pad + rows * (th + pad), pad + cols * (tw + pad), 3), background, np.uint8)
     for tile, (x0, y0, x1, y1) in zip(tiles, collage_boxes(len(tiles), (th, tw), cols, pad)):
-        canvas[y0:y1, x0:x1] = resize(_crop_to_aspect(tile, tw / th), (th, tw))
+        canvas[y0:y1, x0:x1] = resize(center_crop(tile, 1.0, tw / th), (th, tw))
     return canvas
 
 
 def save_image(path, image: np.ndarray) -> Path:
     """Write an RGB image (any form `to_rgb_uint8` accepts) to ``path`` (PNG, JPEG, ...)."""
     path = Path(path)
+    try:
+        encoded = encode_image(image, path.suffix or ".png")
+    except (ValueError, cv2.error):
+        raise ValueError(f"Cannot write {str(path)!r}: unknown image format {path.suffix!r}.") from None
     path.parent.mkdir(parents=True, exist_ok=True)
-    ok, encoded = cv2.imencode(path.suffix or ".png", cv2.cvtColor(to_rgb_uint8(image), cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise ValueError(f"Cannot write {str(path)!r}: unknown image format {path.suffix!r}.")
-    encoded.tofile(str(path))
+    path.write_bytes(encoded)
     return path

@@ -25,13 +25,11 @@ def _colormap(cmap):
     try:
         return matplotlib.colormaps[cmap] if isinstance(cmap, str) else cmap
     except KeyError:
-        import difflib
+        from .suggestions import did_you_mean
 
-        close = difflib.get_close_matches(cmap, list(matplotlib.colormaps), n=3)
         raise ValueError(
-            f"Unknown colour map {cmap!r}."
-            + (f" Did you mean {', '.join(repr(c) for c in close)}?" if close else "")
-            + " Perceptually uniform choices: inferno, viridis, magma, cividis."
+            f"Unknown colour map {cmap!r}.{did_you_mean(cmap, list(matplotlib.colormaps))}"
+            " Perceptually uniform choices: inferno, viridis, magma, cividis."
         ) from None
 
 

@@ -9,11 +9,12 @@ matplotlib. The credits are also listed in data/README.md.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
+from .suggestions import did_you_mean
 
 __all__ = ["Sample", "SAMPLES", "sample_names", "load_sample", "credits", "suggest"]
 
@@ -92,19 +93,24 @@ def sample_names() -> list[str]:
 
 def suggest(name: str) -> str:
     """A sentence suggesting sample names close to ``name`` (empty when none is close)."""
-    close = difflib.get_close_matches(name.lower(), SAMPLES, n=3, cutoff=0.5)
-    return f" Did you mean the sample {' or '.join(repr(c) for c in close)}?" if close else ""
+    return did_you_mean(name, SAMPLES, cutoff=0.5, what="the sample")
 
 
 def load_sample(name: str) -> np.ndarray:
-    """Load a sample photo by name as RGB uint8 ``(height, width, 3)``."""
-    from .images import to_rgb_uint8
+    """Load a sample photo by name as RGB uint8 ``(height, width, 3)``.
 
+    Every sample ships as RGB uint8 already (checked here, so that this module needs no
+    image conversion and `camutils.images` can load samples by name without a cycle).
+    """
     if name not in SAMPLES:
         raise ValueError(
             f"Unknown sample {name!r}.{suggest(name)} Samples: {', '.join(SAMPLES)}."
         )
-    return to_rgb_uint8(SAMPLES[name].load())
+    image = np.ascontiguousarray(SAMPLES[name].load())
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise RuntimeError(f"The sample {name!r} did not load as an RGB uint8 image (got "
+                           f"{image.dtype} {image.shape}): its package has changed it.")
+    return image
 
 
 def credits() -> dict[str, str]:

@@ -97,7 +97,7 @@ def _fake_result(ratios: dict, peer_ratio: float) -> dict:
 
 
 def test_budgets_pass_and_miss_at_their_limits():
-    ratios = {m: limit for m, (limit, _) in budgets.RATIO_BUDGETS.items()}
+    ratios = {m: limit for m, (limit, _) in budgets.ratio_budgets().items()}
     ratios["gradcam++"] = 1.21    # just over its 1.2
     ratios["cam"] = 1.06          # just over its 1.05
     result = _fake_result(ratios, peer_ratio=0.5)
@@ -161,11 +161,11 @@ def smoke_result(tiny_subject):
 
 
 def test_harness_measures_every_method_and_peer(smoke_result):
-    from benchmarks.model_bench import SINGLE_PASS
+    from benchmarks.model_bench import single_pass_methods
 
     assert set(smoke_result["batches"]) == {"1", "2"}
     for entry in smoke_result["batches"].values():
-        assert set(entry["single"]["candidates"]) == set(SINGLE_PASS)
+        assert set(entry["single"]["candidates"]) == set(single_pass_methods())
         assert {"tf-keras-vis Gradcam", "tf-keras-vis GradcamPlusPlus", "tf-keras-vis Layercam",
                 "Keras example (GradientTape)"} <= set(entry["peers"]["candidates"])
         for key in ("ablationcam", "scorecam"):
@@ -176,7 +176,7 @@ def test_harness_measures_every_method_and_peer(smoke_result):
             for candidate in block["candidates"].values():
                 assert candidate["median_s"] > 0 and candidate["ratio"] > 0
     first = smoke_result["first_call"]
-    assert set(first["single"]) == set(SINGLE_PASS) | {"(baseline)"}
+    assert set(first["single"]) == set(single_pass_methods()) | {"(baseline)"}
     assert "scorecam_full" in first  # warmed at its own (larger) batch size
     assert all(v > 0 for calls in first.values() for v in calls.values())
     for entry in smoke_result["batches"].values():

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from scipy import ndimage
 
 import camutils
-from camutils import datasets
-from camutils.datasets import (
+from camutils.course import shapes as datasets
+from camutils.course.shapes import (
     MARKER_COLORS, SHAPE_CLASSES, boxes_from_masks, make_scenes, make_shapes, make_shortcut,
 )
 

@@ -13,7 +13,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 import camutils  # noqa: E402
-from camutils import efficientnet  # noqa: E402
+from camutils.zoo import efficientnet  # noqa: E402
 from camutils.images import collage, collage_boxes  # noqa: E402
 from camutils.torch_pickle import load_state_dict  # noqa: E402
 

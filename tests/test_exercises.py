@@ -2,7 +2,7 @@
 
 import pytest
 
-from camutils import exercises
+from camutils.course import exercises
 
 ALL = exercises.all_exercises()
 

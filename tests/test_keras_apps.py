@@ -16,8 +16,8 @@ import pytest
 keras = pytest.importorskip("keras")
 
 import camutils  # noqa: E402
-from camutils import keras_apps  # noqa: E402
-from camutils.keras_apps import APPLICATIONS, WeightsUnavailableError  # noqa: E402
+from camutils.zoo import keras_apps  # noqa: E402
+from camutils.zoo.keras_apps import APPLICATIONS, WeightsUnavailableError  # noqa: E402
 
 UNROUTABLE = "https://192.0.2.1/tensorflow/keras-applications/"
 
@@ -43,7 +43,7 @@ def unroutable(monkeypatch, name):
 
 def assert_helpful(message, name):
     assert f"{name!r} needs the network once" in message
-    assert f"python -m camutils.keras_apps prefetch {name}" in message
+    assert f"python -m camutils prefetch {name}" in message
     assert "'efficientnet_lite0'" in message and "offline" in message
     assert "urllib" not in message and "Traceback" not in message
 

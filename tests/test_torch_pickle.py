@@ -255,7 +255,7 @@ def test_a_missing_file_is_named(tmp_path):
 
 
 def test_the_efficientnet_lite0_file_reads_without_torch():
-    from camutils.efficientnet import WEIGHTS_SHA256, weights_path
+    from camutils.zoo.efficientnet import WEIGHTS_SHA256, weights_path
 
     sd = load_state_dict(weights_path(), sha256=WEIGHTS_SHA256)
     assert len(sd) == 296

@@ -328,7 +328,7 @@ def test_model_switch_changes_classes_layers_and_scores(explorer, other):
 
 
 def test_a_model_that_cannot_load_shows_its_message(tiny):
-    from camutils.keras_apps import WeightsUnavailableError
+    from camutils.zoo.keras_apps import WeightsUnavailableError
 
     def offline():
         raise WeightsUnavailableError("The model 'big' needs the network once, to download its "
@@ -381,7 +381,7 @@ def test_slow_methods_show_progress_and_use_the_most_active_channels(tiny):
 
 
 def test_explorer_on_efficientnet_lite0_explains_the_cat():
-    from camutils import imagenet
+    from camutils.zoo import imagenet
     from camutils.widgets import Explorer
 
     explorer = Explorer(model="efficientnet_lite0", image="chelsea", debounce=0)
@@ -398,7 +398,7 @@ def test_explorer_on_efficientnet_lite0_explains_the_cat():
 
 
 def test_online_only_zoo_model_chosen_offline_shows_the_zoo_message():
-    from camutils import keras_apps
+    from camutils.zoo import keras_apps
     from camutils.widgets import Explorer
 
     if keras_apps.weights_are_cached("vgg16"):
@@ -418,7 +418,7 @@ def test_online_only_zoo_model_chosen_offline_shows_the_zoo_message():
 
 
 def test_default_images_are_the_samples_and_drawable_shapes():
-    from camutils.datasets import SHAPE_CLASSES
+    from camutils.course.shapes import SHAPE_CLASSES
     from camutils.images import load_image
     from camutils.samples import sample_names
     from camutils.widgets import default_images
@@ -519,7 +519,7 @@ def test_decode_image_reads_png_and_rejects_other_bytes():
 
 
 def test_find_class_understands_imagenet_lemmas_indices_and_suggests():
-    from camutils import imagenet
+    from camutils.zoo import imagenet
     from camutils.widgets import find_class
 
     names = imagenet.class_names()

@@ -1,14 +1,12 @@
 """The zoo's interface (`ZooModel`, the registry, the shared preprocessing) on tiny models,
 and the offline ImageNet class names."""
 
-import sys
-import types
 
 import numpy as np
 import pytest
 
 import camutils
-from camutils import imagenet, zoo
+from camutils.zoo import imagenet, registry as zoo
 from camutils.zoo import ZooModel, center_crop_resize, list_models, load_model
 
 # --- the registry -----------------------------------------------------------------------
@@ -43,10 +41,9 @@ def test_names_are_matched_without_case_or_hyphens(monkeypatch):
                                            ("shapes_flatten", "flatten"),
                                            ("shapes_shortcut", "shortcut")])
 def test_course_models_are_loaded_by_variant(monkeypatch, name, variant):
-    fake = types.ModuleType("camutils.course_models")
-    fake.load_course_model = lambda v, **kwargs: (v, kwargs)
-    monkeypatch.setitem(sys.modules, "camutils.course_models", fake)
-    monkeypatch.setattr(camutils, "course_models", fake, raising=False)
+    from camutils.course import models
+
+    monkeypatch.setattr(models, "load_course_model", lambda v, **kwargs: (v, kwargs))
     assert load_model(name, retrain=True) == (variant, {"retrain": True})
 
 
@@ -128,7 +125,9 @@ def test_logits_are_the_models_outputs_in_any_batch_size(tiny):
 def test_the_compiled_forward_is_traced_once_for_every_batch_size(tiny):
     for n in (1, 2, 3, 5, 8):
         tiny.predict_inputs(tiny.preprocess(photos(n))[0], batch_size=4)
-    assert tiny._forward[1].experimental_get_tracing_count() == 1
+    from camutils.model_cache import compiled_forward
+
+    assert compiled_forward(tiny.model).experimental_get_tracing_count() == 1
 
 
 def test_top_k_is_sorted_softmax_of_the_logits(tiny):

@@ -3,14 +3,21 @@
     python tools/train_course_models.py                      # all four, 2 to 4 minutes each
     python tools/train_course_models.py --variants gap gmp   # some of them
     python tools/train_course_models.py --out /tmp/models    # somewhere else (e.g. to compare)
+    python tools/train_course_models.py --out /tmp/models --variants gap --epochs-to-run 1
+                                                             # the first epoch of the full run
+    python tools/train_course_models.py --evaluate-only      # re-score the shipped weights
 
 Each variant is trained from scratch, deterministically, by
-`camutils.course_models.train_course_model` (the code that ``load_course_model(variant,
-retrain=True)`` runs), then evaluated on a freshly generated test set. The weights go to
-``<out>/shapes_<variant>.weights.h5`` and ``<out>/course_models.json`` records, per model, the
-file's sha256, the test accuracy, the pointing game of its CAM, the seeds, the epochs, the
-date, the exact command and the library versions. Entries of variants not trained in this
-run are kept.
+`camutils.course.training.train_course_model` (the code that ``load_course_model(variant,
+retrain=True)`` runs), then evaluated on a freshly generated test set
+(`camutils.course.evaluation`). The weights go to ``<out>/shapes_<variant>.weights.h5`` and
+``<out>/course_models.json`` records, per model, the file's sha256, the test scores, the
+seeds, the epochs, the training loss and accuracy after each epoch, the date, the exact
+command and the library versions. Entries of variants not trained in this run are kept.
+
+``--epochs-to-run N`` stops after the first N epochs of the shipped schedule (the
+reproduction test compares them with the manifest's); ``--evaluate-only`` trains nothing and
+rewrites only the scores of the shipped weights (after a change to how they are measured).
 
 TensorFlow's oneDNN kernels are switched on for training unless TF_ENABLE_ONEDNN_OPTS is
 already set (they train about twice as fast on a CPU); the setting is recorded in the manifest.
@@ -44,7 +51,7 @@ def _command() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from camutils import course_models as cm
+    from camutils.course import models as cm
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", default=list(cm.VARIANTS), choices=cm.VARIANTS,
@@ -52,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "data",
                         help="folder for the weights and the manifest (default: the repository's data/)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--epochs-to-run", type=int, default=None, metavar="N",
+                        help="stop after the first N epochs of the shipped schedule")
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="train nothing: re-score the shipped weights and rewrite their scores")
     args = parser.parse_args(argv)
 
     import keras
@@ -70,8 +81,17 @@ def main(argv: list[str] | None = None) -> int:
         "normalize": "RGB uint8 / 255",
     })
     models = manifest.setdefault("models", {})
+    if args.evaluate_only:
+        for variant in args.variants:
+            scores = cm.evaluate_course_model(cm.load_course_model(variant).model, variant)
+            models[variant].update(scores)
+            print(f"shapes_{variant}: {scores}", flush=True)
+        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+        print(f"Wrote {manifest_path}")
+        return 0
     for variant in args.variants:
-        model, facts = cm.train_course_model(variant, progress=not args.no_progress)
+        model, facts = cm.train_course_model(variant, progress=not args.no_progress,
+                                             epochs_to_run=args.epochs_to_run)
         path = args.out / cm.weights_file(variant)
         cm.save_weights(model, variant, path)
         scores = cm.evaluate_course_model(model, variant)
@@ -89,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0",
             "cpus": os.cpu_count(),
         }
+        if args.epochs_to_run is not None:
+            models[variant]["epochs_run"] = len(facts["epochs"])
         summary = {k: v for k, v in scores.items() if k not in ("test_seed", "test_images")}
         print(f"shapes_{variant}: {path.name} ({path.stat().st_size / 1024:.0f} KiB), {summary}",
               flush=True)

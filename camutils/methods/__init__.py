@@ -4,21 +4,49 @@
     e = explain(model, images, method="gradcam")             # maps (N, H, W) in [0, 1]
     e = explain(model, images, method="cam", target=TopK(3))  # maps (N, 3, H, W)
 
-Every method is also a plain function with the same signature (`cam`, `gradcam`, ...), and
-`METHODS` maps each canonical name to its function. The pipeline and its conventions
-(upsampling, normalisation, caching) are described in `camutils.methods.pipeline`; the layer
-resolution in `camutils.targets`.
+Every method is also a plain function with the same signature (`cam`, `gradcam`, ...): each
+row of the method table (`camutils.methods.registry.METHOD_TABLE`) is importable here by
+its function's name, and `METHODS` maps each canonical name to its function.
+
+One module per job:
+
+- `registry`: the method table and `explain`;
+- `pipeline`: the one compiled pipeline every method runs on (upsampling, normalisation,
+  caching), and `Rule`, what a method contributes;
+- `gradient_free`, `gradient`, `perturbation`, `guided`: the methods, family by family;
+- `explanation`, `inputs`: what a method returns, and the checks of what it is given;
+- `layers`, `model_graph`, `feature_model`, `model_runner`: the Keras graph code (which layer,
+  what the model looks like, the model opened at a layer, running it with hooks);
+- `keras_internals`: every Keras-internal API that camutils touches.
 """
 
-from .gradient_free import cam, eigencam
 from .explanation import Explanation, TopK
-from .gradient import gradcam, gradcam_plus_plus, hirescam, layercam, xgradcam
-from .guided import guided_backprop, guided_gradcam
-from .perturbation import ablationcam, scorecam
-from .registry import METHODS, canonical_name, explain, method_function
+from .layers import resolve_layer, spatial_layers
+from .registry import (
+    METHOD_TABLE, METHODS, Method, canonical_name, explain, method_function, method_info,
+    method_names, method_table,
+)
 
-__all__ = [
-    "explain", "Explanation", "TopK", "METHODS", "canonical_name", "method_function",
-    "cam", "gradcam", "gradcam_plus_plus", "xgradcam", "hirescam", "layercam", "scorecam",
-    "ablationcam", "eigencam", "guided_backprop", "guided_gradcam",
+_FIXED = [
+    "explain", "Explanation", "TopK", "METHODS", "METHOD_TABLE", "Method", "canonical_name",
+    "method_function", "method_info", "method_names", "method_table", "resolve_layer",
+    "spatial_layers",
 ]
+
+
+def _functions() -> dict:
+    """Each method's plain function by the function's name (``gradcam_plus_plus``, ...)."""
+    return {m.function.__name__: m.function for m in method_table()}
+
+
+def __getattr__(name: str):
+    functions = _functions()
+    if name in functions:
+        return functions[name]
+    if name == "__all__":
+        return _FIXED + list(functions)
+    raise AttributeError(f"module 'camutils.methods' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_functions()))

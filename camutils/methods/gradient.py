@@ -108,9 +108,7 @@ def gradcam(model, images, target=None, layer=None, *, class_names=None, output=
         An `Explanation`.
     """
     request = prepare(model, images, target, layer, class_names, output)
-    counterfactual = bool(counterfactual)
-    rule = Rule("gradcam", lambda p: gradcam_weights(p, counterfactual),
-                options=(("counterfactual", counterfactual),))
+    rule = Rule.make("gradcam", gradcam_weights, counterfactual=bool(counterfactual))
     return run_rule(request, rule)
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Sequence
 
 import numpy as np
 
+from ..suggestions import did_you_mean
 from .explanation import TopK
 
 __all__ = ["image_batch", "resolve_target", "Target", "check_options"]
@@ -112,11 +112,7 @@ def _class_of(value, num_classes: int, class_names, where: str = "") -> int:
         lowered = [str(n).lower() for n in names]
         if value.lower() in lowered:
             return lowered.index(value.lower())
-        close = difflib.get_close_matches(value.lower(), lowered, n=5, cutoff=0.5)
-        hint = (
-            f" Did you mean {', '.join(repr(names[lowered.index(c)]) for c in close)}?"
-            if close else " No class name is close to it."
-        )
+        hint = did_you_mean(value, names, n=5, cutoff=0.5) or " No class name is close to it."
         raise ValueError(f"Unknown class name {value!r}{where}.{hint}")
     raise TypeError(
         f"Target{where} must be a class index or a class name, not {type(value).__name__}."

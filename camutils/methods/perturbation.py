@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import positive_int
 from .pipeline import compiled, explanation, finish, forward_with_gradients, prepare, signature
 
 __all__ = ["scorecam", "ablationcam"]
@@ -29,13 +30,6 @@ def _progress(total: int, batch_size: int, progress, description: str):
     return tqdm(total=total, desc=description, unit="eval", disable=not show, leave=False)
 
 
-def _check_batch_size(batch_size) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
-    return int(batch_size)
-
-
 def _activation_specs(request):
     import tensorflow as tf
 
@@ -43,10 +37,12 @@ def _activation_specs(request):
     return tf.TensorSpec((None, h, w, None), tf.float32, name="activations")
 
 
-def _pass_function(request, key, select=None):
+def _pass_function(request, method: str, max_channels: int | None = None):
     """Compiled first pass: ``(activations (N, h, w, M), classes, scores)``.
 
-    ``select(activations) -> (N, M) channel indices`` keeps only those channels.
+    With ``max_channels``, only each image's ``max_channels`` channels of highest mean
+    activation are kept (``M = max_channels``). The cache key is built from the same
+    arguments that build the function.
     """
     import tensorflow as tf
 
@@ -56,13 +52,15 @@ def _pass_function(request, key, select=None):
         def graph(images, given):
             p = forward_with_gradients(feature, images, given, target.mode, target.k, False)
             activations = p.activations
-            if select is not None:
-                activations = tf.gather(activations, select(activations), axis=3, batch_dims=1)
+            if max_channels is not None:
+                most_active = tf.math.top_k(tf.reduce_mean(activations, axis=[1, 2]),
+                                            k=max_channels).indices
+                activations = tf.gather(activations, most_active, axis=3, batch_dims=1)
             return activations, p.classes, p.scores
 
         return graph
 
-    return compiled(request, ("pass",) + key + (target.mode, target.k), build,
+    return compiled(request, ("pass", method, max_channels, target.mode, target.k), build,
                     signature(request))
 
 
@@ -170,21 +168,14 @@ def scorecam(model, images, target=None, layer=None, *, class_names=None, output
     import tensorflow as tf
 
     request = prepare(model, images, target, layer, class_names, output)
-    batch_size = _check_batch_size(batch_size)
+    batch_size = positive_int(batch_size, "batch_size")
     feature = request.feature
     channels = feature.activation_shape[-1]
-    if max_channels is not None:
-        if isinstance(max_channels, bool) or not isinstance(max_channels, (int, np.integer)) \
-                or max_channels < 1:
-            raise ValueError(f"max_channels must be a positive int or None, got {max_channels!r}.")
-        max_channels = int(max_channels) if channels is None else min(int(max_channels), channels)
+    max_channels = positive_int(max_channels, "max_channels", none=True)
+    if max_channels is not None and channels is not None:
+        max_channels = min(max_channels, channels)
 
-    def most_active(activations, m=max_channels):
-        """Per image, the ``m`` channels with the highest mean activation."""
-        return tf.math.top_k(tf.reduce_mean(activations, axis=[1, 2]), k=m).indices
-
-    select = None if max_channels is None else most_active
-    activations, classes, scores = _pass_function(request, ("scorecam", max_channels), select)(
+    activations, classes, scores = _pass_function(request, "scorecam", max_channels)(
         request.images, request.target.given)
 
     def build():
@@ -231,7 +222,6 @@ def _ablated_pooled(feature, acts, keep):
     return _flatten_pairs(pooled[:, None] * keep)  # (g, m, ..., C) -> (g m, ..., C)
 
 
-
 def ablationcam(model, images, target=None, layer=None, *, class_names=None, output=None,
                 batch_size: int = 128, progress=None):
     """Ablation-CAM (Desai and Ramaswamy 2020): channels weighted by the score they carry.
@@ -252,9 +242,9 @@ def ablationcam(model, images, target=None, layer=None, *, class_names=None, out
     import tensorflow as tf
 
     request = prepare(model, images, target, layer, class_names, output)
-    batch_size = _check_batch_size(batch_size)
+    batch_size = positive_int(batch_size, "batch_size")
     feature = request.feature
-    activations, classes, scores = _pass_function(request, ("ablationcam",))(
+    activations, classes, scores = _pass_function(request, "ablationcam")(
         request.images, request.target.given)
 
     def build():

@@ -9,7 +9,7 @@ A method contributes only its `Rule`. For each ``(model, layer, output, rule, ta
 the whole chain, forward pass, gradients, rule, upsampling and normalisation, is one
 ``tf.function`` with a batch-agnostic signature: traced once, reused for any batch size, and
 free of Python loops over images or channels. Compiled functions live in a cache that belongs
-to the model weakly (`camutils.targets.model_cache`), so they die with it.
+to the model weakly (`camutils.model_cache`), so they die with it.
 
 Conventions
     * Upsampling: ``tf.image.resize(..., "bilinear")`` (half-pixel centres, as OpenCV and
@@ -30,8 +30,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import targets
+from ..model_cache import model_cache
 from .explanation import Explanation
+from .feature_model import FeatureModel, feature_model
 from .inputs import Target, image_batch, resolve_target
 
 __all__ = ["Pass", "Rule", "Request", "prepare", "run_rule", "finish", "choose_classes"]
@@ -48,7 +49,7 @@ class Pass:
         logits: ``(N, classes)``.
         classes: int32 ``(N, k)``, the target classes.
         scores: ``(N, k)``, their logits.
-        feature: the `camutils.targets.FeatureModel` (for rules that read weights).
+        feature: the `camutils.methods.feature_model.FeatureModel` (for rules that read weights).
     """
 
     activations: Any
@@ -61,15 +62,19 @@ class Pass:
 
 @dataclass(frozen=True)
 class Rule:
-    """A method's weight rule.
+    """A method's weight rule, and the options it is run with.
 
     Attributes:
         name: the method's name, as reported in `Explanation.method`.
-        fn: ``Pass -> (N, k, C)`` channel weights (``kind="weights"``) or
-            ``Pass -> (N, k, h, w)`` map before the ReLU (``kind="map"``).
+        fn: ``fn(p: Pass, **options) -> (N, k, C)`` channel weights (``kind="weights"``) or
+            ``-> (N, k, h, w)`` map before the ReLU (``kind="map"``). A module-level function
+            of its arguments only (no closure): its options reach it as data, from
+            ``options``, which is also part of the compiled function's cache key, so the key
+            and the computation cannot drift apart.
         kind: ``"weights"`` or ``"map"``.
         gradients: whether ``fn`` reads `Pass.gradients`.
-        options: the options bound into ``fn`` (part of the compiled function's cache key).
+        options: ``((name, value), ...)``, passed to ``fn`` as keyword arguments (hashable
+            values; `Rule.make` sorts them).
     """
 
     name: str
@@ -78,25 +83,41 @@ class Rule:
     gradients: bool = True
     options: tuple = ()
 
+    def __post_init__(self):
+        if getattr(self.fn, "__closure__", None):
+            raise TypeError(
+                f"The rule of {self.name!r} closes over variables; pass them as options "
+                "(Rule.make(..., option=value)) so that they are part of the cache key.")
+
+    @classmethod
+    def make(cls, name: str, fn: Callable, kind: str = "weights", gradients: bool = True,
+             **options) -> "Rule":
+        """A rule whose ``options`` are the given keyword arguments."""
+        return cls(name, fn, kind, gradients, tuple(sorted(options.items())))
+
+    def __call__(self, p: Pass):
+        """The rule's weights (or map) for one pass."""
+        return self.fn(p, **dict(self.options))
+
 
 @dataclass
 class Request:
     """A checked call: the model opened at its layer, the image batch and the target."""
 
     model: Any
-    feature: targets.FeatureModel
+    feature: FeatureModel
     images: np.ndarray
     target: Target
     class_names: list | None
 
     @property
     def cache(self) -> dict:
-        return targets.model_cache(self.model)
+        return model_cache(self.model)
 
 
 def prepare(model, images, target=None, layer=None, class_names=None, output=None) -> Request:
     """Check every argument and open the model at its layer (cached)."""
-    feature = targets.feature_model(model, layer, output)
+    feature = feature_model(model, layer, output)
     batch = image_batch(images, feature.input_shape, feature.input_dtype, feature.model_name)
     resolved = resolve_target(target, len(batch), feature.num_classes, class_names)
     names = None if class_names is None else [str(n) for n in class_names]
@@ -221,15 +242,14 @@ def run_rule(request: Request, rule: Rule) -> Explanation:
     def build():
         def graph(images, given):
             p = forward_with_gradients(feature, images, given, mode, k, rule.gradients)
-            out = rule.fn(p)
+            out = rule(p)
             raw = weighted_sum(p.activations, out) if rule.kind == "weights" else out
             raw, maps = finish(raw, tf.shape(images)[1:3])
             return maps, raw, p.classes, p.scores
 
         return graph
 
-    function = compiled(request, ("rule", rule.name, rule.options, mode, k), build,
-                        signature(request))
+    function = compiled(request, ("rule", rule, mode, k), build, signature(request))
     maps, raw, classes, scores = function(request.images, target.given)
     return explanation(request, rule.name, maps, raw, classes, scores)
 

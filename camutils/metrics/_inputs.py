@@ -64,7 +64,7 @@ def as_boxes(boxes, n: int, size: tuple[int, int] | None = None) -> np.ndarray:
     """Boxes as int64 ``(n, K, 4)`` ``(x0, y0, x1, y1)``, exclusive ends.
 
     Accepts one box ``(4,)``, one per image ``(n, 4)``, or several per image ``(n, K, 4)``,
-    where rows of ``-1`` are padding (as `camutils.datasets.ShapeScenes` pads). Each image
+    where rows of ``-1`` are padding (as `camutils.course.shapes.ShapeScenes` pads). Each image
     needs at least one real box, and a real box must have ``x1 > x0`` and ``y1 > y0``.
     """
     a = np.asarray(boxes)

@@ -24,40 +24,15 @@ batch of perturbed images into class probabilities through one compiled forward 
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
+from ..model_cache import compiled_forward
+from ..scores import softmax
+
 __all__ = ["PerturbationSpace", "perturbation_space", "zero_pixel", "softmax"]
-
-_COMPILED: "weakref.WeakKeyDictionary[Any, Callable]" = weakref.WeakKeyDictionary()
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float64 (stable: the maximum is subtracted first)."""
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def _compiled_forward(model) -> Callable:
-    """``model(x, training=False)`` as one `tf.function`, built once per model."""
-    try:
-        return _COMPILED[model]
-    except (KeyError, TypeError):
-        pass
-    import tensorflow as tf
-
-    forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    try:
-        _COMPILED[model] = forward
-    except TypeError:  # not weak-referenceable: compile each time
-        pass
-    return forward
-
 
 def _ends_in_softmax(model) -> bool:
     """Whether the model's last layer applies a softmax (so its outputs are probabilities)."""
@@ -109,7 +84,7 @@ class PerturbationSpace:
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """Class probabilities ``(b, classes)`` (float64) for a batch in this space."""
-        outputs = np.asarray(_compiled_forward(self.model)(self.to_inputs(batch)))
+        outputs = np.asarray(compiled_forward(self.model)(self.to_inputs(batch)))
         if outputs.ndim != 2:
             raise ValueError(
                 f"The model's output has shape {outputs.shape}; the faithfulness metrics need "

@@ -9,7 +9,7 @@ Maps are float32 ``(n, H, W)`` at the network's input resolution (what
 ``camutils.explain(...).maps`` returns; an `Explanation` itself is accepted too), ground
 truth is either bool masks ``(n, H, W)`` or boxes ``(n, 4)`` as ``(x0, y0, x1, y1)`` pixel
 coordinates with exclusive ends. Boxes may also be ``(n, K, 4)``, several objects per image
-with ``-1`` rows as padding (as `camutils.datasets.ShapeScenes` stores them): the ground
+with ``-1`` rows as padding (as `camutils.course.shapes.ShapeScenes` stores them): the ground
 truth is then the union of the boxes, and a predicted box is compared with the best one.
 
 Every function is vectorised over the batch (no Python loop over images) and returns
@@ -264,7 +264,7 @@ def box_localisation(maps, *, boxes=None, masks=None, threshold: float = 0.2,
     if (masks is None) == (boxes is None):
         raise ValueError("Give the ground truth as exactly one of boxes= or masks=.")
     if boxes is None:
-        from ..datasets import boxes_from_masks
+        from ..course.shapes import boxes_from_masks
 
         region = region_masks(maps, masks=masks)
         boxes = boxes_from_masks(region)

@@ -46,11 +46,12 @@ for Saliency Maps", NeurIPS 2018, sec. 3.
 
 from __future__ import annotations
 
-import weakref
 import zlib
 from typing import Callable, Sequence
 
 import numpy as np
+
+from ..model_cache import model_cache
 
 __all__ = [
     "rank_correlation", "randomisable_layers", "randomised_copy", "cascading_randomisation",
@@ -152,25 +153,20 @@ def randomised_copy(model):
     return copy
 
 
-_WORKING_COPIES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
 def _working_copy(model):
     """The model's copy for randomisation, reset to the model's current weights.
 
-    One copy is kept per model (weakly: it goes with the model), so that repeated checks
-    (other seeds, the independent variant) reuse the explanation pipeline compiled for it
-    instead of tracing a new one each time.
+    One copy is kept per model, in the model's cache (`camutils.model_cache`: it goes with
+    the model; the copy shares nothing with it), so that repeated checks (other seeds, the
+    independent variant) reuse the explanation pipeline compiled for it instead of tracing
+    a new one each time.
     """
-    try:
-        copy = _WORKING_COPIES.get(model)
-    except TypeError:  # not weak-referenceable
-        return randomised_copy(model)
-    if copy is None:
-        copy = randomised_copy(model)
-        _WORKING_COPIES[model] = copy
-    else:
-        copy.set_weights(model.get_weights())
+    cache = model_cache(model)
+    if "sanity working copy" not in cache:
+        cache["sanity working copy"] = randomised_copy(model)
+        return cache["sanity working copy"]
+    copy = cache["sanity working copy"]
+    copy.set_weights(model.get_weights())
     return copy
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import difflib
+from ..suggestions import did_you_mean
 
 __all__ = ["find_class"]
 
@@ -12,7 +12,7 @@ def find_class(text: str, class_names) -> int:
 
     ``text`` is a class name (exact, or ignoring case with spaces for underscores), a class
     index written as digits, or, for the 1000 ImageNet classes, any lemma or WordNet id that
-    `camutils.imagenet.class_index` understands.
+    `camutils.zoo.imagenet.class_index` understands.
 
     Raises:
         ValueError: no class matches; the message lists the closest names (for ImageNet, the
@@ -30,7 +30,7 @@ def find_class(text: str, class_names) -> int:
                          f"classes (0 to {len(names) - 1}).")
     if text in names:
         return names.index(text)
-    from .. import imagenet
+    from ..zoo import imagenet
 
     if len(names) == imagenet.NUM_CLASSES and names == imagenet.class_names():
         try:
@@ -47,8 +47,6 @@ def find_class(text: str, class_names) -> int:
     key = text.lower().replace(" ", "_")
     if key in lowered:
         return lowered.index(key)
-    close = difflib.get_close_matches(key, lowered, n=3, cutoff=0.5)
-    hint = f" Did you mean {', '.join(repr(names[lowered.index(c)]) for c in close)}?" \
-        if close else ""
+    hint = did_you_mean(key, names, cutoff=0.5)
     raise ValueError(f"The model has no class {text!r}.{hint} Its classes: "
                      f"{', '.join(names[:12])}{' ...' if len(names) > 12 else ''}.")

@@ -25,7 +25,6 @@ front-end extension), so it works wherever ipywidgets does.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import sys
 import time
 from typing import Any, Callable, Mapping
@@ -36,20 +35,36 @@ from .classes import find_class
 from .render import blank_image, colorbar_image, decode_image, png_bytes, status_html, top_k_html
 from .timing import Debouncer, LRUCache
 
-__all__ = ["Explorer", "METHOD_LABELS", "COLOUR_MAPS", "SLOW_METHODS", "default_images",
-           "shared_zoo_model"]
+__all__ = ["Explorer", "METHOD_LABELS", "COLOUR_MAPS", "SLOW_METHODS", "method_labels",
+           "slow_methods", "default_images", "shared_zoo_model"]
 
-METHOD_LABELS = {
-    "cam": "CAM", "gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "xgradcam": "XGrad-CAM",
-    "hirescam": "HiResCAM", "layercam": "LayerCAM", "scorecam": "Score-CAM",
-    "ablationcam": "Ablation-CAM", "eigencam": "Eigen-CAM",
-    "guided_backprop": "Guided Backprop", "guided_gradcam": "Guided Grad-CAM",
-}
 #: Colour maps offered: perceptually uniform first; jet last, for comparison only.
 COLOUR_MAPS = ("inferno", "viridis", "magma", "plasma", "cividis", "jet")
-#: Methods that run one forward pass per channel (or per ablated channel): they get a
-#: progress indicator, and Score-CAM uses only the most active channels (``scorecam_channels``).
-SLOW_METHODS = frozenset({"scorecam", "ablationcam"})
+
+
+def method_labels() -> dict[str, str]:
+    """Each method's label by its canonical name, from the method table (the menu's order)."""
+    from ..methods.registry import method_table
+
+    return {m.name: m.label for m in method_table()}
+
+
+def slow_methods() -> frozenset[str]:
+    """Methods that run one pass per channel (the table's "per channel" cost): they get a
+    progress indicator, and Score-CAM uses only the most active channels
+    (``scorecam_channels``)."""
+    from ..methods.registry import method_table
+
+    return frozenset(m.name for m in method_table() if m.cost == "per channel")
+
+
+def __getattr__(name: str):
+    # METHOD_LABELS and SLOW_METHODS, as they were: read from the method table when asked.
+    if name == "METHOD_LABELS":
+        return method_labels()
+    if name == "SLOW_METHODS":
+        return slow_methods()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 _TOP_CLASS = -1  # the class dropdown's value for "each image's top class"
 _NO_COMPARISON = ""
 
@@ -71,7 +86,7 @@ def default_images() -> dict[str, Any]:
     Returns ``{label: source}`` where a source is a sample name or a function returning an
     RGB uint8 array (the shapes images are drawn on first use).
     """
-    from ..datasets import SHAPE_CLASSES
+    from ..course.shapes import SHAPE_CLASSES
     from ..samples import SAMPLES
 
     images: dict[str, Any] = {f"{name} ({s.description})": name for name, s in SAMPLES.items()}
@@ -82,7 +97,7 @@ def default_images() -> dict[str, Any]:
 
 def _shape_image(label: int, seed: int) -> Callable[[], np.ndarray]:
     def draw():
-        from ..datasets import make_shapes
+        from ..course.shapes import make_shapes
 
         return make_shapes(1, seed=seed, classes=[label]).images[0]
 
@@ -193,7 +208,7 @@ class Explorer:
         self.model_select = w.Dropdown(
             options=[(f"{name}{descriptions.get(name, '')}", name) for name in self._loaders],
             value=first_model, description="Model", layout=wide)
-        method_options = [(METHOD_LABELS.get(m, m), m) for m in _method_names()]
+        method_options = [(label, name) for name, label in method_labels().items()]
         self.method_select = w.Dropdown(options=method_options, value=method,
                                         description="Method")
         self.compare_select = w.Dropdown(options=[("(none)", _NO_COMPARISON)] + method_options,
@@ -329,9 +344,10 @@ class Explorer:
         for label, source in self._sources.items():
             if isinstance(source, str) and source == image:
                 return label
-        close = difflib.get_close_matches(image, list(self._sources), n=3, cutoff=0.3)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise ValueError(f"No image {image!r} in the explorer.{hint}")
+        from ..suggestions import did_you_mean
+
+        raise ValueError(f"No image {image!r} in the explorer."
+                         f"{did_you_mean(image, list(self._sources), cutoff=0.3)}")
 
     def _image(self, label: str) -> np.ndarray:
         if label not in self._image_cache:
@@ -528,7 +544,7 @@ class Explorer:
             self.explanation, seconds = self._explain(zoo, method, layer)
         except Exception as error:
             self._render()
-            self._fail(f"{METHOD_LABELS.get(method, method)} failed", error)
+            self._fail(f"{method_labels().get(method, method)} failed", error)
             return
         problem = None
         if compare != _NO_COMPARISON:
@@ -536,7 +552,7 @@ class Explorer:
                 self.compare_explanation, more = self._explain(zoo, compare, layer)
                 seconds += more
             except Exception as error:
-                problem = (f"{METHOD_LABELS.get(compare, compare)} (comparison) failed", error)
+                problem = (f"{method_labels().get(compare, compare)} (comparison) failed", error)
         self.last_seconds = seconds
         self._render()
         if problem:
@@ -545,9 +561,9 @@ class Explorer:
         e = self.explanation
         name = zoo.class_names[int(e.class_index[0])]
         how = "from the cache" if seconds == 0.0 else f"in {seconds:.2f} s"
-        methods = METHOD_LABELS.get(method, method)
+        methods = method_labels().get(method, method)
         if self.compare_explanation is not None:
-            methods += f" beside {METHOD_LABELS.get(compare, compare)}"
+            methods += f" beside {method_labels().get(compare, compare)}"
         self._set_status(f"{methods} for '{name}' (logit {float(e.score[0]):.2f}) at layer "
                          f"{e.layer}, {how}.", "ready")
 
@@ -557,9 +573,9 @@ class Explorer:
                self.scorecam_channels if method == "scorecam" else None)
         if key in self._explanations:
             return self._explanations.get_or_compute(key, None), 0.0
-        label = METHOD_LABELS.get(method, method)
+        label = method_labels().get(method, method)
         options: dict[str, Any] = {}
-        slow = method in SLOW_METHODS
+        slow = method in slow_methods()
         if slow:
             options["progress"] = _in_kernel()
             if method == "scorecam" and self.scorecam_channels is not None:
@@ -629,7 +645,7 @@ class Explorer:
     def _title(self, explanation, method: str) -> str:
         import html
 
-        label = METHOD_LABELS.get(method, method)
+        label = method_labels().get(method, method)
         if explanation is None or self.zoo_model is None:
             return f"<b>{html.escape(label)}</b>"
         name = self.zoo_model.class_names[int(explanation.class_index[0])]
@@ -638,12 +654,6 @@ class Explorer:
     def flush(self) -> None:
         """Apply a pending (debounced) opacity or colour-map change now."""
         self._reblend.flush()
-
-
-def _method_names() -> list[str]:
-    from ..methods import METHODS
-
-    return list(METHODS)
 
 
 def _with(options: tuple[str, ...], value: str) -> list[str]:

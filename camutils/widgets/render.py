@@ -10,42 +10,15 @@ from typing import Sequence
 
 import numpy as np
 
+from ..images import decode_image, encode_image
+
 __all__ = ["png_bytes", "decode_image", "colorbar_image", "blank_image", "top_k_html",
            "status_html"]
 
 
 def png_bytes(image: np.ndarray) -> bytes:
     """Encode an RGB uint8 image as PNG bytes (what an ``ipywidgets.Image`` displays)."""
-    import cv2
-
-    from ..images import to_rgb_uint8
-
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(to_rgb_uint8(image), cv2.COLOR_RGB2BGR))
-    if not ok:  # pragma: no cover - OpenCV always encodes a valid uint8 array
-        raise ValueError("OpenCV could not encode the image as PNG.")
-    return encoded.tobytes()
-
-
-def decode_image(data: bytes, name: str = "the file") -> np.ndarray:
-    """Decode the bytes of an image file (PNG, JPEG, ...) to RGB uint8 ``(H, W, 3)``.
-
-    Raises:
-        ValueError: the bytes are not an image OpenCV can read (the message names ``name``).
-    """
-    import cv2
-
-    from ..images import to_rgb_uint8
-
-    array = np.frombuffer(bytes(data), dtype=np.uint8)
-    decoded = cv2.imdecode(array, cv2.IMREAD_UNCHANGED) if array.size else None
-    if decoded is None:
-        raise ValueError(f"Cannot read {name} as an image: it is empty, damaged or not in a "
-                         "format OpenCV knows (PNG, JPEG, BMP, TIFF, WebP, ...).")
-    if decoded.ndim == 3 and decoded.shape[2] == 3:
-        decoded = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
-    elif decoded.ndim == 3 and decoded.shape[2] == 4:
-        decoded = cv2.cvtColor(decoded, cv2.COLOR_BGRA2RGBA)
-    return to_rgb_uint8(decoded)
+    return encode_image(image, ".png")
 
 
 def colorbar_image(cmap, height: int = 224, bar_width: int = 16,

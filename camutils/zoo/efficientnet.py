@@ -1,6 +1,6 @@
 """EfficientNet-Lite0 with its ImageNet weights, offline, as a Keras 3 model.
 
-    from camutils.efficientnet import load_efficientnet_lite0
+    from camutils.zoo.efficientnet import load_efficientnet_lite0
     lite0 = load_efficientnet_lite0()          # a camutils.zoo.ZooModel
     lite0.top_k("coffee", k=2)                 # [[(967, 'espresso', 0.946), (968, 'cup', 0.016)]]
 
@@ -197,9 +197,10 @@ def load_efficientnet_lite0(input_size: int | tuple[int, int] = INPUT_SIZE, drop
         ImportError: the weights package is not installed (the message says how to install it).
         ValueError: the weights file is not the pinned one (sha256 mismatch).
     """
+    from ..images import center_crop_resize
+    from ..torch_pickle import load_state_dict
     from .imagenet import class_names
-    from .torch_pickle import load_state_dict
-    from .zoo import ZooModel, center_crop_resize
+    from .model import ZooModel
 
     size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
     if len(size) != 2 or min(size) < 32:

@@ -264,7 +264,7 @@ def _marker_reader_accuracy(images, marker_masks, labels, levels: int = 4) -> fl
 
 
 def _default_batch():
-    from ..datasets import make_shortcut
+    from ..shapes import make_shortcut
 
     data = make_shortcut(360, seed=66, leak=True)
     return data.images, data.marker_masks, data.labels

@@ -31,8 +31,8 @@ def _smooth_images(seed: int = 2) -> list[np.ndarray]:
 
 def _lite0_reference(image: np.ndarray) -> np.ndarray:
     """EfficientNet-Lite0's input for one image, exactly as `camutils.load_model` prepares it."""
-    from ..efficientnet import CROP_FRACTION, INPUT_SIZE, normalize_images
-    from ..zoo import center_crop_resize
+    from ...zoo.efficientnet import CROP_FRACTION, INPUT_SIZE, normalize_images
+    from ...images import center_crop_resize
 
     return normalize_images(center_crop_resize([image], INPUT_SIZE, CROP_FRACTION))[0]
 
@@ -95,7 +95,7 @@ def _demo_preprocess():
     demo=_demo_preprocess,
 )
 def check_preprocess(preprocess, images=None):
-    from ..images import resize, to_rgb_uint8
+    from ...images import resize, to_rgb_uint8
 
     pictures = _smooth_images() + [to_rgb_uint8(im) for im in (images or [])]
     for number, image in enumerate(pictures, start=1):
@@ -280,7 +280,7 @@ def _demo_which_tile():
 
 def _tile_cases():
     """Maps over a 2 x 3 collage of 20 x 30 tiles, each with its peak in a known tile."""
-    from ..images import collage_boxes
+    from ...images import collage_boxes
 
     boxes = collage_boxes(6, (20, 30), cols=3, pad=2)
     height = max(b[3] for b in boxes) + 2

@@ -1,6 +1,6 @@
 """The 1000 ImageNet classes, offline: names, WordNet ids and lookups.
 
-    from camutils import imagenet
+    from camutils.zoo import imagenet
     imagenet.class_names()[281]        # 'tabby'
     imagenet.class_index("Tabby Cat")  # 281 (any lemma, any case, spaces or underscores)
     imagenet.search_classes("cat")     # [(281, 'tabby'), (282, 'tiger_cat'), ...]
@@ -12,11 +12,12 @@ here in ``data/imagenet_classes.txt``, with each class's WordNet id and all its 
 
 from __future__ import annotations
 
-import difflib
 import functools
 import re
 from dataclasses import dataclass
 from importlib import resources
+
+from ..suggestions import closest
 
 __all__ = [
     "NUM_CLASSES", "ImageNetClass", "classes", "class_names", "class_index", "class_info",
@@ -113,7 +114,7 @@ def class_index(name: str | int) -> int:
         raise ValueError(
             f"{name!r} names {len(found)} ImageNet classes: {options}. Pass the index instead."
         )
-    close = difflib.get_close_matches(key, list(by_name) + list(by_lemma), n=5, cutoff=0.6)
+    close = closest(key, list(by_name) + list(by_lemma), n=5, cutoff=0.6)
     suggestions = []
     for k in close:
         for i in by_name.get(k) or by_lemma.get(k):
@@ -122,7 +123,7 @@ def class_index(name: str | int) -> int:
     hint = f" Did you mean {', '.join(repr(s) for s in suggestions[:5])}?" if suggestions else ""
     raise ValueError(
         f"No ImageNet class is called {name!r}.{hint} "
-        "Use camutils.imagenet.search_classes(text) to find names that contain a word."
+        "Use camutils.zoo.imagenet.search_classes(text) to find names that contain a word."
     )
 
 

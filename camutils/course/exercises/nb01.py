@@ -240,7 +240,7 @@ def check_upsample_nearest(upsample_nearest):
 
 def _reference_iou(heat_map, mask, fraction) -> float:
     """`camutils.metrics.mask_iou` of one map: IoU of ``map > fraction * max`` with ``mask``."""
-    from ..metrics import mask_iou
+    from ...metrics import mask_iou
 
     return float(mask_iou(np.asarray(heat_map, np.float32)[None], np.asarray(mask, bool)[None],
                           fraction)[0])

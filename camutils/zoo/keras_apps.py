@@ -11,8 +11,8 @@ host is probed first, with a short timeout, and a `WeightsUnavailableError` says
 
 Pre-fetch the weights while online (Binder's build step and workshop instructors do this):
 
-    python -m camutils.keras_apps prefetch vgg16 resnet50 mobilenet_v2 xception
-    python -m camutils.keras_apps list          # which weights are in the cache
+    python -m camutils.zoo.keras_apps prefetch vgg16 resnet50 mobilenet_v2 xception
+    python -m camutils.zoo.keras_apps list          # which weights are in the cache
 
 The models are built with ``classifier_activation=None``, so they output logits: CAM methods
 explain the scores beneath the softmax, whose gradients saturate.
@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ..suggestions import did_you_mean
 
 __all__ = [
     "KerasApplication", "APPLICATIONS", "WeightsUnavailableError", "load_keras_application",
@@ -94,12 +96,9 @@ class WeightsUnavailableError(RuntimeError):
 
 
 def _application(name: str) -> KerasApplication:
-    import difflib
-
     key = name.lower().replace("-", "_")
     if key not in APPLICATIONS:
-        close = difflib.get_close_matches(key, APPLICATIONS, n=2, cutoff=0.5)
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        hint = did_you_mean(key, APPLICATIONS, n=2, cutoff=0.5)
         raise ValueError(f"Unknown Keras application {name!r}.{hint} "
                          f"Available: {', '.join(APPLICATIONS)}.")
     return APPLICATIONS[key]
@@ -166,7 +165,7 @@ def _unavailable(app: KerasApplication, reason: str) -> WeightsUnavailableError:
         f"The model {app.name!r} needs the network once, to download its ImageNet weights "
         f"(about {app.size_mb} MB from {host}) into the Keras cache ({_keras_cache_dir()}), "
         f"and they cannot be downloaded now: {reason}.\n"
-        f"  - Pre-fetch them while online:  python -m camutils.keras_apps prefetch {app.name}\n"
+        f"  - Pre-fetch them while online:  python -m camutils prefetch {app.name}\n"
         f"    (or copy {app.weights_file} into the Keras cache folder of this machine).\n"
         f"  - Or use {OFFLINE_MODEL!r}, whose ImageNet weights ship with the course and work "
         f"offline: camutils.load_model({OFFLINE_MODEL!r})."
@@ -262,8 +261,9 @@ def load_keras_application(name: str, weights: str | os.PathLike | None = "image
     """
     import keras
 
+    from ..images import center_crop_resize
     from .imagenet import class_names
-    from .zoo import ZooModel, center_crop_resize
+    from .model import ZooModel
 
     app = _application(name)
     source = {"imagenet": "ImageNet-1k (Keras applications)", None: "random"}.get(
@@ -300,9 +300,9 @@ def load_keras_application(name: str, weights: str | os.PathLike | None = "image
 
 
 def main(argv=None) -> int:
-    """``python -m camutils.keras_apps {prefetch,list} [NAMES...]``."""
+    """``python -m camutils.zoo.keras_apps {prefetch,list} [NAMES...]``."""
     parser = argparse.ArgumentParser(
-        prog="python -m camutils.keras_apps",
+        prog="python -m camutils.zoo.keras_apps",
         description="Manage the Keras applications' ImageNet weights in the Keras cache.",
     )
     commands = parser.add_subparsers(dest="command", required=True)

@@ -104,11 +104,9 @@ def get(key: str) -> Exercise:
     """The exercise ``key``, e.g. ``"01.cam_by_hand"``."""
     _load_all()
     if key not in _REGISTRY:
-        import difflib
+        from ...suggestions import did_you_mean
 
-        close = difflib.get_close_matches(key, _REGISTRY, n=3, cutoff=0.4)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise KeyError(f"No exercise {key!r}.{hint}")
+        raise KeyError(f"No exercise {key!r}.{did_you_mean(key, _REGISTRY, cutoff=0.4)}")
     return _REGISTRY[key]
 
 

@@ -1,0 +1,54 @@
+"""Old import paths of modules that moved, kept working.
+
+``import camutils.keras_apps`` (or ``from camutils.course_models import ...``) gives the
+module at its new place, the very same module object, so that code and notebooks written
+for the old layout run unchanged. The moved files themselves are gone from the old paths
+(their history follows them: ``git log --follow``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+
+__all__ = ["MOVED", "install"]
+
+#: old module path -> new module path (a moved package's submodules follow it).
+MOVED = {
+    "camutils.efficientnet": "camutils.zoo.efficientnet",
+    "camutils.keras_apps": "camutils.zoo.keras_apps",
+    "camutils.imagenet": "camutils.zoo.imagenet",
+    "camutils.course_models": "camutils.course.models",
+    "camutils.datasets": "camutils.course.shapes",
+    "camutils.exercises": "camutils.course.exercises",
+}
+
+
+def _new_name(name: str) -> str | None:
+    for old, new in MOVED.items():
+        if name == old or name.startswith(old + "."):
+            return new + name[len(old):]
+    return None
+
+
+class _MovedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds an old module path and hands back the module at its new path."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if _new_name(fullname) is None:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec):
+        return importlib.import_module(_new_name(spec.name))
+
+    def exec_module(self, module):
+        pass  # the module at the new path is already imported
+
+
+def install() -> None:
+    """Put the finder on ``sys.meta_path`` (once)."""
+    if not any(isinstance(f, _MovedFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _MovedFinder())

@@ -1,0 +1,19 @@
+"""What only the course needs: the shapes world, the course's networks and the exercises.
+
+- `camutils.course.shapes`: the synthetic shapes world (images with masks and boxes, scenes
+  of several objects, and the shortcut set whose marker leaks the label);
+- `camutils.course.architecture`, `camutils.course.training`, `camutils.course.evaluation`
+  and `camutils.course.models`: the four small shapes networks, how they are built, trained
+  (deterministically) and scored, and how their shipped weights are loaded;
+- `camutils.course.exercises`: each notebook's exercises (``check`` / ``hint`` /
+  ``solution``).
+
+The library proper (`camutils.methods`, `camutils.metrics`, `camutils.zoo`, ...) never
+imports this package, except the zoo, which loads the shapes networks by name. The old
+paths ``camutils.datasets``, ``camutils.course_models`` and ``camutils.exercises`` still work.
+"""
+
+from .models import load_course_model
+from .shapes import SHAPE_CLASSES, make_scenes, make_shapes, make_shortcut
+
+__all__ = ["load_course_model", "make_shapes", "make_scenes", "make_shortcut", "SHAPE_CLASSES"]

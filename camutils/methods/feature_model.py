@@ -1,0 +1,173 @@
+"""A model opened at one layer: images -> ``(activations, logits)``, without modifying it.
+
+    feature = feature_model(model, "conv2")     # cached with the model
+    activations, logits = feature(images)       # compiled; numpy out
+    feature.head(images, new_activations)       # the logits with the layer's output replaced
+
+Every CAM method looks at one layer's output (the *activations*) and at the *logits*.
+`FeatureModel` gives both from one run of the user's model (`camutils.methods.model_runner`),
+inside the method's one TensorFlow graph; it also runs the rest of the network from the layer
+(the *head*) for Ablation-CAM, and reads the class weights of a CAM head.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Callable
+
+from ..model_cache import cached
+from .keras_internals import call_layer
+from .layers import get_layer, resolve_layer, resolve_output
+from .model_graph import CamHead, describe_model, logits_beneath_softmax
+from .model_runner import ModelRunner, flat
+
+__all__ = ["FeatureModel", "feature_model"]
+
+
+class FeatureModel:
+    """A model opened at one layer: images -> ``(activations, logits)``.
+
+    Built once per ``(model, layer, output)`` by `feature_model` and cached with the model
+    (weakly: the cache dies with the model). Its methods are plain TensorFlow code meant to
+    be called inside a ``tf.function``; calling the object itself runs a compiled version.
+
+    Attributes:
+        layer: the layer's path.
+        output: the index of the explained output.
+        activation_shape: ``(height, width, channels)`` of the layer's output (None where
+            the model does not fix it).
+        num_classes: the number of logits.
+        input_shape: the model's input shape ``(None, height, width, channels)``.
+        softmax: whether the output is a softmax (the logits are read beneath it).
+        pooling: the path of the global pooling layer through which alone the layer reaches
+            the logits (only layers that are the identity at inference before it), or None.
+    """
+
+    def __init__(self, model, layer: str, output: int):
+        graph = describe_model(model)
+        self._model = weakref.ref(model)
+        self.model_name = model.name
+        self.layer = layer
+        self.output = output
+        self.activation_shape = graph.call(layer).shape[1:]
+        self.activation_dtype = graph.call(layer).dtype
+        self.num_classes = graph.output_shapes[output][-1]
+        self.input_shape = graph.input_shape
+        self.input_dtype = graph.input_dtype
+        self.softmax = graph.softmax_outputs[output]
+        self._head = graph.heads.get((layer, output))
+        self.pooling = graph.poolings.get((layer, output))
+        self._compiled = None
+
+    def _get_model(self):
+        model = self._model()
+        if model is None:
+            raise ReferenceError("The model of this FeatureModel no longer exists.")
+        return model
+
+    def _logits(self, outputs):
+        import tensorflow as tf
+
+        logits, _ = logits_beneath_softmax(flat(outputs)[self.output])
+        return tf.cast(logits, tf.float32)
+
+    def forward(self, images, watch: Callable | None = None):
+        """``(activations, logits)`` for a batch; ``watch(activations)`` is called first.
+
+        The activations keep the layer's dtype (watch them for gradients); the logits are
+        float32.
+        """
+        captured = []
+
+        def tap(tensor):
+            if watch is not None:
+                watch(tensor)
+            captured.append(tensor)
+            return tensor
+
+        outputs = ModelRunner(taps={self.layer: tap}).run(self._get_model(), images)
+        return captured[0], self._logits(outputs)
+
+    def logits(self, images):
+        """The logits of the whole network for a batch of images."""
+        return self._logits(ModelRunner().run(self._get_model(), images))
+
+    def head(self, images, activations, at: str | None = None):
+        """The logits when the layer's output is replaced by ``activations``.
+
+        Only the part of the network after the layer runs (what feeds only the layer is
+        pruned from the graph); ``images`` feed any path that bypasses the layer.
+
+        ``at`` names another layer whose output is replaced instead (e.g. `pooling`, with
+        the output of `pool`); ``activations`` must then have that layer's output dtype.
+        """
+        import tensorflow as tf
+
+        if at is None:
+            replaced = {self.layer: tf.cast(activations, self.activation_dtype)}
+        else:
+            replaced = {at: activations}
+        return self._logits(ModelRunner(replace=replaced).run(self._get_model(), images))
+
+    def pool(self, activations):
+        """The output of the `pooling` layer for the layer's ``activations`` (a graph op).
+
+        Raises ValueError when the layer does not reach the logits through global pooling.
+        """
+        import tensorflow as tf
+
+        if self.pooling is None:
+            raise ValueError(
+                f"Layer {self.layer!r} does not reach the logits through a global pooling "
+                "layer alone, so its activations cannot be pooled on their own."
+            )
+        layer = get_layer(self._get_model(), self.pooling)
+        return call_layer(layer, tf.cast(activations, self.activation_dtype))
+
+    def cam_head(self) -> CamHead:
+        """The pooling -> Dense head after the layer (raises ValueError when there is none)."""
+        head = self._head
+        if not isinstance(head, CamHead):
+            # Moving the layer only helps when a global pooling lies further down the head.
+            closer = (", or choose the layer just before the global pooling"
+                      if "GlobalAveragePooling" in head or "GlobalMaxPooling" in head else "")
+            raise ValueError(
+                f"CAM is not defined here: {head}. CAM (Zhou et al. 2016) needs the layer's "
+                "output to reach the logits through GlobalAveragePooling2D (or "
+                "GlobalMaxPooling2D) and one Dense layer, with only Dropout-like layers "
+                "between. Use method='gradcam', which works with any head (on a pooling -> "
+                f"Dense head it gives the same map up to a constant){closer}."
+            )
+        return head
+
+    def dense_layer(self):
+        """The Dense layer of the CAM head, whose kernel holds the class weights."""
+        return get_layer(self._get_model(), self.cam_head().dense)
+
+    def __call__(self, images):
+        """Run the compiled model: numpy ``(activations, logits)`` for a batch of images."""
+        import tensorflow as tf
+
+        if self._compiled is None:
+            spec = tf.TensorSpec(self.input_shape, dtype=self.input_dtype)
+            self._compiled = tf.function(
+                lambda x: tuple(tf.cast(t, tf.float32) for t in self.forward(x)),
+                input_signature=[spec], autograph=False,
+            )
+            self._compiled._omit_frequent_tracing_warning = True
+        activations, logits = self._compiled(images)
+        return activations.numpy(), logits.numpy()
+
+    def __repr__(self) -> str:
+        return (
+            f"FeatureModel(model={self.model_name!r}, layer={self.layer!r}, "
+            f"output={self.output}, activations={self.activation_shape}, "
+            f"classes={self.num_classes})"
+        )
+
+
+def feature_model(model, layer=None, output=None) -> FeatureModel:
+    """The cached `FeatureModel` of ``model`` at ``layer`` (see `resolve_layer`)."""
+    index = resolve_output(model, output)
+    path = resolve_layer(model, layer, index)
+    return cached(model, ("feature", path, index), lambda: FeatureModel(model, path, index))

@@ -1,0 +1,120 @@
+"""Every Keras-internal API camutils touches, in one module (the upgrade risk, in one place).
+
+camutils opens a user's model at any layer without rebuilding or modifying it: it *runs* the
+model layer by layer through Keras' own graph runner (see `camutils.methods.model_runner`).
+Public Keras API cannot do that, so a few internals are used, here and nowhere else:
+
+=============================================== ===========================================
+internal                                        what camutils uses it for
+=============================================== ===========================================
+``keras.src.models.functional.Functional``      telling graph models (functional and
+                                                Sequential, whose inner layers can be
+                                                reached) from subclassed ones
+``Functional._run_through_graph``               running a functional model node by node
+                                                (the runner of ``Functional.call``) with a
+                                                hook around every layer call
+``Functional._standardize_inputs``              putting inputs in the structure that runner
+                                                expects (as ``Functional.call`` does)
+``Layer._call_context_args``                    knowing whether a layer takes ``training``
+                                                (to call it in inference mode)
+``Functional._outputs_struct``                  the names of a dict-output model's outputs
+``KerasTensor._keras_history``                  the layer that produces a model output
+=============================================== ===========================================
+
+Used by Keras 3.8 to 3.15 (the tested range). `check_internals` looks for each of them and
+says which are missing; the test suite runs it (a canary: a Keras upgrade that moves one
+fails that test with a message naming it, before any method fails in an obscure way).
+TensorFlow's graph API (``Tensor.op``, ``Operation.inputs``, ``Operation.type``) is public
+and is used in `camutils.methods.model_graph` to follow tensors through a traced graph.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "INTERNALS", "check_internals", "functional_class", "is_graph_model", "call_layer",
+    "run_graph", "output_names",
+]
+
+#: ``(where, name)`` of each internal, as `check_internals` looks for it.
+INTERNALS: tuple[tuple[str, str], ...] = (
+    ("keras.src.models.functional", "Functional"),
+    ("Functional", "_run_through_graph"),
+    ("Functional", "_standardize_inputs"),
+    ("Layer", "_call_context_args"),
+    ("Functional", "_outputs_struct"),
+    ("KerasTensor", "_keras_history"),
+)
+
+
+def functional_class():
+    """Keras' ``Functional`` class (the type of functional and Sequential models)."""
+    from keras.src.models.functional import Functional
+
+    return Functional
+
+
+def is_graph_model(layer) -> bool:
+    """Functional and Sequential models: the ones whose inner layers can be reached."""
+    import keras
+
+    return isinstance(layer, (functional_class(), keras.Sequential))
+
+
+def call_layer(layer, *args, **kwargs):
+    """Call one layer in inference mode, as ``Functional.call(training=False)`` does."""
+    if "training" in getattr(layer, "_call_context_args", ()):
+        kwargs["training"] = False
+    return layer(*args, **kwargs)
+
+
+def run_graph(model, inputs, call):
+    """Run a functional ``model`` node by node; ``call(layer, *args, **kwargs)`` calls each
+    layer (and returns its output). Returns the outputs in the model's own structure."""
+    if hasattr(model, "_standardize_inputs"):
+        inputs = model._standardize_inputs(inputs)
+    return model._run_through_graph(
+        inputs, operation_fn=lambda layer: (lambda *a, **k: call(layer, *a, **k))
+    )
+
+
+def output_names(model) -> list[list[str]]:
+    """For each output (in ``model.outputs`` order) the names it may be chosen by: its key
+    when the model returns a dict, and the name of the layer that produces it."""
+    outputs = model.outputs
+    names = [[] for _ in outputs]
+    struct = getattr(model, "_outputs_struct", None)
+    if isinstance(struct, dict):
+        by_id = {id(t): k for k, t in struct.items()}
+        for i, t in enumerate(outputs):
+            if id(t) in by_id:
+                names[i].append(str(by_id[id(t)]))
+    for i, t in enumerate(outputs):
+        history = getattr(t, "_keras_history", None)
+        if history is not None and history[0].name not in names[i]:
+            names[i].append(history[0].name)
+    return names
+
+
+def check_internals() -> list[str]:
+    """The Keras internals of `INTERNALS` that this Keras lacks (empty when all are there).
+
+    Each missing one is described as ``"Functional._run_through_graph"``. Instance
+    attributes are looked for on small models built here (a dense layer and a functional
+    model with a dict output), so the check needs no user model.
+    """
+    import keras
+
+    missing = []
+    try:
+        functional = functional_class()
+    except ImportError:
+        return ["keras.src.models.functional.Functional"]
+    inputs = keras.Input((2,))
+    layer = keras.layers.Dense(1, name="probe")
+    output = layer(inputs)
+    model = keras.Model(inputs, {"probe": output})
+    for where, name in INTERNALS[1:]:
+        owner = {"Functional": model, "Layer": layer, "KerasTensor": output}[where]
+        if not isinstance(model, functional) or not hasattr(owner, name):
+            missing.append(f"{where}.{name}")
+    return missing

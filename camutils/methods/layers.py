@@ -1,0 +1,227 @@
+"""Which layer to explain: layer paths, the spatial layers of a model, and clear errors.
+
+    spatial_layers(model)                 # ['conv1', 'conv2', 'base/top_conv', ...]
+    resolve_layer(model, None)            # the last one the logits depend on
+    resolve_layer(model, "base/top_conv") # a layer inside a nested model
+
+Layer paths
+    A layer of the model itself is named by its name (``"conv2"``); a layer inside a nested
+    model by the path of names from the outside in (``"efficientnet/top_conv"``). Naming a
+    layer means exactly that layer's output: nothing moves to a nearby convolution.
+
+Every error names what was wrong and lists the candidate layers (closest names first).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..suggestions import did_you_mean, ranked
+from .keras_internals import is_graph_model
+from .model_graph import ModelGraph, describe_model, is_spatial
+
+__all__ = ["spatial_layers", "resolve_layer", "resolve_output", "get_layer"]
+
+_MAX_LISTED = 12
+
+
+def _is_layer(value) -> bool:
+    import keras
+
+    return isinstance(value, keras.layers.Layer)
+
+
+def _closest_first(name: str, candidates: list[str]) -> list[str]:
+    """The candidate paths, closest to ``name`` first (by the whole path or its last part)."""
+    return ranked(name, candidates, forms=lambda c: (c, c.rsplit("/", 1)[-1]))
+
+
+def _listing(candidates: list[str]) -> str:
+    if not candidates:
+        return "(none)"
+    shown = ", ".join(repr(c) for c in candidates[:_MAX_LISTED])
+    more = len(candidates) - _MAX_LISTED
+    return shown + (f" and {more} more (see camutils.spatial_layers(model))" if more > 0 else "")
+
+
+def resolve_output(model, output=None) -> int:
+    """The index (in ``model.outputs``) of the output to explain.
+
+    ``output`` is None (only for single-output models), an index (negative allowed) or a
+    name: the output's key when the model returns a dict, or the name of the layer that
+    produces it.
+    """
+    graph = describe_model(model)
+    count = len(graph.output_names)
+    described = ", ".join(
+        f"{i}: {'/'.join(repr(n) for n in names) or '(unnamed)'} {shape}"
+        for i, (names, shape) in enumerate(zip(graph.output_names, graph.output_shapes))
+    )
+    if output is None:
+        if count == 1:
+            index = 0
+        else:
+            raise ValueError(
+                f"Model {graph.model_name!r} has {count} outputs; choose the one to explain "
+                f"with output=<index or name>. Its outputs: {described}."
+            )
+    elif isinstance(output, (int, np.integer)) and not isinstance(output, bool):
+        if not -count <= int(output) < count:
+            raise ValueError(
+                f"output={output} is out of range: model {graph.model_name!r} has {count} "
+                f"output(s): {described}."
+            )
+        index = int(output) % count
+    elif isinstance(output, str):
+        matches = [i for i, names in enumerate(graph.output_names) if output in names]
+        if not matches:
+            every = [n for names in graph.output_names for n in names]
+            hint = did_you_mean(output, every, cutoff=0.4)
+            raise ValueError(
+                f"Model {graph.model_name!r} has no output named {output!r}.{hint} Its "
+                f"outputs: {described}."
+            )
+        index = matches[0]
+    else:
+        raise TypeError(f"output must be None, an int or a str, not {type(output).__name__}.")
+    shape = graph.output_shapes[index]
+    if len(shape) != 2:
+        raise ValueError(
+            f"Output {index} of model {graph.model_name!r} has shape {shape}; CAM methods "
+            "explain a classification output of shape (batch, classes)."
+        )
+    return index
+
+
+def spatial_layers(model, output=None) -> list[str]:
+    """The layers whose output is spatial and that the logits depend on, in call order.
+
+    Each is a name, or an ``outer/inner`` path for a layer inside a nested model. "Spatial"
+    means one 4-D output ``(batch, height, width, channels)`` with more than one position.
+    Layers called more than once (shared layers) are left out: their output is ambiguous.
+
+    Args:
+        model: a Keras Sequential or functional model (nested models are looked into).
+        output: for a multi-output model, only layers that this output (index or name)
+            depends on; None: layers that any output depends on.
+    """
+    graph = describe_model(model)
+    index = None if output is None else resolve_output(model, output)
+    return graph.spatial(index)
+
+
+def _find_path(model, graph: ModelGraph, layer) -> str | None:
+    """The path of a layer object inside ``model`` (nested models searched), or None."""
+
+    def search(container, prefix):
+        for child in getattr(container, "layers", []):
+            path = prefix + child.name
+            if child is layer:
+                return path
+            if is_graph_model(child):
+                found = search(child, path + "/")
+                if found:
+                    return found
+        return None
+
+    return search(model, "")
+
+
+def get_layer(model, path: str):
+    """The layer object at ``path`` (``"name"`` or ``"outer/inner"``) inside ``model``."""
+    container = model
+    for part in path.split("/"):
+        try:
+            container = container.get_layer(part)
+        except (ValueError, AttributeError):
+            raise ValueError(f"Model {model.name!r} has no layer at path {path!r}.") from None
+    return container
+
+
+def resolve_layer(model, layer=None, output=None) -> str:
+    """The path of the layer whose output is explained.
+
+    Args:
+        model: a Keras Sequential or functional model.
+        layer: None (the last spatial layer that the logits depend on), a layer name, a path
+            ``"outer/inner"`` into a nested model, an int index into ``model.layers``
+            (negative allowed, as in ``model.layers[index]``) or a layer object.
+        output: for multi-output models, the output (index or name) the logits come from.
+
+    Returns:
+        The layer's path (its name for a layer of the model itself).
+
+    Raises:
+        ValueError: the layer is unknown, is not in the model, has no spatial output, or the
+            logits do not depend on it. The message lists the candidate spatial layers
+            (closest names first).
+    """
+    graph = describe_model(model)
+    index = resolve_output(model, output)
+    candidates = graph.spatial(index)
+    known = {c.path: c for c in graph.calls}
+
+    if layer is None:
+        if not candidates:
+            raise ValueError(
+                f"Model {graph.model_name!r} has no layer with a spatial output "
+                "(batch, height, width, channels) that its logits depend on, so there is "
+                "nothing to map. Is it an image classifier?"
+            )
+        return candidates[-1]
+
+    if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
+        layers = model.layers
+        if not -len(layers) <= int(layer) < len(layers):
+            raise ValueError(
+                f"Layer index {layer} is out of range: model {graph.model_name!r} has "
+                f"{len(layers)} layers. Candidate spatial layers: {_listing(candidates)}."
+            )
+        path = layers[int(layer)].name
+        if path not in known:  # e.g. an InputLayer: its output is the image itself
+            raise ValueError(
+                f"model.layers[{layer}] is {path!r}, which is not a layer the model calls "
+                f"(an input?). Candidate spatial layers: {_listing(candidates)}."
+            )
+    elif isinstance(layer, str):
+        path = layer.strip("/")
+        if path not in known:
+            raise ValueError(
+                f"Model {graph.model_name!r} has no layer {layer!r}. Candidate spatial "
+                f"layers, closest names first: {_listing(_closest_first(path, candidates))}. "
+                "A layer inside a nested model is named by its path, e.g. 'outer/inner'."
+            )
+    elif _is_layer(layer):
+        found = _find_path(model, graph, layer)
+        if found is None or found not in known:
+            raise ValueError(
+                f"Layer {layer.name!r} is not part of model {graph.model_name!r}. Candidate "
+                f"spatial layers: {_listing(_closest_first(layer.name, candidates))}."
+            )
+        path = found
+    else:
+        raise TypeError(
+            "layer must be None, a name or 'outer/inner' path, an int index or a layer "
+            f"object, not {type(layer).__name__}."
+        )
+
+    call = known[path]
+    if graph.call_counts[path] > 1:
+        raise ValueError(
+            f"Layer {path!r} is called {graph.call_counts[path]} times in the model, so its "
+            f"output is ambiguous. Candidate spatial layers: {_listing(candidates)}."
+        )
+    if not is_spatial(call.shape):
+        shape = call.shape if call.shape is not None else "several tensors"
+        raise ValueError(
+            f"Layer {path!r} ({call.class_name}) has no spatial output: its output has shape "
+            f"{shape}, and CAM methods need (batch, height, width, channels) with more than one "
+            f"position. Candidate spatial layers, closest names first: "
+            f"{_listing(_closest_first(path, candidates))}."
+        )
+    if path not in candidates:
+        raise ValueError(
+            f"The logits of output {index} do not depend on layer {path!r}, so it cannot "
+            f"explain them. Candidate spatial layers: {_listing(candidates)}."
+        )
+    return path
