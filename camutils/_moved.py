@@ -20,6 +20,7 @@ MOVED = {
     "camutils.efficientnet": "camutils.zoo.efficientnet",
     "camutils.keras_apps": "camutils.zoo.keras_apps",
     "camutils.imagenet": "camutils.zoo.imagenet",
+    "camutils.torch_pickle": "camutils.zoo.torch_pickle",
     "camutils.course_models": "camutils.course.models",
     "camutils.datasets": "camutils.course.shapes",
     "camutils.exercises": "camutils.course.exercises",

