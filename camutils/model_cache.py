@@ -76,7 +76,6 @@ def compiled_forward(model):
             function = tf.function(forward, input_signature=[spec], autograph=False)
         else:
             function = tf.function(forward, reduce_retracing=True, autograph=False)
-        function._omit_frequent_tracing_warning = True  # one function per model, by design
         return function
 
     return cached(model, "forward", build)

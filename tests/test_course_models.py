@@ -284,13 +284,50 @@ def test_config_without_retrain_is_refused():
         cm.load_course_model("gap", config=TINY)
 
 
-@pytest.mark.slow
-def test_retraining_with_the_script_reproduces_the_shipped_accuracy(tmp_path, manifest):
-    entry = manifest["models"]["gap"]
+def _run_training_script(out: Path, entry: dict, *args: str) -> dict:
+    """Run tools/train_course_models.py for the gap variant as the shipped run did (oneDNN as
+    recorded); the manifest entry it writes."""
     env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1" if entry["onednn"] else "0")
     subprocess.run([sys.executable, str(REPO / "tools" / "train_course_models.py"),
-                    "--variants", "gap", "--out", str(tmp_path), "--no-progress"],
+                    "--variants", "gap", "--out", str(out), "--no-progress", *args],
                    check=True, cwd=REPO, env=env, timeout=900)
-    again = json.loads((tmp_path / "course_models.json").read_text())["models"]["gap"]
+    return json.loads((out / "course_models.json").read_text())["models"]["gap"]
+
+
+def test_the_training_script_reproduces_the_shipped_run(tmp_path, manifest):
+    """The script still trains the shipped model: shown on its first epoch.
+
+    Training is deterministic (`test_training_is_deterministic_and_retrain_uses_the_same_code`),
+    so a run is fixed by its code, configuration, data and seeds. The manifest keeps, beside
+    the shipped run, a reference run of the same script (``reproduction``: the loss and
+    accuracy after each of its 8 epochs, and its test accuracy, which matches the shipped
+    model's). Here the script trains the first epoch of the shipped schedule (the learning
+    rate follows the full 8-epoch schedule) and must land where the reference run was after
+    its first epoch: the same configuration, the same training loss and accuracy (exactly on
+    the same kind of machine; within a tolerance for other CPUs, whose kernels round
+    differently). A change to the data, the seeds, the architecture, the initialisation, the
+    optimiser or the warm-up moves that point. The full 8-epoch run is
+    `test_retraining_with_the_script_reproduces_the_shipped_accuracy` (``pytest -m retrain``).
+    """
+    entry = manifest["models"]["gap"]
+    reference = entry["reproduction"]
+    # the reference run is a reproduction of the shipped one
+    assert abs(reference["test_accuracy"] - entry["test_accuracy"]) <= 0.01
+    assert len(reference["epochs"]) == entry["config"]["epochs"]
+    again = _run_training_script(tmp_path, entry, "--epochs-to-run", "1")
+    assert again["config"] == entry["config"]
+    assert again["epochs_run"] == 1 and len(again["epochs"]) == 1
+    first, expected = again["epochs"][0], reference["epochs"][0]
+    assert first["loss"] == pytest.approx(expected["loss"], rel=0.02)
+    assert first["accuracy"] == pytest.approx(expected["accuracy"], abs=0.02)
+
+
+@pytest.mark.retrain
+def test_retraining_with_the_script_reproduces_the_shipped_accuracy(tmp_path, manifest):
+    """The whole run (about 80 s on an idle 2-core CPU, several minutes on a busy one): not
+    part of `make test`, which runs the first-epoch check above; run it with
+    ``pytest -m retrain``."""
+    entry = manifest["models"]["gap"]
+    again = _run_training_script(tmp_path, entry)
     assert abs(again["test_accuracy"] - entry["test_accuracy"]) <= 0.01
     assert again["test_seed"] == entry["test_seed"]

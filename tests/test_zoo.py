@@ -32,7 +32,9 @@ def test_an_unknown_model_suggests_the_closest_name():
 def test_names_are_matched_without_case_or_hyphens(monkeypatch):
     calls = []
     loader = lambda **kwargs: calls.append(kwargs) or "loaded"  # noqa: E731
-    monkeypatch.setitem(zoo._REGISTRY, "efficientnet_lite0", (loader, "stub", True))
+    from camutils.zoo import efficientnet
+
+    monkeypatch.setattr(efficientnet, "load_efficientnet_lite0", loader)
     assert load_model("EfficientNet-Lite0", input_size=256) == "loaded"
     assert calls == [{"input_size": 256}]
 
@@ -43,7 +45,8 @@ def test_names_are_matched_without_case_or_hyphens(monkeypatch):
 def test_course_models_are_loaded_by_variant(monkeypatch, name, variant):
     from camutils.course import models
 
-    monkeypatch.setattr(models, "load_course_model", lambda v, **kwargs: (v, kwargs))
+    monkeypatch.setattr(models, "load_course_model",
+                        lambda variant, **kwargs: (variant, kwargs))
     assert load_model(name, retrain=True) == (variant, {"retrain": True})
 
 

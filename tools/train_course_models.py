@@ -94,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
                                              epochs_to_run=args.epochs_to_run)
         path = args.out / cm.weights_file(variant)
         cm.save_weights(model, variant, path)
-        scores = cm.evaluate_course_model(model, variant)
+        partial = args.epochs_to_run is not None and len(facts["epochs"]) < facts["config"]["epochs"]
+        # a partly trained model's scores say nothing: its entry records the epochs only
+        scores = {} if partial else cm.evaluate_course_model(model, variant)
         models[variant] = {
             "file": path.name,
             "sha256": cm.file_sha256(path),
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0",
             "cpus": os.cpu_count(),
         }
-        if args.epochs_to_run is not None:
+        if partial:
             models[variant]["epochs_run"] = len(facts["epochs"])
         summary = {k: v for k, v in scores.items() if k not in ("test_seed", "test_images")}
         print(f"shapes_{variant}: {path.name} ({path.stat().st_size / 1024:.0f} KiB), {summary}",

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from ..boxes import boxes_from_masks
+
 __all__ = [
     "SHAPE_CLASSES", "IMAGE_SIZE", "MARKER_COLORS", "ShapeImages", "ShapeScenes",
     "ShortcutImages", "make_shapes", "make_scenes", "make_shortcut", "boxes_from_masks",
@@ -194,23 +196,6 @@ def _fixed(points: np.ndarray) -> np.ndarray:
 def _draw_shape(alpha: np.ndarray, label: int, size: float, angle: float, cx: float, cy: float) -> None:
     """Draw one anti-aliased shape into the uint8 coverage image ``alpha`` (in place)."""
     cv2.fillPoly(alpha, [_fixed(_shape_outline(label, size, angle, cx, cy))], 255, cv2.LINE_AA, _SHIFT)
-
-
-def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
-    """Tight boxes ``(x0, y0, x1, y1)`` (exclusive ends) of boolean masks ``(..., H, W)``.
-
-    An empty mask gets ``(-1, -1, -1, -1)``.
-    """
-    masks = np.asarray(masks, dtype=bool)
-    rows, cols = masks.any(axis=-1), masks.any(axis=-2)
-    h, w = masks.shape[-2:]
-    y0 = rows.argmax(-1)
-    y1 = h - rows[..., ::-1].argmax(-1)
-    x0 = cols.argmax(-1)
-    x1 = w - cols[..., ::-1].argmax(-1)
-    boxes = np.stack([x0, y0, x1, y1], axis=-1).astype(np.int64)
-    boxes[~rows.any(-1)] = -1
-    return boxes
 
 
 # ---------------------------------------------------------------------------- backgrounds

@@ -16,7 +16,7 @@ import weakref
 from typing import Callable
 
 from ..model_cache import cached
-from .keras_internals import call_layer
+from .keras_internals import call_layer, traced_once
 from .layers import get_layer, resolve_layer, resolve_output
 from .model_graph import CamHead, describe_model, logits_beneath_softmax
 from .model_runner import ModelRunner, flat
@@ -154,7 +154,7 @@ class FeatureModel:
                 lambda x: tuple(tf.cast(t, tf.float32) for t in self.forward(x)),
                 input_signature=[spec], autograph=False,
             )
-            self._compiled._omit_frequent_tracing_warning = True
+            traced_once(self._compiled)
         activations, logits = self._compiled(images)
         return activations.numpy(), logits.numpy()
 

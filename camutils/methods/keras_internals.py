@@ -19,6 +19,14 @@ internal                                        what camutils uses it for
                                                 (to call it in inference mode)
 ``Functional._outputs_struct``                  the names of a dict-output model's outputs
 ``KerasTensor._keras_history``                  the layer that produces a model output
+``keras.src.backend.config.keras_home``         the Keras cache folder of downloaded
+                                                weights (with a fallback to Keras'
+                                                documented rule when it is missing)
+``tf.function``'s
+``_omit_frequent_tracing_warning``              (TensorFlow's) silencing the "frequent
+                                                retracing" warning for functions that
+                                                are traced once each by design; a no-op
+                                                if TensorFlow drops it
 =============================================== ===========================================
 
 Used by Keras 3.8 to 3.15 (the tested range). `check_internals` looks for each of them and
@@ -32,7 +40,7 @@ from __future__ import annotations
 
 __all__ = [
     "INTERNALS", "check_internals", "functional_class", "is_graph_model", "call_layer",
-    "run_graph", "output_names",
+    "run_graph", "output_names", "keras_home", "traced_once",
 ]
 
 #: ``(where, name)`` of each internal, as `check_internals` looks for it.
@@ -43,6 +51,7 @@ INTERNALS: tuple[tuple[str, str], ...] = (
     ("Layer", "_call_context_args"),
     ("Functional", "_outputs_struct"),
     ("KerasTensor", "_keras_history"),
+    ("keras.src.backend.config", "keras_home"),
 )
 
 
@@ -95,6 +104,25 @@ def output_names(model) -> list[list[str]]:
     return names
 
 
+def keras_home() -> str:
+    """The Keras home folder (``~/.keras`` or ``$KERAS_HOME``), as Keras itself resolves it."""
+    import os
+
+    try:
+        from keras.src.backend.config import keras_home as home
+
+        return home()
+    except ImportError:  # Keras moved its private helper: follow its documented rule
+        return os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+
+
+def traced_once(function):
+    """Mark a ``tf.function`` that is traced once per model by design, so that TensorFlow's
+    "frequent retracing" warning (which counts traces per source line) does not misfire."""
+    function._omit_frequent_tracing_warning = True
+    return function
+
+
 def check_internals() -> list[str]:
     """The Keras internals of `INTERNALS` that this Keras lacks (empty when all are there).
 
@@ -114,7 +142,16 @@ def check_internals() -> list[str]:
     output = layer(inputs)
     model = keras.Model(inputs, {"probe": output})
     for where, name in INTERNALS[1:]:
-        owner = {"Functional": model, "Layer": layer, "KerasTensor": output}[where]
-        if not isinstance(model, functional) or not hasattr(owner, name):
+        if where.startswith("keras."):
+            import importlib
+
+            try:
+                present = hasattr(importlib.import_module(where), name)
+            except ImportError:
+                present = False
+        else:
+            owner = {"Functional": model, "Layer": layer, "KerasTensor": output}[where]
+            present = isinstance(model, functional) and hasattr(owner, name)
+        if not present:
             missing.append(f"{where}.{name}")
     return missing

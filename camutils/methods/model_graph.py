@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..model_cache import cached
-from .keras_internals import is_graph_model, output_names
+from .keras_internals import is_graph_model, output_names, traced_once
 from .model_runner import ModelRunner, flat
 
 __all__ = ["ModelGraph", "CamHead", "describe_model", "is_spatial", "logits_beneath_softmax"]
@@ -176,7 +176,7 @@ def _analyse(model) -> ModelGraph:
         return outputs
 
     tracer = tf.function(trace, autograph=False)
-    tracer._omit_frequent_tracing_warning = True  # one trace per model, by design
+    traced_once(tracer)  # one trace per model, by design
     tracer.get_concrete_function(spec)
     outputs = results["outputs"]
 

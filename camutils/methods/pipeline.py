@@ -33,6 +33,7 @@ import numpy as np
 from ..model_cache import model_cache
 from .explanation import Explanation
 from .feature_model import FeatureModel, feature_model
+from .keras_internals import traced_once
 from .inputs import Target, image_batch, resolve_target
 
 __all__ = ["Pass", "Rule", "Request", "prepare", "run_rule", "finish", "choose_classes"]
@@ -203,7 +204,7 @@ def compiled(request: Request, key: tuple, build: Callable[[], Callable], input_
         function = tf.function(build(), input_signature=input_signature, autograph=False)
         # Each model, layer and method has its own function, traced once; TensorFlow's
         # "frequent retracing" warning counts traces per source line and would misfire.
-        function._omit_frequent_tracing_warning = True
+        traced_once(function)
         cache[full_key] = function
     return cache[full_key]
 

@@ -112,7 +112,7 @@ def perturbation_space(model, inputs, output: str = "auto") -> PerturbationSpace
         output: ``"auto"`` (a model whose last layer is a softmax outputs probabilities,
             any other outputs logits), ``"logits"`` or ``"probabilities"``.
     """
-    from ..zoo import ZooModel
+    from ..zoo.model import ZooModel
 
     if output not in ("auto", "logits", "probabilities"):
         raise ValueError(f"output must be 'auto', 'logits' or 'probabilities'; got {output!r}.")

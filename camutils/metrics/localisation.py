@@ -264,7 +264,7 @@ def box_localisation(maps, *, boxes=None, masks=None, threshold: float = 0.2,
     if (masks is None) == (boxes is None):
         raise ValueError("Give the ground truth as exactly one of boxes= or masks=.")
     if boxes is None:
-        from ..course.shapes import boxes_from_masks
+        from ..boxes import boxes_from_masks
 
         region = region_masks(maps, masks=masks)
         boxes = boxes_from_masks(region)

@@ -239,7 +239,7 @@ def _steps(model, layers) -> list[list[str]]:
 
 def _model_and_inputs(model, inputs, layer):
     """A zoo model's Keras model, normalised inputs, default layer and class names."""
-    from ..zoo import ZooModel
+    from ..zoo.model import ZooModel
 
     if isinstance(model, ZooModel):
         from ._scoring import _zoo_images

@@ -106,12 +106,9 @@ def _application(name: str) -> KerasApplication:
 
 def _keras_cache_dir() -> Path:
     """The folder where Keras keeps downloaded model weights (``<keras home>/models``)."""
-    try:
-        from keras.src.backend.config import keras_home
+    from ..methods.keras_internals import keras_home
 
-        home = keras_home()
-    except ImportError:  # Keras moved its private helper: follow its documented rule
-        home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    home = keras_home()
     home = os.path.expanduser(home)
     if not os.access(home, os.W_OK):  # where keras.utils.get_file itself falls back
         home = os.path.join("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir(), ".keras")

@@ -1,0 +1,275 @@
+"""The package's shape: no import cycles, one method table that everything reads, the Keras
+internals in one module (with a canary), old import paths that still work."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import camutils
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "camutils"
+
+
+# --------------------------------------------------------------------------- import cycles
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def _imports(name: str, path: Path, known: set[str]) -> set[str]:
+    """The camutils modules that ``name`` imports, anywhere in its code (function-level
+    imports too: they run when the function does), plus the packages Python runs first to
+    import them (importing ``a.b.c`` runs ``a.b``'s ``__init__``), except packages that
+    contain ``name`` itself (they are already being imported)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            targets = [f"{module}.{alias.name}" if f"{module}.{alias.name}" in known else module
+                       for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            if not target.startswith("camutils"):
+                continue
+            while target not in known and "." in target:
+                target = target.rpartition(".")[0]
+            parts = target.split(".")
+            for i in range(1, len(parts) + 1):
+                ancestor = ".".join(parts[:i])
+                if ancestor in known and ancestor != name and not name.startswith(ancestor + "."):
+                    found.add(ancestor)
+    return found
+
+
+def test_no_import_cycles_in_camutils():
+    modules = _modules()
+    graph = {name: _imports(name, path, set(modules)) for name, path in modules.items()}
+    cycles, state = [], {}
+
+    def visit(node, stack):
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                cycles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, stack + [nxt])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_cycle_walker_finds_a_cycle(tmp_path, monkeypatch):
+    """The walker is able to fail: two modules that import each other (lazily) are a cycle."""
+    package = tmp_path / "camutils"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("def f():\n    from .b import g\n")
+    (package / "b.py").write_text("from camutils import a\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", package)
+    with pytest.raises(AssertionError, match=r"camutils\.a -> camutils\.b -> camutils\.a"):
+        test_no_import_cycles_in_camutils()
+
+
+# --------------------------------------------------------------------------- the method table
+
+
+def mean_absolute_gradient_weights(p):
+    """A toy rule for the test: ``w_k = 1/Z sum_ij |g^k_ij|`` (Grad-CAM without signs)."""
+    import tensorflow as tf
+
+    return tf.reduce_mean(tf.abs(p.gradients), axis=[2, 3])
+
+
+def abs_gradcam(model, images, target=None, layer=None, *, class_names=None, output=None):
+    """A toy method for the test: the rule above on the one pipeline."""
+    from camutils.methods.pipeline import Rule, prepare, run_rule
+
+    request = prepare(model, images, target, layer, class_names, output)
+    return run_rule(request, Rule("absgradcam", mean_absolute_gradient_weights))
+
+
+@pytest.fixture
+def new_method(monkeypatch):
+    """One more row in the method table, for this test only."""
+    from camutils.methods import registry
+
+    row = registry.Method("absgradcam", abs_gradcam, "Abs-Grad-CAM", ("absolutegradcam",),
+                          "gradient", "layer gradient", "a test")
+    monkeypatch.setattr(registry, "METHOD_TABLE", [*registry.METHOD_TABLE, row])
+    return row
+
+
+def test_a_new_method_is_one_table_row_away_from_everywhere(new_method, capsys):
+    """Adding a row is enough: the CLI help, the explorer's menus, the benchmarks' method
+    list and budgets, the exports and `explain` all see it."""
+    import _models as M
+
+    from camutils.__main__ import main
+
+    # the command line's help
+    with pytest.raises(SystemExit):
+        main(["explain", "--help"])
+    assert "absgradcam" in capsys.readouterr().out
+    # the explorer's menus (and its label)
+    from camutils.widgets import method_labels
+    from camutils.zoo import ZooModel
+
+    model = M.gap_model(size=(16, 16), channels=(4, 6), classes=3, name="menu")
+    zoo = ZooModel(name="menu", model=model, input_size=(16, 16), class_names=["a", "b", "c"],
+                   cam_layer="conv2", prepare=lambda b: np.stack(b),
+                   normalize=lambda b: np.asarray(b, np.float32) / 255.0)
+    explorer = camutils.widgets.Explorer(
+        models={"menu": zoo}, images={"noise": np.zeros((16, 16, 3), np.uint8)},
+        method="Abs-Grad-CAM", debounce=0)
+    assert ("Abs-Grad-CAM", "absgradcam") in explorer.method_select.options
+    assert ("Abs-Grad-CAM", "absgradcam") in explorer.compare_select.options
+    assert method_labels()["absgradcam"] == "Abs-Grad-CAM"
+    assert explorer.explanation.method == "absgradcam" and explorer.status_level == "ready"
+    # the benchmarks: timed in the single-pass block, judged by its cost class's budget
+    from benchmarks import budgets, model_bench
+
+    assert "absgradcam" in model_bench.single_pass_methods()
+    assert "absgradcam" in model_bench.Settings().methods
+    assert budgets.ratio_budgets()["absgradcam"] == budgets.COST_BUDGETS["layer gradient"]
+    assert budgets.display_name("absgradcam") == "Abs-Grad-CAM"
+    # the exports and explain, by any of its names
+    assert camutils.abs_gradcam is abs_gradcam and camutils.methods.abs_gradcam is abs_gradcam
+    assert "abs_gradcam" in camutils.__all__ and "abs_gradcam" in camutils.methods.__all__
+    assert camutils.METHODS["absgradcam"] is abs_gradcam
+    e = camutils.explain(model, M.images(2, size=(16, 16)), "absolute-gradcam")
+    assert e.method == "absgradcam" and e.maps.shape == (2, 16, 16)
+
+
+def test_the_table_is_read_at_every_call(new_method):
+    from camutils.methods import registry
+
+    assert "absgradcam" in registry.method_names()
+    registry.METHOD_TABLE.remove(new_method)  # (monkeypatch restores the table afterwards)
+    assert "absgradcam" not in registry.method_names()
+    with pytest.raises(ValueError, match="Unknown method 'absgradcam'"):
+        registry.canonical_name("absgradcam")
+
+
+def test_every_row_is_complete_and_its_names_are_unique():
+    from camutils.methods.registry import COSTS, KINDS, method_table
+
+    rows = method_table()
+    keys = [k for m in rows for k in m.keys]
+    assert len(keys) == len(set(keys)), "two methods answer to the same name"
+    for m in rows:
+        assert m.kind in KINDS and m.cost in COSTS and m.label and m.paper and m.function.__doc__
+
+
+def test_a_bad_row_is_refused():
+    from camutils.methods.registry import Method
+
+    with pytest.raises(ValueError, match="kind must be one of"):
+        Method("x", abs_gradcam, "X", kind="magic")
+    with pytest.raises(ValueError, match="cost must be one of"):
+        Method("x", abs_gradcam, "X", cost="free")
+
+
+def test_a_rule_takes_its_options_as_data_not_from_a_closure():
+    """The compiled function's cache key holds the rule's options; a closure would hide one."""
+    from camutils.methods.pipeline import Rule
+
+    counterfactual = True
+    with pytest.raises(TypeError, match="closes over"):
+        Rule("gradcam", lambda p: mean_absolute_gradient_weights(p) * counterfactual)
+    a = Rule.make("gradcam", mean_absolute_gradient_weights, scale=2)
+    b = Rule.make("gradcam", mean_absolute_gradient_weights, scale=3)
+    assert a != b and hash(a) != hash(b) and a.options == (("scale", 2),)
+
+
+# --------------------------------------------------------------------------- Keras internals
+
+
+def test_every_keras_internal_camutils_uses_is_there():
+    """The canary of a Keras upgrade: it names each internal that moved."""
+    from camutils.methods.keras_internals import check_internals
+
+    missing = check_internals()
+    assert not missing, (
+        f"This Keras ({importlib.import_module('keras').__version__}) lacks internals that "
+        f"camutils uses: {', '.join(missing)}. Adapt camutils/methods/keras_internals.py.")
+
+
+def test_the_canary_names_a_missing_internal(monkeypatch):
+    from keras.src.models.functional import Functional
+
+    from camutils.methods.keras_internals import check_internals
+
+    owner = next(c for c in Functional.__mro__ if "_run_through_graph" in vars(c))
+    monkeypatch.delattr(owner, "_run_through_graph")
+    assert check_internals() == ["Functional._run_through_graph"]
+
+
+def test_no_other_module_touches_keras_internals():
+    """Private Keras (and tf.function) attributes are used in keras_internals.py alone."""
+    markers = ("keras.src", "._run_through_graph", "._standardize_inputs", "._call_context_args",
+               "._outputs_struct", "._keras_history", "._omit_frequent_tracing_warning")
+    offenders = [
+        f"{path.relative_to(ROOT)}: {marker}"
+        for path in PACKAGE.rglob("*.py") if path.name != "keras_internals.py"
+        for marker in markers if marker in path.read_text(encoding="utf-8")
+    ]
+    assert not offenders, offenders
+
+
+# --------------------------------------------------------------------------- old paths
+
+
+@pytest.mark.parametrize("old, new", sorted(importlib.import_module("camutils._moved").MOVED.items()))
+def test_old_import_paths_give_the_moved_module(old, new):
+    assert importlib.import_module(old) is importlib.import_module(new)
+    assert getattr(camutils, old.rpartition(".")[2]) is importlib.import_module(new)
+
+
+def test_old_names_still_import():
+    from camutils.course_models import CAM_LAYER, TRAINING, seed_everything, train_course_model
+    from camutils.datasets import MARKER_COLORS, make_shapes
+    from camutils.exercises import get
+    from camutils.keras_apps import WeightsUnavailableError, weights_are_cached
+    from camutils.targets import (
+        CamHead, FeatureModel, describe_model, feature_model, model_cache, resolve_layer,
+        spatial_layers,
+    )
+    from camutils.methods import feature_model as new_feature_model, layers
+
+    assert resolve_layer is layers.resolve_layer and spatial_layers is layers.spatial_layers
+    assert feature_model is new_feature_model.feature_model
+    assert get("01.cam_by_hand").key == "01.cam_by_hand"
+    import camutils.exercises.nb01 as old_module
+    import camutils.course.exercises.nb01 as new_module
+
+    assert old_module is new_module  # one registry of exercises, not two
+    assert all(callable(f) for f in (seed_everything, train_course_model, make_shapes,
+                                      weights_are_cached, describe_model, model_cache))
+    assert CAM_LAYER == "last_conv_relu" and "gap" in TRAINING and len(MARKER_COLORS) == 6
+    assert issubclass(WeightsUnavailableError, Exception) and CamHead and FeatureModel
