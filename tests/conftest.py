@@ -1,4 +1,5 @@
-"""Test-wide settings: quiet TensorFlow, headless matplotlib, deterministic seeds."""
+"""Test-wide settings: quiet TensorFlow, headless matplotlib, deterministic seeds; models that
+several test modules share, built once per session."""
 
 import os
 
@@ -17,3 +18,12 @@ def _close_figures():
 
     if "matplotlib.pyplot" in sys.modules:
         sys.modules["matplotlib.pyplot"].close("all")
+
+
+@pytest.fixture(scope="session")
+def lite0():
+    """EfficientNet-Lite0 with its ImageNet weights, built once for every test that needs it
+    (tests must not change it: they explain and score it, never train or re-weight it)."""
+    import camutils
+
+    return camutils.load_model("efficientnet_lite0")

@@ -1,13 +1,17 @@
-"""The command line, run as a user runs it: ``python -m camutils ...`` in a subprocess.
+"""The command line: ``camutils.__main__.main`` as ``python -m camutils`` runs it.
 
-Input errors that need no model are checked first (they answer before TensorFlow loads);
-layer and class errors and the written overlays use a tiny Keras model saved to a file;
-one slow test runs EfficientNet-Lite0 on a folder and a sample photo. Two checks of the
-written pixels call `main` in process, to spare a TensorFlow start-up.
+Most tests call `main` in this process (`run_cli`: the same arguments, exit status, standard
+output and error as a user sees, without a TensorFlow start-up per test). Two run it as a
+user does, in a subprocess (`run_cli_process`): the help, to show that it answers without
+importing TensorFlow, and EfficientNet-Lite0 on a folder and a sample photo, end to end.
+Input errors that need no model are checked first; layer and class errors and the written
+overlays use a tiny Keras model saved to a file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import subprocess
@@ -23,9 +27,24 @@ sys.path.insert(0, str(Path(__file__).parent))
 TINY_SIZE = (32, 32)
 
 
-def run_cli(*args, cwd=None, timeout=180) -> subprocess.CompletedProcess:
+def run_cli(*args) -> subprocess.CompletedProcess:
+    """``python -m camutils ARGS``, in this process: exit status, standard output and error."""
+    from camutils.__main__ import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = main([str(a) for a in args])
+        except SystemExit as exit_:  # argparse: --help, or bad arguments
+            status = exit_.code if isinstance(exit_.code, int) else 1
+    return subprocess.CompletedProcess(["camutils", *map(str, args)], status, out.getvalue(),
+                                       err.getvalue())
+
+
+def run_cli_process(*args, timeout=180) -> subprocess.CompletedProcess:
+    """``python -m camutils ARGS`` in a subprocess, as a user runs it."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0")
-    return subprocess.run([sys.executable, "-m", "camutils", *map(str, args)], cwd=cwd or ROOT,
+    return subprocess.run([sys.executable, "-m", "camutils", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 
@@ -120,7 +139,7 @@ def test_models_and_samples_are_listed():
     (["chelsea", "--method", "gradcam", "--max-channels", "8"], r"Score-CAM only"),
 ])
 def test_bad_input_prints_one_line_and_fails_before_loading_a_model(args, message, tmp_path):
-    result = run_cli("explain", *args, "--out", tmp_path / "out", timeout=60)
+    result = run_cli("explain", *args, "--out", tmp_path / "out")
     assert result.returncode == 2
     assert re.search(message, _one_error_line(result))
     assert not (tmp_path / "out").exists()
@@ -218,7 +237,7 @@ def test_efficientnet_lite0_on_a_folder_and_a_sample(photo_folder, tmp_path):
     from camutils.images import load_image
 
     out = tmp_path / "lite0"
-    result = run_cli("explain", "chelsea", photo_folder, "--target", "tabby cat",
+    result = run_cli_process("explain", "chelsea", photo_folder, "--target", "tabby cat",
                      "--top-k", "3", "--out", out)
     assert result.returncode == 0, result.stderr
     assert {p.name for p in out.iterdir()} == {

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
+import keras  # noqa: E402
 
 import camutils  # noqa: E402
 from camutils.zoo import efficientnet  # noqa: E402
@@ -19,11 +19,6 @@ from camutils.torch_pickle import load_state_dict  # noqa: E402
 
 CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 ESPRESSO = 967
-
-
-@pytest.fixture(scope="module")
-def lite0():
-    return camutils.load_model("efficientnet_lite0")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
+import keras  # noqa: E402
 
 import camutils  # noqa: E402
 from camutils.zoo import keras_apps  # noqa: E402

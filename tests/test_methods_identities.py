@@ -5,7 +5,7 @@ import pytest
 
 import _models as M
 
-tf = pytest.importorskip("tensorflow")
+import tensorflow as tf  # noqa: E402
 from camutils import methods as cm  # noqa: E402
 from camutils import targets  # noqa: E402
 

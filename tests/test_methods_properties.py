@@ -9,8 +9,8 @@ import pytest
 
 import _models as M
 
-pytest.importorskip("tensorflow")
-hypothesis = pytest.importorskip("hypothesis")
+import hypothesis  # noqa: E402
+import tensorflow  # noqa: E402,F401
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402

@@ -14,7 +14,7 @@ import pytest
 
 import _models as M
 
-pytest.importorskip("tf_keras_vis")
+import tf_keras_vis  # noqa: E402,F401  (a test dependency: pip install -e ".[test]")
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from tf_keras_vis.gradcam import Gradcam

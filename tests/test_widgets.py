@@ -380,10 +380,12 @@ def test_slow_methods_show_progress_and_use_the_most_active_channels(tiny):
     assert seen["visibility"] == "hidden" and "max_channels" not in seen
 
 
-def test_explorer_on_efficientnet_lite0_explains_the_cat():
+def test_explorer_on_efficientnet_lite0_explains_the_cat(lite0, monkeypatch):
+    from camutils.widgets import Explorer, explorer as explorer_module
     from camutils.zoo import imagenet
-    from camutils.widgets import Explorer
 
+    # the zoo's model, loaded once for the session (the explorer shares its loads the same way)
+    monkeypatch.setitem(explorer_module._SHARED_MODELS, "efficientnet_lite0", lite0)
     explorer = Explorer(model="efficientnet_lite0", image="chelsea", debounce=0)
     assert explorer.status_level == "ready", explorer.status
     cats = {imagenet.class_index(n) for n in ("tabby", "tiger_cat", "Egyptian_cat")}
