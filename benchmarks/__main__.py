@@ -26,6 +26,7 @@ from .budgets import evaluate
 from .course import ROOT, measure_make_test, measure_notebooks
 from .machine import describe_machine
 from .report import write_report
+from .results import ModelResult, StoredModels, load_models, save_models
 from .subjects import SUBJECTS
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -49,8 +50,9 @@ def _save(path: Path, data: dict) -> None:
         handle.write("\n")
 
 
-def run_model(name: str, settings: dict | None = None, deadline: float | None = None) -> dict:
-    """Benchmark one zoo model in a fresh process; its result dict.
+def run_model(name: str, settings: dict | None = None,
+              deadline: float | None = None) -> ModelResult:
+    """Benchmark one zoo model in a fresh process; its `ModelResult`.
 
     ``deadline`` (a ``time.time()``) is when its blocks start running one round each.
 
@@ -76,7 +78,7 @@ def run_model(name: str, settings: dict | None = None, deadline: float | None = 
             tail = "\n".join(completed.stderr.strip().splitlines()[-15:])
             raise RuntimeError(f"Benchmarking {name} failed (exit status "
                                f"{completed.returncode}):\n{tail}")
-        return _load(output)
+        return load_models(output).models[name]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
-    stored = _load(args.results / "models.json")
-    models, run = stored.get("models", {}), stored.get("run", {})
+    stored = load_models(args.results / "models.json")
+    models, run = stored.models, stored.run
     if not args.skip_models:
         machine = describe_machine()
         clock = time.time()
@@ -109,12 +111,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"== {name} (one process) ==", file=sys.stderr, flush=True)
             deadline = clock + args.time_limit * DEADLINE_SHARE.get(name, 1.0)
             models[name] = run_model(name, deadline=deadline)
-            models[name]["machine"] = machine
+            models[name].machine = machine
         run = {"machine": machine, "wall_s": time.perf_counter() - started,
                "load_average_end": describe_machine()["load_average"],
                "command": "python -m benchmarks" + ("" if args.models == list(SUBJECTS)
                                                     else " --models " + " ".join(args.models))}
-        _save(args.results / "models.json", {"run": run, "models": models})
+        save_models(args.results / "models.json", StoredModels(run, models))
 
     # The zoo models in their usual order (EfficientNet-Lite0 first), then any others.
     models = {name: models[name] for name in

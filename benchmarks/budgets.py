@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .results import Measured, ModelResult
+
 __all__ = ["BudgetRow", "evaluate", "BUDGET_MODEL", "BUDGET_BATCH", "COST_BUDGETS", "ratio_budgets", "display_name",
            "NOTEBOOK_SECONDS", "NOTEBOOK_MIB", "TEST_SUITE_SECONDS"]
 
@@ -69,75 +71,66 @@ def _status(value: float | None, limit: float) -> str:
     return "pass" if value <= limit else "miss"
 
 
-def method_timings(result: dict, batch: str, method: str) -> dict | None:
+def method_timings(result: ModelResult, batch: str, method: str) -> Measured | None:
     """The timings of ``method`` at ``batch`` in a model's result (None if not measured)."""
-    entry = result.get("batches", {}).get(batch)
-    if entry is None:
-        return None
-    block = entry.get(method) if method in ("scorecam", "ablationcam") else entry.get("single")
-    return None if block is None else block["candidates"].get(method)
+    return result.candidate(batch, method)
 
 
-def judged_ratio(timings: dict) -> float:
-    """The figure a ratio budget is judged on: the paired CPU-time ratio (see
-    `benchmarks.timing`), or the paired wall-time ratio for results without CPU times."""
-    return timings.get("cpu_ratio", timings["ratio"])
-
-
-def method_ratio(result: dict, batch: str, method: str) -> float | None:
-    """The judged ratio of ``method`` to its baseline at ``batch``, or None."""
+def method_ratio(result: ModelResult, batch: str, method: str) -> float | None:
+    """The judged ratio of ``method`` to its baseline at ``batch`` (`Measured.judged_ratio`:
+    the paired CPU-time ratio, see `benchmarks.timing`), or None."""
     timings = method_timings(result, batch, method)
-    return None if timings is None else judged_ratio(timings)
+    return None if timings is None else timings.judged_ratio
 
 
-def peer_ratios(result: dict) -> list[dict]:
+def peer_ratios(result: ModelResult) -> list[dict]:
     """Every (peer, batch) comparison in a model's result: camutils' time over the peer's.
 
     Each item has ``peer``, ``method``, ``batch``, ``ours_s``, ``theirs_s``, ``ratio`` and
     ``block`` (the block both were timed in, interleaved).
     """
     rows = []
-    for batch, entry in result.get("batches", {}).items():
+    for batch, entry in result.batches.items():
         for block_name, block in entry.items():
-            candidates = block["candidates"]
-            for peer, method in block.get("peer_of", {}).items():
+            candidates = block.candidates
+            for peer, method in (block.peer_of or {}).items():
                 if peer not in candidates or method not in candidates:
                     continue
-                ours, theirs = candidates[method]["median_s"], candidates[peer]["median_s"]
+                ours, theirs = candidates[method].median_s, candidates[peer].median_s
                 row = {"peer": peer, "method": method, "batch": int(batch),
                        "ours_s": ours, "theirs_s": theirs, "ratio": ours / theirs,
                        "block": block_name}
-                if block.get("peer_masked_images"):
-                    row["note"] = (f"masked images: tf-keras-vis {block['peer_masked_images']}"
-                                   f", camutils {block['passes']}")
+                if block.peer_masked_images:
+                    row["note"] = (f"masked images: tf-keras-vis {block.peer_masked_images}"
+                                   f", camutils {block.passes}")
                 rows.append(row)
-            for peer, skipped in block.get("skipped", {}).items():
+            for peer, skipped in (block.skipped or {}).items():
                 rows.append({"peer": peer, "method": "scorecam", "batch": int(batch),
-                             "ours_s": candidates["scorecam"]["median_s"],
+                             "ours_s": candidates["scorecam"].median_s,
                              "theirs_s": None, "ratio": None, "block": block_name,
                              "skipped": skipped})
     return rows
 
 
-def evaluate(models: dict[str, dict], course: dict | None = None) -> list[BudgetRow]:
+def evaluate(models: dict[str, ModelResult], course: dict | None = None) -> list[BudgetRow]:
     """Every budget of the design against the measured ``models`` and ``course`` results.
 
     Args:
-        models: model name -> the result of `benchmarks.model_bench.benchmark_subject`.
+        models: model name -> its `benchmarks.results.ModelResult`.
         course: the notebook and test-suite figures (`benchmarks.course`), or None.
     """
     rows: list[BudgetRow] = []
-    lite0 = models.get(BUDGET_MODEL, {})
+    lite0 = models.get(BUDGET_MODEL)
     for method, (limit, against) in ratio_budgets().items():
         timings = method_timings(lite0, BUDGET_BATCH, method) if lite0 else None
-        value = None if timings is None else judged_ratio(timings)
+        value = None if timings is None else timings.judged_ratio
         reference = "one forward pass" if against == "forward" else "the passes it must run"
         measured = "-"
         if timings is not None:
-            measured = f"{value:.2f} x" + (" CPU" if "cpu_ratio" in timings else "")
-            if "cpu_ratio" in timings:
-                measured += (f" (wall {timings['ratio']:.2f} x, ratio of wall medians "
-                             f"{timings['ratio_of_medians']:.2f} x)")
+            measured = f"{value:.2f} x" + (" CPU" if timings.cpu_ratio is not None else "")
+            if timings.cpu_ratio is not None:
+                measured += (f" (wall {timings.ratio:.2f} x, ratio of wall medians "
+                             f"{timings.ratio_of_medians:.2f} x)")
         rows.append(BudgetRow(
             budget=f"{display_name(method)} <= {limit} x {reference}",
             measured=measured,

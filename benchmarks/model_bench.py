@@ -31,6 +31,7 @@ import numpy as np
 
 from . import peers as P
 from .references import ABLATION_BATCH, SCORECAM_BATCH
+from .results import ModelResult, StoredModels, save_models
 from .subjects import Subject
 from .timing import Block, run_block, timed
 
@@ -327,8 +328,8 @@ def _scorecam_spec(subject, settings, batch, images, classes, refs, channels: in
 # --------------------------------------------------------------------------- the run
 
 
-def benchmark_subject(subject: Subject, settings: Settings | None = None) -> dict:
-    """Measure every method and peer on ``subject``; a JSON-ready dict.
+def benchmark_subject(subject: Subject, settings: Settings | None = None) -> ModelResult:
+    """Measure every method and peer on ``subject``; its `benchmarks.results.ModelResult`.
 
     Every callable is first called once at the smallest batch size (tracing; camutils'
     functions and the references are traced once for all batch sizes), then the batch
@@ -399,7 +400,7 @@ def benchmark_subject(subject: Subject, settings: Settings | None = None) -> dic
             entry[key] = _run(settings, batch, make())
         result["batches"][str(batch)] = entry
     result["seconds"] = time.perf_counter() - started
-    return result
+    return ModelResult.from_dict(result)
 
 
 def _settings_dict(settings: Settings) -> dict:
@@ -459,21 +460,10 @@ def main(argv: list[str] | None = None) -> int:
     subject = load_subject(args.name)
     loaded = time.perf_counter() - started
     result = benchmark_subject(subject, settings)
-    result["load_s"] = loaded
-    result["environment"] = environment()
-    with open(args.output, "w") as handle:
-        json.dump(result, handle, indent=1, default=_jsonable)
+    result.load_s = loaded
+    result.environment = environment()
+    save_models(args.output, StoredModels(models={subject.name: result}))
     return 0
-
-
-def _jsonable(value):
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"Cannot write {type(value).__name__} as JSON.")
 
 
 if __name__ == "__main__":

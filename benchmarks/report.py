@@ -2,7 +2,7 @@
 
     write_report(models, course, run, docs_dir)   # -> (markdown path, plot path)
 
-``models`` maps a model name to `benchmarks.model_bench.benchmark_subject`'s result,
+``models`` maps a model name to its `benchmarks.results.ModelResult`,
 ``course`` holds the notebook and test-suite figures (`benchmarks.course`) or None, and
 ``run`` describes this run (machine, command, wall time).
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .budgets import (BUDGET_BATCH, BUDGET_MODEL, NOTEBOOK_MIB, NOTEBOOK_SECONDS,
                       display_name, evaluate, peer_ratios)
+from .results import PERTURBATION_BLOCKS, Measured, ModelResult
 
 __all__ = ["write_report", "render_markdown", "plot_batches", "PLOT_NAME", "DOC_NAME"]
 
@@ -45,8 +46,8 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + [""]
 
 
-def _batches(result: dict) -> list[str]:
-    return sorted(result.get("batches", {}), key=int)
+def _batches(result: ModelResult) -> list[str]:
+    return result.batch_sizes()
 
 
 # --------------------------------------------------------------------------- sections
@@ -54,8 +55,7 @@ def _batches(result: dict) -> list[str]:
 
 def _machine_section(run: dict, models: dict) -> list[str]:
     machine = run.get("machine", {})
-    environment = next((r.get("environment") for r in models.values()
-                        if r.get("environment")), {})
+    environment = next((r.environment for r in models.values() if r.environment), {})
     lines = ["## The machine", ""]
     rows = [
         ["CPU", machine.get("cpu", "-")],
@@ -92,39 +92,41 @@ def _budget_section(models: dict, course: dict | None) -> list[str]:
     return lines
 
 
-def _both(timings: dict) -> str:
+def _both(timings: Measured | None) -> str:
     """``"1.03 (1.05)"``: the paired CPU-time ratio, then the paired wall-time ratio."""
-    if "cpu_ratio" not in timings:
-        return _x(timings.get("ratio"))
-    return f"{_x(timings.get('cpu_ratio'))} ({_x(timings.get('ratio'))})"
+    if timings is None:
+        return "-"
+    if timings.cpu_ratio is None:
+        return _x(timings.ratio)
+    return f"{_x(timings.cpu_ratio)} ({_x(timings.ratio)})"
 
 
-def _model_section(name: str, result: dict) -> list[str]:
-    facts = result.get("facts", {})
+def _model_section(name: str, result: ModelResult) -> list[str]:
+    facts = result.facts
     lines = [f"## {name}", "",
-             f"Layer `{result['layer']}` {tuple(facts.get('layer_shape', ()))}, input "
+             f"Layer `{result.layer}` {tuple(facts.get('layer_shape', ()))}, input "
              f"{tuple(facts.get('input_size', ()))}, {facts.get('images', '')}; weights: "
-             f"{result.get('weights', '-')}. Measured in {result.get('seconds', 0):.0f} s "
-             f"(loading {result.get('load_s', 0):.0f} s).", ""]
+             f"{result.weights or '-'}. Measured in {result.seconds:.0f} s "
+             f"(loading {result.load_s or 0:.0f} s).", ""]
     batches = _batches(result)
     if not batches:
         return lines
-    hurried = [f"{b}: {k}" for b in batches for k, block in result["batches"][b].items()
-               if block.get("hurried")]
+    hurried = [f"{b}: {k}" for b in batches for k, block in result.batches[b].items()
+               if block.hurried]
     if hurried:
         lines += ["The run reached its deadline: these blocks ran one round only: "
                   + ", ".join(hurried) + ".", ""]
-    single = {b: result["batches"][b]["single"] for b in batches}
-    methods = list(single[batches[0]]["candidates"])
+    single = {b: result.batches[b]["single"] for b in batches}
+    methods = list(single[batches[0]].candidates)
     header = ["per batch"] + [f"batch {b}: ms" for b in batches] + \
              [f"batch {b}: x forward, CPU (wall)" for b in batches]
-    rows = [["plain forward pass"] + [_ms(single[b]["baseline"]["median_s"]) for b in batches]
+    rows = [["plain forward pass"] + [_ms(single[b].baseline.median_s) for b in batches]
             + ["1" for _ in batches]]
     for method in methods:
-        cells = [single[b]["candidates"].get(method, {}) for b in batches]
-        rows.append([display_name(method)] + [_ms(c.get("median_s")) for c in cells]
+        cells = [single[b].candidates.get(method) for b in batches]
+        rows.append([display_name(method)] + [_ms(c and c.median_s) for c in cells]
                     + [_both(c) for c in cells])
-    counts = ", ".join(f"batch {b}: {single[b].get('rounds', '?')}" for b in batches)
+    counts = ", ".join(f"batch {b}: {single[b].rounds or '?'}" for b in batches)
     lines += ["Single-pass methods against the plain forward pass: median wall ms per batch, "
               "and the median over interleaved rounds of each run's CPU time (wall time) "
               f"over the forward pass run next to it (rounds: {counts}; the guided methods, "
@@ -135,22 +137,21 @@ def _model_section(name: str, result: dict) -> list[str]:
     for key, label in (("ablationcam", "Ablation-CAM"), ("scorecam", "Score-CAM"),
                        ("scorecam_full", "Score-CAM, all channels")):
         for b in batches:
-            block = result["batches"][b].get(key)
+            block = result.block(b, key)
             if not block:
                 continue
-            method = "ablationcam" if key == "ablationcam" else "scorecam"
-            ours = block["candidates"][method]
-            what = (f"{block['passes']} head passes" if key == "ablationcam" else
-                    f"{block['passes']} masked images ({block['channels']} channels)")
-            rows.append([label, b, what, _ms(block["baseline"]["median_s"]),
-                         _ms(ours["median_s"]), _both(ours)])
+            ours = block.candidates[PERTURBATION_BLOCKS[key]]
+            what = (f"{block.passes} head passes" if key == "ablationcam" else
+                    f"{block.passes} masked images ({block.channels} channels)")
+            rows.append([label, b, what, _ms(block.baseline.median_s),
+                         _ms(ours.median_s), _both(ours)])
     if rows:
         lines += ["Perturbation methods against the passes they must run (the batch's "
                   "forward pass included; see *How it is measured*):", ""]
         lines += _table(["method", "batch", "passes", "reference ms", "camutils ms",
                          "x reference, CPU (wall)"], rows)
 
-    first = result.get("first_call", {})
+    first = result.first_call
     if first:
         smallest = batches[0]
         rows = [[display_name(m), _ms(ms)] for m, ms in first.get("single", {}).items()
@@ -171,7 +172,7 @@ def _peers_section(models: dict) -> list[str]:
              "largest value of the peer's map, and the correlation over all pixels.", ""]
     rows = []
     for name, result in models.items():
-        for a in result.get("agreement", []):
+        for a in result.agreement:
             rows.append([name, a["peer"], display_name(a["method"]), f"`{a['layer']}`",
                          a["images"], f"{a['max_rel_diff']:.1e}", f"{a['correlation']:.6f}",
                          "exact" if a.get("exact") else "by correlation"])
@@ -179,7 +180,7 @@ def _peers_section(models: dict) -> list[str]:
         lines += _table(["model", "peer", "method", "layer", "images", "max rel. diff",
                          "correlation", "expected"], rows)
         exact_rows = any(a["method"] == "scorecam" and a.get("exact")
-                         for r in models.values() for a in r.get("agreement", []))
+                         for r in models.values() for a in r.agreement)
         where = ("the row at such a layer checks that" if exact_rows else
                  "no benchmarked model has such a layer; tests/test_methods_tfkerasvis.py "
                  "checks it on a test model")
@@ -313,10 +314,10 @@ def _scorecam_notes(models: dict) -> list[str]:
     """Which Score-CAM variants ran on each model, and why not every channel everywhere."""
     lines = []
     for name, result in models.items():
-        settings = result.get("settings", {})
+        settings = result.settings
         channels = settings.get("scorecam_channels")
         full = settings.get("full_scorecam") or []
-        total = (result.get("facts", {}).get("layer_shape") or [None])[-1]
+        total = (result.facts.get("layer_shape") or [None])[-1]
         text = (f"* **Score-CAM on {name}** uses `max_channels={channels}` (tf-keras-vis: "
                 f"`max_N={channels}`)")
         if full:
@@ -345,24 +346,23 @@ def plot_batches(models: dict, path: Path) -> Path:
         xs = [int(b) for b in batches]
 
         def series(getter):
-            values = [getter(result["batches"][b]) for b in batches]
+            values = [getter(result.batches[b]) for b in batches]
             return [v * 1000 if v is not None else float("nan") for v in values]
 
-        ax.plot(xs, series(lambda e: e["single"]["baseline"]["median_s"]), "k-o", lw=2,
+        ax.plot(xs, series(lambda e: e["single"].baseline.median_s), "k-o", lw=2,
                 ms=3, label="forward pass")
         for method in _PLOTTED:
             if method in ("ablationcam", "scorecam"):
-                getter = (lambda e, m=method: e[m]["candidates"][m]["median_s"]
-                          if m in e else None)
+                getter = (lambda e, m=method: e[m].candidates[m].median_s if m in e else None)
             else:
-                getter = (lambda e, m=method: e["single"]["candidates"].get(m, {}).get(
-                    "median_s"))
+                getter = (lambda e, m=method: getattr(e["single"].candidates.get(m), "median_s",
+                                                      None))
             values = series(getter)
             if not all(math.isnan(v) for v in values):
                 ax.plot(xs, values, "-o", ms=3, lw=1, label=display_name(method))
         for peer in _PLOTTED_PEERS:
-            values = series(lambda e, p=peer: e.get("peers", {}).get("candidates", {}).get(
-                p, {}).get("median_s"))
+            values = series(lambda e, p=peer: getattr(
+                e["peers"].candidates.get(p) if "peers" in e else None, "median_s", None))
             if not all(math.isnan(v) for v in values):
                 ax.plot(xs, values, "--x", ms=4, lw=1, label=peer)
         ax.set_xscale("log")

@@ -21,6 +21,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import budgets, timing  # noqa: E402
+from benchmarks.results import (  # noqa: E402
+    ModelResult, StoredModels, load_models, save_models,
+)
 from benchmarks.report import DOC_NAME, PLOT_NAME, write_report  # noqa: E402
 
 
@@ -75,15 +78,15 @@ def test_block_rejects_impossible_bounds():
 # --------------------------------------------------------------------------- budgets
 
 
-def _fake_result(ratios: dict, peer_ratio: float) -> dict:
-    """A model result with the given ratios at batch 32 (the shape the harness writes)."""
+def _fake_result(ratios: dict, peer_ratio: float) -> ModelResult:
+    """A model result with the given ratios at batch 32 (the JSON the harness writes)."""
 
     def cand(seconds, ratio):
         return {"median_s": seconds, "ratio": ratio, "cpu_ratio": ratio, "first_s": 0.1,
                 "ratio_of_medians": ratio}
 
     single = {m: cand(r, r) for m, r in ratios.items() if m not in ("scorecam", "ablationcam")}
-    return {"batches": {"32": {
+    return ModelResult.from_dict({"model": "fake", "layer": "conv", "batches": {"32": {
         "single": {"baseline": cand(1.0, float("nan")), "candidates": single},
         "peers": {"baseline": cand(1.0, float("nan")),
                   "candidates": {"gradcam": cand(1.0, 1.0), "P": cand(1.0 / peer_ratio, 1.0)},
@@ -93,7 +96,7 @@ def _fake_result(ratios: dict, peer_ratio: float) -> dict:
         "scorecam": {"baseline": cand(1.0, float("nan")),
                      "candidates": {"scorecam": cand(1.0, ratios["scorecam"])},
                      "peer_of": {}, "skipped": {}},
-    }}}
+    }}})
 
 
 def test_budgets_pass_and_miss_at_their_limits():
@@ -163,29 +166,29 @@ def smoke_result(tiny_subject):
 def test_harness_measures_every_method_and_peer(smoke_result):
     from benchmarks.model_bench import single_pass_methods
 
-    assert set(smoke_result["batches"]) == {"1", "2"}
-    for entry in smoke_result["batches"].values():
-        assert set(entry["single"]["candidates"]) == set(single_pass_methods())
+    assert set(smoke_result.batches) == {"1", "2"}
+    for entry in smoke_result.batches.values():
+        assert set(entry["single"].candidates) == set(single_pass_methods())
         assert {"tf-keras-vis Gradcam", "tf-keras-vis GradcamPlusPlus", "tf-keras-vis Layercam",
-                "Keras example (GradientTape)"} <= set(entry["peers"]["candidates"])
+                "Keras example (GradientTape)"} <= set(entry["peers"].candidates)
         for key in ("ablationcam", "scorecam"):
             block = entry[key]
-            assert block["passes"] > 0
-            assert key in block["candidates"]
+            assert block.passes > 0
+            assert key in block.candidates
         for block in entry.values():
-            for candidate in block["candidates"].values():
-                assert candidate["median_s"] > 0 and candidate["ratio"] > 0
-    first = smoke_result["first_call"]
+            for candidate in block.candidates.values():
+                assert candidate.median_s > 0 and candidate.ratio > 0
+    first = smoke_result.first_call
     assert set(first["single"]) == set(single_pass_methods()) | {"(baseline)"}
     assert "scorecam_full" in first  # warmed at its own (larger) batch size
     assert all(v > 0 for calls in first.values() for v in calls.values())
-    for entry in smoke_result["batches"].values():
-        for name, candidate in entry["single"]["candidates"].items():
-            assert candidate["cpu_ratio"] > 0 and len(candidate["cpu_s"]) == 1, name
-    full = smoke_result["batches"]["2"]["scorecam_full"]
-    assert full["channels"] == 6 and full["passes"] == 2 * 6
-    assert smoke_result["batches"]["2"]["ablationcam"]["passes"] == 2 * 6
-    assert "scorecam_full" not in smoke_result["batches"]["1"]
+    for entry in smoke_result.batches.values():
+        for name, candidate in entry["single"].candidates.items():
+            assert candidate.cpu_ratio > 0 and len(candidate.cpu_s) == 1, name
+    full = smoke_result.block("2", "scorecam_full")
+    assert full.channels == 6 and full.passes == 2 * 6
+    assert smoke_result.block("2", "ablationcam").passes == 2 * 6
+    assert smoke_result.block("1", "scorecam_full") is None
 
 
 def test_after_the_deadline_blocks_run_one_round_and_costly_peers_are_left_out(
@@ -197,9 +200,9 @@ def test_after_the_deadline_blocks_run_one_round_and_costly_peers_are_left_out(
                         perturbation={"2": three}, scorecam_channels=2, agreement_batch=2,
                         peers=True, progress=False, deadline=0.0, peer_cpu_limit_s=0.0)
     result = benchmark_subject(tiny_subject, settings)
-    entry = result["batches"]["2"]
-    assert all(block["hurried"] and block["rounds"] == 1 for block in entry.values())
-    skipped = entry["scorecam"]["skipped"]["tf-keras-vis Scorecam (max_N=2)"]
+    entry = result.batches["2"]
+    assert all(block.hurried and block.rounds == 1 for block in entry.values())
+    skipped = entry["scorecam"].skipped["tf-keras-vis Scorecam (max_N=2)"]
     assert "cannot be faster" in skipped["reason"] and skipped["masked_images"] >= 4
     rows = budgets.peer_ratios(result)
     assert any(r["ratio"] is None and r["peer"].startswith("tf-keras-vis Scorecam")
@@ -207,7 +210,7 @@ def test_after_the_deadline_blocks_run_one_round_and_costly_peers_are_left_out(
 
 
 def test_peers_agree_where_the_definitions_coincide(smoke_result):
-    rows = smoke_result["agreement"]
+    rows = smoke_result.agreement
     peers = {r["peer"] for r in rows}
     assert {"tf-keras-vis Gradcam", "tf-keras-vis GradcamPlusPlus", "tf-keras-vis Layercam",
             "Keras example (GradientTape)", "tf-keras-vis Scorecam",
@@ -292,18 +295,47 @@ def test_no_pooling_shortcut_where_the_layer_bypasses_the_pooling():
 
 
 def test_command_renders_stored_results_without_measuring(smoke_result, tmp_path, capsys):
-    import json
-
     from benchmarks.__main__ import main
 
     results = tmp_path / "results"
     results.mkdir()
     run = {"machine": {"cpu": "stored cpu"}, "wall_s": 2.0, "command": "python -m benchmarks"}
-    (results / "models.json").write_text(json.dumps({"run": run,
-                                                     "models": {"tiny": smoke_result}}))
+    save_models(results / "models.json", StoredModels(run, {"tiny": smoke_result}))
     docs = tmp_path / "docs"
     assert main(["--skip-models", "--docs", str(docs), "--results", str(results)]) == 0
     text = (docs / DOC_NAME).read_text()
     assert "stored cpu" in text and "## tiny" in text
     assert (docs / PLOT_NAME).is_file()
     assert "Wrote" in capsys.readouterr().out
+
+
+def test_stored_results_read_back_as_written(smoke_result, tmp_path):
+    """The results schema round-trips: what the harness measured, written and read again."""
+    save_models(tmp_path / "models.json", StoredModels({"wall_s": 1.0}, {"tiny": smoke_result}))
+    again = load_models(tmp_path / "models.json")
+    assert again.run == {"wall_s": 1.0}
+    import json
+
+    # (as JSON: NaN figures compare equal there, and tuples become lists)
+    assert json.dumps(again.models["tiny"].to_dict()) == json.dumps(
+        json.loads(json.dumps(smoke_result.to_dict())))
+    assert again.models["tiny"].candidate("2", "gradcam").median_s == \
+        smoke_result.candidate("2", "gradcam").median_s
+
+
+def test_the_committed_results_follow_the_schema():
+    """benchmarks/results/models.json reads into the typed results, and writes back the same
+    (values that are None are left out)."""
+    import json
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "models.json"
+    stored = load_models(path)
+    assert "efficientnet_lite0" in stored.models
+    assert stored.models["efficientnet_lite0"].candidate("32", "cam").judged_ratio > 0
+
+    def without_none(value):
+        if isinstance(value, dict):
+            return {k: without_none(v) for k, v in value.items() if v is not None}
+        return [without_none(v) for v in value] if isinstance(value, list) else value
+
+    assert json.dumps(stored.to_dict()) == json.dumps(without_none(json.loads(path.read_text())))
