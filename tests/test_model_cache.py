@@ -24,7 +24,7 @@ def _dies(make_model, use) -> None:
     del model
     gc.collect()
     assert reference() is None, "something keeps the model alive"
-    assert cache_size() == before - 1
+    assert cache_size() <= before - 1  # its cache went with it (others may go at the same time)
 
 
 def _tiny():

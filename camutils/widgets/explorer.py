@@ -491,11 +491,10 @@ class Explorer:
     def _prepare(self, zoo, image: np.ndarray):
         """``(inputs, seen image, top-k rows)`` of one image for one model."""
         inputs, seen = zoo.preprocess(image)
-        logits = zoo.predict_inputs(inputs)[0].astype(np.float64)
-        probabilities = np.exp(logits - logits.max())
-        probabilities /= probabilities.sum()
-        order = np.argsort(-probabilities)[: self.top_k_count]
-        rows = [(int(i), str(zoo.class_names[i]), float(probabilities[i])) for i in order]
+        from ..scores import top_classes
+
+        logits = zoo.predict_inputs(inputs)[0]
+        rows = [(i, str(zoo.class_names[i]), p) for i, p in top_classes(logits, self.top_k_count)[0]]
         return inputs, seen[0], rows
 
     def _update_class_options(self) -> None:

@@ -240,9 +240,9 @@ def _scale01(x) -> np.ndarray:
 
 
 def _softmax(logits) -> np.ndarray:
-    z = np.asarray(logits, np.float64)
-    z = z - z.max()
-    return np.exp(z) / np.exp(z).sum()
+    from ...scores import softmax
+
+    return softmax(logits)
 
 
 def _masked_logits(image, mask, predict) -> np.ndarray:
