@@ -48,6 +48,11 @@ class _MovedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def exec_module(self, module):
         pass  # the module at the new path is already imported
 
+    def get_code(self, fullname):
+        """For ``python -m <old path>``: run the module at its new path as ``__main__``."""
+        return compile(f"import runpy\nrunpy.run_module({_new_name(fullname)!r}, "
+                       "run_name='__main__', alter_sys=True)", f"<moved: {fullname}>", "exec")
+
 
 def install() -> None:
     """Put the finder on ``sys.meta_path`` (once)."""

@@ -285,3 +285,13 @@ def test_old_names_still_import():
                                       weights_are_cached, describe_model, model_cache))
     assert CAM_LAYER == "last_conv_relu" and "gap" in TRAINING and len(MARKER_COLORS) == 6
     assert issubclass(WeightsUnavailableError, Exception) and CamHead and FeatureModel
+
+
+def test_an_old_path_still_runs_as_a_script():
+    """``python -m camutils.keras_apps`` (as Binder's set-up and older notes run it) works."""
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-m", "camutils.keras_apps", "--help"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "prefetch" in result.stdout and "python -m camutils.zoo.keras_apps" in result.stdout
