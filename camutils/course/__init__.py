@@ -8,9 +8,9 @@
 - `camutils.course.exercises`: each notebook's exercises (``check`` / ``hint`` /
   ``solution``).
 
-The library proper (`camutils.methods`, `camutils.metrics`, `camutils.zoo`, ...) never
-imports this package, except the zoo, which loads the shapes networks by name. The old
-paths ``camutils.datasets``, ``camutils.course_models`` and ``camutils.exercises`` still work.
+The library's core (`camutils.methods`, `camutils.metrics`, `camutils.model_cache`,
+`camutils.zoo`) never imports this package: the zoo's registry names the shapes networks'
+loader by its path and imports it only when one is loaded. The old paths ``camutils.datasets``, ``camutils.course_models`` and ``camutils.exercises`` still work.
 """
 
 from .models import load_course_model
