@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     # notebooks
     "setup_notebook": "environment",
     "environment_report": "environment",
+    "doctor": "preflight",
     # explanations (camutils core)
     "explain": "methods",
     "Explanation": "methods",
@@ -60,7 +61,7 @@ _EXPORTS: dict[str, str] = {
 
 _SUBMODULES = {
     "images", "samples", "plot", "environment", "exercises", "methods", "targets", "zoo",
-    "datasets", "metrics", "widgets", "imagenet",
+    "datasets", "metrics", "widgets", "imagenet", "preflight",
 }
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
