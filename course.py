@@ -20,7 +20,8 @@ import sys
 import venv
 from pathlib import Path
 
-from tools.platforms import supported_pythons
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tools.platforms import supported_pythons  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -192,6 +193,7 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="course.py", description="The course's commands (Linux, macOS and Windows).",
+        allow_abbrev=False,
         epilog="Arguments after the command go to the tool it runs (pytest, jupyter, ...).")
     parser.add_argument("command", choices=COMMANDS, metavar="command",
                         help="; ".join(f"{name}: {text}" for name, (_, text) in COMMANDS.items()))

@@ -40,14 +40,21 @@ def lower_bound(name: str, extra: str | None = None) -> str:
 
 
 def find_python(version: str) -> str | None:
-    """An interpreter of that version on this machine (PATH, then pyenv's folder), or None."""
-    found = shutil.which(f"python{version}")
-    if found:
-        return found
+    """An interpreter of that version on this machine (PATH, then pyenv's folder), or None.
+
+    Each candidate must run: a pyenv shim on PATH for a version not selected fails to start.
+    """
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    for candidate in sorted(pyenv.glob(f"{version}.*"), reverse=True):
-        if (candidate / "bin" / "python").exists():
-            return str(candidate / "bin" / "python")
+    candidates = [shutil.which(f"python{version}")]
+    candidates += [str(p / "bin" / "python") for p in sorted(pyenv.glob(f"{version}.*"), reverse=True)]
+    for candidate in filter(None, candidates):
+        try:
+            done = subprocess.run([candidate, "-c", "import sys, venv; print(sys.version_info[:2])"],
+                                  capture_output=True, text=True, timeout=60)
+        except OSError:
+            continue
+        if done.returncode == 0 and done.stdout.strip() == str(tuple(map(int, version.split(".")))):
+            return candidate
     return None
 
 
