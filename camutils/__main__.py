@@ -165,6 +165,9 @@ def collect_images(arguments: list[str]) -> list[tuple[str, str | Path]]:
             found += [(p.stem, p) for p in files]
         elif path.is_file():
             found.append((path.stem, path))
+        elif path.exists():  # a FIFO, a device or a socket: reading it could block forever
+            raise CommandError(f"{argument!r} is not a regular file: camutils reads images only "
+                               "from regular files.")
         elif argument in sample_names():
             found.append((argument, argument))
         else:

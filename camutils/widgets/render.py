@@ -27,25 +27,16 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 
 def decode_image(data: bytes, name: str = "the file") -> np.ndarray:
-    """Decode the bytes of an image file (PNG, JPEG, ...) to RGB uint8 ``(H, W, 3)``.
+    """Decode the bytes of an image file (PNG, JPEG, ...) to RGB uint8 ``(H, W, 3)``, with the
+    checks and EXIF orientation of `camutils.images.load_image`.
 
     Raises:
-        ValueError: the bytes are not an image OpenCV can read (the message names ``name``).
+        ValueError: the bytes are not an image OpenCV can read, or have more pixels than
+            `camutils.images.MAX_PIXELS` (the message names ``name``).
     """
-    import cv2
+    from ..images import _decode_bytes
 
-    from ..images import to_rgb_uint8
-
-    array = np.frombuffer(bytes(data), dtype=np.uint8)
-    decoded = cv2.imdecode(array, cv2.IMREAD_UNCHANGED) if array.size else None
-    if decoded is None:
-        raise ValueError(f"Cannot read {name} as an image: it is empty, damaged or not in a "
-                         "format OpenCV knows (PNG, JPEG, BMP, TIFF, WebP, ...).")
-    if decoded.ndim == 3 and decoded.shape[2] == 3:
-        decoded = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
-    elif decoded.ndim == 3 and decoded.shape[2] == 4:
-        decoded = cv2.cvtColor(decoded, cv2.COLOR_BGRA2RGBA)
-    return to_rgb_uint8(decoded)
+    return _decode_bytes(data, name)
 
 
 def colorbar_image(cmap, height: int = 224, bar_width: int = 16,
