@@ -15,8 +15,9 @@ import warnings
 
 __all__ = ["TESTED", "setup_notebook", "environment_report", "is_online", "quiet_tensorflow"]
 
-# What the course is tested on (major.minor). Other versions may work; the setup cell warns.
-TESTED = {"python": "3.11", "tensorflow": "2.21", "keras": "3.15"}
+# What the course is tested on (major.minor, or a tuple of them). Other versions may work;
+# the setup cell warns.
+TESTED = {"python": ("3.10", "3.11", "3.12", "3.13"), "tensorflow": "2.21", "keras": "3.15"}
 
 # Keras application weights live here: the one host the course could ever want to reach.
 WEIGHTS_HOST = ("storage.googleapis.com", 443)
@@ -100,8 +101,10 @@ def environment_report(check_online: bool = True) -> dict:
 def _check_versions(report: dict) -> list[str]:
     problems = []
     for key, tested in TESTED.items():
-        found = report.get(key) or ""
-        if not str(found).startswith(tested):
+        versions = (tested,) if isinstance(tested, str) else tested
+        found = str(report.get(key) or "")
+        if not any(found == v or found.startswith(v + ".") for v in versions):
+            tested = versions[0] if len(versions) == 1 else f"{versions[0]}-{versions[-1]}"
             problems.append(f"{key} {found or 'missing'} (the course is tested on {tested})")
     return problems
 

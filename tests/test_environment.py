@@ -19,9 +19,14 @@ def test_setup_notebook_seeds_and_reports(capsys):
 
 
 def test_untested_versions_are_reported():
-    problems = environment._check_versions({"python": "3.12.1", "tensorflow": "2.21.0", "keras": None})
-    assert problems == ["python 3.12.1 (the course is tested on 3.11)",
+    problems = environment._check_versions({"python": "3.9.18", "tensorflow": "2.21.0", "keras": None})
+    assert problems == ["python 3.9.18 (the course is tested on 3.10-3.13)",
                         "keras missing (the course is tested on 3.15)"]
+    # every supported Python passes, and a version is matched by major.minor, not by prefix
+    for python in ("3.10.12", "3.11.7", "3.12.1", "3.13.5"):
+        assert environment._check_versions({"python": python, "tensorflow": "2.21.0", "keras": "3.15.1"}) == []
+    assert environment._check_versions({"python": "3.1.5", "tensorflow": "2.210", "keras": "3.15"}) == [
+        "python 3.1.5 (the course is tested on 3.10-3.13)", "tensorflow 2.210 (the course is tested on 2.21)"]
 
 
 def test_online_probe_is_quick_and_false_for_a_closed_port():
