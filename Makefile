@@ -24,6 +24,7 @@ help:
 	@echo "make notebooks  re-execute every notebook in place, in order"
 	@echo "make bench      run the benchmark suite and write docs/benchmarks.md"
 	@echo "make bench-course  time every notebook and make test (slow), then rewrite docs/benchmarks.md"
+	@echo "make test-py313  (opt-in, root) unit tests and notebooks 01-03 on Debian 13's Python 3.13 in a chroot"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,6 +56,11 @@ bench: $(STAMP)
 
 bench-course: $(STAMP)
 	$(PY) -m benchmarks --skip-models --course --make-test
+
+# Opt-in, needs root and the network for set-up: Debian 13 via debootstrap, under build/.
+.PHONY: test-py313
+test-py313:
+	tools/py313_chroot.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
