@@ -48,5 +48,10 @@ bench:
 bench-course:
 	$(COURSE) bench --course
 
+# Opt-in, needs root and the network for set-up: Debian 13 via debootstrap, under build/.
+.PHONY: test-py313
+test-py313:
+	$(COURSE) test-py313
+
 clean:
 	$(COURSE) clean

@@ -62,7 +62,8 @@ def venv_python() -> Path:
 
 
 def _install_key() -> str:
-    return hashlib.sha256(pyproject_text().encode()).hexdigest()
+    """The stamp's content: pyproject.toml's sha256 (what `sha256sum pyproject.toml` prints)."""
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
 
 
 def setup(force: bool = False, extras: str = "dev") -> Path:
@@ -168,6 +169,13 @@ def cmd_wheelhouse(args) -> int:
     return run([python, "tools/wheelhouse.py", *args.rest], env=course_env(), check=False)
 
 
+def cmd_py313(args) -> int:
+    """Debian 13's Python 3.13 in a debootstrap chroot (Linux, root): unit tests, notebooks 01-03."""
+    if WINDOWS or sys.platform == "darwin":
+        raise SystemExit("test-py313 builds a Debian chroot: it runs on Linux only, as root.")
+    return run(["bash", "tools/py313_chroot.sh", *args.rest], check=False)
+
+
 def cmd_clean(args) -> int:
     for name in (".venv", ".pytest_cache", ".hypothesis", "build", "camutils.egg-info"):
         shutil.rmtree(ROOT / name, ignore_errors=True)
@@ -186,6 +194,8 @@ COMMANDS = {
     "wheelhouse": (cmd_wheelhouse, "download every wheel for offline installs "
                                    "(`wheelhouse --help` for options)"),
     "bench": (cmd_bench, "run the benchmark suite and write docs/benchmarks.md"),
+    "test-py313": (cmd_py313, "(opt-in, Linux, root) the course on Debian 13's Python 3.13 "
+                              "in a chroot"),
     "clean": (cmd_clean, "remove .venv and caches"),
 }
 
