@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     # notebooks
     "setup_notebook": "environment",
     "environment_report": "environment",
+    "doctor": "preflight",
     # explanations (camutils core)
     "explain": "methods",
     "Explanation": "methods",
@@ -53,8 +54,8 @@ _EXPORTS: dict[str, str] = {
 }
 
 _SUBMODULES = {
-    "images", "samples", "plot", "environment", "methods", "zoo", "metrics", "widgets",
-    "course", "model_cache",
+    "images", "samples", "plot", "environment", "preflight", "methods", "zoo", "metrics",
+    "widgets", "course", "model_cache",
     # old paths, still importable (see camutils._moved)
     "exercises", "targets", "datasets", "imagenet", "course_models", "keras_apps",
     "efficientnet", "torch_pickle",

@@ -6,6 +6,7 @@
     python -m camutils models            # the zoo, and which models work offline
     python -m camutils layers efficientnet_lite0
     python -m camutils prefetch vgg16    # while online: Keras application weights
+    python -m camutils doctor            # can this machine run the course?
 
 The same program is installed as the ``camutils`` command. Options are documented by
 ``--help`` on each command. Starting is quick: TensorFlow is imported only when a model is
@@ -126,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="vgg16, resnet50, mobilenet_v2, xception (default: all)")
     prefetch.add_argument("--timeout", type=float, default=3.0,
                           help="seconds to wait for the host (default 3)")
+    doctor = commands.add_parser(
+        "doctor", help="check that this machine can run the course",
+        description="Pre-flight check: versions against the supported range, free memory, "
+                    "models available offline, a Jupyter kernel. Exits with status 1 and the "
+                    "remedy when the course cannot run.")
+    doctor.add_argument("--no-kernel", action="store_true",
+                        help="skip starting a Jupyter kernel (the slowest check)")
     return parser
 
 
@@ -168,6 +176,9 @@ def collect_images(arguments: list[str]) -> list[tuple[str, str | Path]]:
             found += [(p.stem, p) for p in files]
         elif path.is_file():
             found.append((path.stem, path))
+        elif path.exists():  # a FIFO, a device or a socket: reading it could block forever
+            raise CommandError(f"{argument!r} is not a regular file: camutils reads images only "
+                               "from regular files.")
         elif argument in sample_names():
             found.append((argument, argument))
         else:
@@ -386,6 +397,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_samples()
         if args.command == "prefetch":
             return run_prefetch(args)
+        if args.command == "doctor":
+            from .preflight import doctor
+
+            return 0 if doctor(kernel=not args.no_kernel) else 1
         parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse checks
     except (CommandError, ValueError, TypeError, KeyError, FileNotFoundError) as error:
         print(f"{PROG}: error: {_one_line(error)}", file=sys.stderr)

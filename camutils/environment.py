@@ -13,10 +13,7 @@ import sys
 import threading
 import warnings
 
-__all__ = ["TESTED", "setup_notebook", "environment_report", "is_online", "quiet_tensorflow"]
-
-# What the course is tested on (major.minor). Other versions may work; the setup cell warns.
-TESTED = {"python": "3.11", "tensorflow": "2.21", "keras": "3.15"}
+__all__ = ["setup_notebook", "environment_report", "is_online", "quiet_tensorflow"]
 
 # Keras application weights live here: the one host the course could ever want to reach.
 WEIGHTS_HOST = ("storage.googleapis.com", 443)
@@ -98,11 +95,23 @@ def environment_report(check_online: bool = True) -> dict:
 
 
 def _check_versions(report: dict) -> list[str]:
+    """Versions outside the range camutils declares (pyproject.toml, read from its metadata)."""
+    from .preflight import requirement, supported_pythons
+
     problems = []
-    for key, tested in TESTED.items():
-        found = report.get(key) or ""
-        if not str(found).startswith(tested):
-            problems.append(f"{key} {found or 'missing'} (the course is tested on {tested})")
+    pythons = supported_pythons()
+    python = ".".join(str(report.get("python", "")).split(".")[:2])
+    if pythons and python not in pythons:
+        problems.append(f"python {report.get('python')} (the course supports "
+                        f"{pythons[0]}-{pythons[-1]})")
+    for key, names in (("tensorflow", ("tensorflow-cpu", "tensorflow")), ("keras", ("keras",))):
+        req = next((r for r in map(requirement, names) if r is not None), None)
+        spec = req.specifier if req is not None else None
+        found = report.get(key)
+        if not found:
+            problems.append(f"{key} missing (the course supports {spec or 'any version'})")
+        elif spec and not spec.contains(found, prereleases=True):
+            problems.append(f"{key} {found} (the course supports {spec})")
     return problems
 
 
@@ -125,8 +134,8 @@ def setup_notebook(seed: int = 0, check_online: bool = True, dpi: int = 80) -> d
 
     report = environment_report(check_online=check_online)
     for problem in _check_versions(report):
-        warnings.warn(f"Untested version: {problem}. Results may differ from the course's.",
-                      stacklevel=2)
+        warnings.warn(f"Unsupported version: {problem}. Run `python -m camutils doctor` for "
+                      "the remedy.", stacklevel=2)
     processor = "GPU" if not report["gpus"].startswith("none") else "CPU only"
     network = {True: "online", False: "offline (fine: the course needs no network)",
                None: "network not checked"}[report.get("online")]

@@ -4,11 +4,20 @@ Every image in camutils is a numpy array of shape ``(height, width, 3)``, dtype 
 order. OpenCV reads and writes BGR; the conversion happens here and nowhere else. Sizes are
 always ``(height, width)``, numpy's order: the original blog post's Grad-CAM snippet resized
 its heat map with ``width, height`` swapped, which only goes unnoticed on square images.
+
+Image files (and uploaded bytes) are untrusted: before anything is decoded, Pillow reads the
+header alone, and an image of more than `MAX_PIXELS` pixels is refused (a 200 kB PNG can
+decode to gigabytes). Only regular files are read (a FIFO or a device could block forever or
+never end). The EXIF orientation of a photo is applied, as image viewers do.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import re
+import stat
+import warnings
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -20,6 +29,17 @@ __all__ = [
     "center_crop", "center_crop_resize", "collage", "collage_boxes", "save_image",
 ]
 
+MAX_PIXELS = 100_000_000
+"""The most pixels (width x height) an image file may have; larger ones are refused before
+they are decoded. Loading takes, beside the file's bytes, about 7 (8-bit RGB) to 17 (16-bit
+RGBA) bytes per pixel at its peak, most of it OpenCV's decoder's: 0.7 to 1.7 GB at this limit.
+Raise it for a large image you trust: ``camutils.images.MAX_PIXELS = 200_000_000``, or set the environment variable
+``CAMUTILS_MAX_PIXELS`` (which, when set, takes precedence; e.g. for the command line)."""
+
+# The formats whose header Pillow reads for camutils: those OpenCV decodes. (OpenCV also
+# reads PAM, PFM and Radiance HDR, whose size Pillow cannot read first: they are refused.)
+_HEADER_FORMATS = ("PNG", "JPEG", "BMP", "DIB", "GIF", "TIFF", "WEBP", "JPEG2000", "PPM",
+                   "SUN", "AVIF")
 
 def load_image(source, size: int | tuple[int, int] | None = None) -> np.ndarray:
     """Load one image as RGB uint8 of shape ``(height, width, 3)``.
@@ -30,10 +50,15 @@ def load_image(source, size: int | tuple[int, int] | None = None) -> np.ndarray:
             `camutils.samples.sample_names`).
         size: optional ``(height, width)`` (or one int for a square) to resize to.
 
+    A file's header is read first: an image of more than `MAX_PIXELS` pixels is refused
+    before it is decoded, and so is anything but a regular file. A photo's EXIF orientation
+    is applied (a phone photo taken upright loads upright).
+
     Raises:
         FileNotFoundError: the path does not exist (the message names it).
-        ValueError: the file is not a readable image, or the array has an unusable shape
-            or values (the message says which).
+        ValueError: the file is not a readable image, has more pixels than `MAX_PIXELS` (the
+            message says how to raise the limit), is not a regular file, or the array has an
+            unusable shape or values (the message says which).
     """
     if isinstance(source, np.ndarray):
         image = to_rgb_uint8(source)
@@ -51,40 +76,178 @@ def _load_path_or_sample(source) -> np.ndarray:
     from . import samples
 
     path = Path(source).expanduser()
-    if not path.exists():
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
         if isinstance(source, str) and source in samples.sample_names():
             return samples.load_sample(source)
         hint = samples.suggest(str(source)) if isinstance(source, str) else ""
-        raise FileNotFoundError(f"No image at {str(path)!r}: the file does not exist.{hint}")
-    if path.is_dir():
+        raise FileNotFoundError(f"No image at {str(path)!r}: the file does not exist.{hint}") from None
+    if stat.S_ISDIR(mode):
         raise ValueError(f"{str(path)!r} is a folder, not an image file.")
-    # imdecode on the file's bytes also handles paths that cv2.imread cannot (non-ASCII names).
-    data = np.fromfile(str(path), dtype=np.uint8)
-    return decode_image(data, repr(str(path)))
+    _require_regular_file(mode, path)
+    # Opened without blocking (a FIFO put in the file's place since the check would block
+    # open() itself), then checked again; the bytes are decoded with cv2.imdecode, which also
+    # handles paths that cv2.imread cannot (non-ASCII names on Windows).
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as file:
+        _require_regular_file(os.fstat(file.fileno()).st_mode, path)
+        orientation = _check_header(file, repr(str(path)))
+        file.seek(0)
+        data = file.read()
+    return _decode(data, repr(str(path)), orientation)
+
+
+def _require_regular_file(mode: int, path: Path) -> None:
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a character device"
+                if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "not a file")
+        raise ValueError(
+            f"{str(path)!r} is not a regular file (it is {kind}): camutils reads images only "
+            "from regular files, since reading a FIFO or a device can block forever or never end."
+        )
+
+
+def _max_pixels() -> int:
+    """The pixel limit in force: ``CAMUTILS_MAX_PIXELS`` when it is set, else `MAX_PIXELS`."""
+    value = os.environ.get("CAMUTILS_MAX_PIXELS")
+    if value is None:
+        return int(MAX_PIXELS)
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if limit <= 0:
+        raise ValueError(f"The environment variable CAMUTILS_MAX_PIXELS must be a positive whole "
+                         f"number of pixels (such as 200000000); it is {value!r}.")
+    return limit
+
+
+def _check_header(file, name: str) -> int:
+    """Read an image's header with Pillow (nothing is decoded); refuse an image of more than
+    `MAX_PIXELS` pixels, or one whose size cannot be read; return its EXIF orientation (1-8)."""
+    from PIL import Image, UnidentifiedImageError
+
+    limit = _max_pixels()
+    Image.init()
+    formats = [f for f in _HEADER_FORMATS if f in Image.OPEN]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # camutils decides
+            warnings.simplefilter("ignore", UserWarning)  # "Corrupt EXIF data": it is ignored
+            with Image.open(file, formats=formats) as image:
+                width, height = image.size
+                exif = image.info.get("exif")
+    except Image.DecompressionBombError as error:
+        # Pillow refuses, before camutils can, images over 2 x PIL.Image.MAX_IMAGE_PIXELS.
+        found = re.search(r"\((\d+) pixels\)", str(error))
+        pixels = int(found.group(1)) if found else None
+        if (pixels > limit) if pixels else (2 * Image.MAX_IMAGE_PIXELS >= limit):
+            raise ValueError(_too_many_pixels(name, pixels, limit)) from None
+        raise ValueError(
+            f"{name} has {pixels:,} pixels: within camutils' limit of {limit:,}, but Pillow, which "
+            "reads the image's header, refuses more than 2 x PIL.Image.MAX_IMAGE_PIXELS. Raise "
+            "that too (PIL.Image.MAX_IMAGE_PIXELS = None) if you trust the image.") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError,
+            TypeError) as error:
+        raise ValueError(
+            f"Cannot read {name} as an image: it is empty, damaged or not in a format camutils "
+            "reads (PNG, JPEG, BMP, TIFF, WebP, GIF, JPEG 2000, PNM, Sun raster, AVIF: those "
+            "OpenCV decodes and whose size can be read before decoding).") from None
+    if width * height > limit:
+        raise ValueError(_too_many_pixels(name, width * height, limit, (width, height)))
+    return _exif_orientation(exif)
+
+
+def _too_many_pixels(name: str, pixels: int | None, limit: int, size=None) -> str:
+    """The message for an image over the limit (``pixels`` None: Pillow did not say how many)."""
+    shape = f" ({size[0]:,} wide, {size[1]:,} high)" if size else ""
+    count = f"{pixels:,} pixels{shape}, more" if pixels else "more pixels"
+    wanted = pixels or 2 * limit
+    return (
+        f"{name} has {count} than camutils' limit of {limit:,} for one image, a guard against "
+        "decompression bombs (a small file that decodes to gigabytes); it was not decoded. If "
+        f"you trust the image, raise the limit: camutils.images.MAX_PIXELS = {wanted} in "
+        f"Python, or the environment variable CAMUTILS_MAX_PIXELS={wanted} (for the command "
+        "line too)."
+    )
+
+
+def _exif_orientation(exif: bytes | None) -> int:
+    """The Orientation tag (274) of raw EXIF bytes; 1 (as stored) when absent or invalid."""
+    if not exif:
+        return 1
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's "Corrupt EXIF data"
+            tags = Image.Exif()
+            tags.load(exif)
+            value = tags.get(0x0112, 1)
+    except Exception:  # a damaged EXIF block is ignored, as viewers do
+        return 1
+    return value if type(value) is int and 1 <= value <= 8 else 1
+
+
+# EXIF orientation -> how to turn the stored pixels into the image as it is meant to be seen
+# (the EXIF 2.3 specification, table of tag 274; 1 is as stored).
+_ORIENT = {
+    2: lambda a: a[:, ::-1],  # mirrored left to right
+    3: lambda a: a[::-1, ::-1],  # turned 180 degrees
+    4: lambda a: a[::-1],  # mirrored top to bottom
+    5: lambda a: a.swapaxes(0, 1),  # transposed
+    6: lambda a: np.rot90(a, -1),  # turned 90 degrees clockwise
+    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),  # transversed
+    8: lambda a: np.rot90(a, 1),  # turned 90 degrees counter-clockwise
+}
+
+
+def _decode(data: bytes, name: str, orientation: int = 1) -> np.ndarray:
+    """Decode checked image bytes with OpenCV (alpha and 16 bits kept, so OpenCV applies no
+    orientation), apply the EXIF ``orientation``, and convert to RGB uint8 a strip of rows at
+    a time: beyond OpenCV's own peak (twice the decoded image), the result and a few MB
+    (converting a 16-bit RGBA image as a whole took about 60 bytes per pixel)."""
+    array = np.frombuffer(data, dtype=np.uint8)
+    try:
+        decoded = cv2.imdecode(array, cv2.IMREAD_UNCHANGED) if array.size else None
+    except cv2.error as error:
+        raise ValueError(f"Cannot read {name} as an image: OpenCV refuses it "
+                         f"({str(error).strip().splitlines()[-1]}).") from None
+    del array
+    if decoded is None:
+        raise ValueError(
+            f"Cannot read {name} as an image: the file is empty, damaged or not in an "
+            "image format OpenCV knows (PNG, JPEG, BMP, TIFF, WebP, GIF, ...)."
+        )
+    if orientation in _ORIENT:
+        decoded = _ORIENT[orientation](decoded)
+    rgb = {3: [2, 1, 0], 4: [2, 1, 0, 3]}.get(decoded.shape[2]) if decoded.ndim == 3 else None
+    if decoded.dtype not in (np.uint8, np.uint16) or decoded.ndim not in (2, 3):
+        return to_rgb_uint8(decoded if rgb is None else decoded[:, :, rgb])  # (floats: whole)
+    height, width = decoded.shape[:2]
+    out = np.empty((height, width, 3), np.uint8)
+    step = max(1, 2**16 // max(width, 1))
+    for top in range(0, height, step):
+        strip = decoded[top:top + step]
+        out[top:top + step] = to_rgb_uint8(strip if rgb is None else strip[:, :, rgb])
+    return out
 
 
 def decode_image(data, name: str = "the file") -> np.ndarray:
-    """Decode the bytes of an image file (PNG, JPEG, ...) to RGB uint8 ``(H, W, 3)``.
-
-    The one decoder of camutils: `load_image` reads files through it, and the explorer its
-    uploads. ``data`` is ``bytes`` or a uint8 array of them; ``name`` says in an error what
-    was read.
+    """Decode the bytes of an image file (an upload) to RGB uint8 ``(H, W, 3)``, as
+    `load_image` decodes a file: the header is checked against `MAX_PIXELS` first, and the
+    EXIF orientation applied (the explorer decodes its uploads with it).
 
     Raises:
-        ValueError: the bytes are not an image OpenCV can read (the message names ``name``).
+        ValueError: the bytes are not an image OpenCV can read, or have more pixels than
+            `MAX_PIXELS` (the message names ``name``).
     """
-    array = data if isinstance(data, np.ndarray) else np.frombuffer(bytes(data), dtype=np.uint8)
-    decoded = cv2.imdecode(array, cv2.IMREAD_UNCHANGED) if array.size else None
-    if decoded is None:
-        raise ValueError(
-            f"Cannot read {name} as an image: it is empty, damaged or not in an image format "
-            "OpenCV knows (PNG, JPEG, BMP, TIFF, WebP, GIF, ...)."
-        )
-    if decoded.ndim == 3 and decoded.shape[2] == 3:
-        decoded = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
-    elif decoded.ndim == 3 and decoded.shape[2] == 4:
-        decoded = cv2.cvtColor(decoded, cv2.COLOR_BGRA2RGBA)
-    return to_rgb_uint8(decoded)
+    data = bytes(data)
+    if not data:
+        raise ValueError(f"Cannot read {name} as an image: it is empty.")
+    return _decode(data, name, _check_header(io.BytesIO(data), name))
 
 
 def encode_image(image: np.ndarray, suffix: str = ".png") -> bytes:

@@ -1,9 +1,11 @@
 """The command line: ``camutils.__main__.main`` as ``python -m camutils`` runs it.
 
 Most tests call `main` in this process (`run_cli`: the same arguments, exit status, standard
-output and error as a user sees, without a TensorFlow start-up per test). Two run it as a
+output and error as a user sees, without a TensorFlow start-up per test). A few run it as a
 user does, in a subprocess (`run_cli_process`): the help, to show that it answers without
-importing TensorFlow, and EfficientNet-Lite0 on a folder and a sample photo, end to end.
+importing TensorFlow; a FIFO named like an image, which must be refused, not read (a
+timeout ends the test if it blocks); and EfficientNet-Lite0 on a folder and a sample photo,
+end to end.
 Input errors that need no model are checked first; layer and class errors and the written
 overlays use a tiny Keras model saved to a file.
 """
@@ -145,6 +147,16 @@ def test_bad_input_prints_one_line_and_fails_before_loading_a_model(args, messag
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_a_fifo_named_like_an_image_is_refused_before_loading_a_model(tmp_path):
+    os.mkfifo(tmp_path / "photo.png")  # reading it would block until something writes to it
+    # in a subprocess: were it read, it would block, and the timeout ends the test
+    result = run_cli_process("explain", tmp_path / "photo.png", "--out", tmp_path / "out",
+                             timeout=60)
+    assert result.returncode == 2
+    assert re.search(r"photo\.png' is not a regular file", _one_error_line(result))
+
+
 def test_a_folder_without_images_is_an_error(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "readme.txt").write_text("nothing", encoding="utf-8")
@@ -222,6 +234,24 @@ def test_overlay_file_is_the_library_overlay(tiny_model_file, tmp_path, capsys):
     e = explain(model, seen[None].astype(np.float32) / 255.0, "eigencam")
     assert written.name == f"chelsea_eigencam_class_{int(e.class_index[0])}.png"
     np.testing.assert_array_equal(load_image(written), overlay(seen, e.maps[0], 0.7, "inferno"))
+
+
+def test_an_image_over_the_pixel_limit_is_one_clear_error(tiny_model_file, tmp_path, capsys):
+    """In process: a 50000 x 50000 PNG header is refused by name, with the limit and how to
+    raise it (before: OpenCV's raw assertion message and exit status 1)."""
+    from hostile_inputs import png_header
+
+    from camutils.__main__ import main
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_header(50000, 50000))
+    model_path, _ = tiny_model_file
+    status = main(["explain", str(bomb), "--model", str(model_path), "--out", str(tmp_path / "out")])
+    error = capsys.readouterr().err
+    assert status == 2, error
+    assert re.search(r"camutils: error: '.*bomb\.png' has 2,500,000,000 pixels, more than "
+                     r"camutils' limit of 100,000,000.*CAMUTILS_MAX_PIXELS=2500000000", error)
+    assert not list((tmp_path / "out").glob("*"))
 
 
 def test_layers_command_lists_the_spatial_layers(tiny_model_file, capsys):

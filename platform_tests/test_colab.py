@@ -1,0 +1,87 @@
+"""Colab for real: the notebooks' own install command, in a venv that looks like Colab.
+
+Colab brings Python 3.12 (or newer) with its own TensorFlow and Keras installed, built for
+its GPU: installing camutils must not replace them. This venv gets the oldest TensorFlow and
+Keras that pyproject allows (so it is also the "oldest supported versions" run), then runs
+the install line of notebook 00's setup cell verbatim, except that the repository URL points
+at a git copy of this working tree, then executes notebooks 00-03 under nbval.
+
+Needs the package registry; takes several minutes. Figures go to build/platforms/colab.json.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+
+import nbformat
+from packaging.version import Version
+
+from support import (ROOT, Stopwatch, Venv, course_env, find_python, git_copy_of_working_tree,
+                     lower_bound, newest_available_python)
+
+NOTEBOOKS = ["00_start_here", "01_cam_from_scratch", "02_cam_on_real_photos", "03_grad_cam"]
+# What Colab has before the setup cell runs, beside TensorFlow and Keras (unpinned: current).
+COLAB_PREINSTALLED = ["numpy", "matplotlib", "scipy", "scikit-learn", "scikit-image",
+                      "opencv-python", "tqdm", "ipykernel", "ipywidgets", "h5py"]
+# Only to run the notebooks as tests; not part of what is being checked.
+HARNESS = ["pytest", "nbval"]
+PROBE = ("import json, tensorflow as tf, keras; "
+         "print(json.dumps({'tensorflow': tf.__version__, 'tensorflow_path': tf.__file__, "
+         "'keras': keras.__version__, 'keras_path': keras.__file__}))")
+
+
+def setup_cell_install_line() -> str:
+    """The `%pip install ...` line of notebook 00's setup cell, with its repository variable."""
+    nb = nbformat.read(ROOT / "notebooks" / "00_start_here.ipynb", as_version=4)
+    setup = next(c for c in nb.cells if "setup" in c.metadata.get("tags", []))
+    line = next(line.strip() for line in setup.source.splitlines() if "%pip install" in line)
+    repository = re.search(r'REPOSITORY = "([^"]+)"', setup.source).group(1)
+    return line.replace("{REPOSITORY}", repository)
+
+
+def test_colab_install_keeps_tensorflow_and_runs_notebooks(tmp_path):
+    clock = Stopwatch()
+    python = find_python("3.12") or newest_available_python()
+    venv = Venv(tmp_path / "colab", python)
+    tensorflow, keras = lower_bound("tensorflow-cpu", "cpu"), lower_bound("keras")
+    venv.pip("install", "--quiet", "--upgrade", "pip")  # Colab's pip is current
+    venv.pip("install", "--quiet", f"tensorflow=={tensorflow}", f"keras=={keras}",
+             *COLAB_PREINSTALLED, *HARNESS)
+    before = json.loads(venv.run("-c", PROBE).stdout)
+    clock.lap("preinstall")
+
+    # The setup cell's line, verbatim but for the URL: a git copy of this working tree.
+    copy = git_copy_of_working_tree(tmp_path / "repository")
+    line = setup_cell_install_line()
+    url = re.search(r"git\+(\S+?)[\"']", line).group(1)
+    command = shlex.split(line.replace(url, copy.as_uri()))
+    assert command[:2] == ["%pip", "install"], line
+    venv.pip(*command[1:])
+    after = json.loads(venv.run("-c", PROBE).stdout)
+    clock.lap("camutils install")
+    assert after == before, "installing camutils replaced Colab's TensorFlow or Keras"
+    assert Version(before["tensorflow"]) == Version(tensorflow)
+    assert Version(before["keras"]) == Version(keras)
+
+    # Run the notebooks from a folder without the source tree, so the installed camutils runs.
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for name in NOTEBOOKS:
+        shutil.copy(ROOT / "notebooks" / f"{name}.ipynb", folder)
+    env = course_env()
+    env.pop("TF_ENABLE_ONEDNN_OPTS")  # as on Colab: the notebooks' setup decides
+    result = venv.run("-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
+                      "--nbval-cell-timeout=900", "-q", *(f"{n}.ipynb" for n in NOTEBOOKS),
+                      cwd=folder, env=env, timeout=3600)
+    clock.lap("notebooks 00-03")
+    figures = {"python": venv.run("-c", "import platform; print(platform.python_version())").stdout.strip(),
+               "preinstalled": before, "seconds": {k: round(v, 1) for k, v in clock.laps.items()},
+               "venv_gib": round(venv.size_gib(), 2), "nbval": result.stdout.strip().splitlines()[-1:]}
+    (ROOT / "build" / "platforms").mkdir(parents=True, exist_ok=True)
+    (ROOT / "build" / "platforms" / "colab.json").write_text(json.dumps(figures, indent=1))
+    print(json.dumps(figures, indent=1))
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert "camutils" in venv.run("-m", "pip", "list").stdout
