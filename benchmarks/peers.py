@@ -146,8 +146,10 @@ def gradient_peers(model, layer: str) -> list[Peer]:
 
         ours = (lambda e: e.raw * np.exp(e.score.astype(np.float64))[:, None, None]) \
             if method == "gradcam++" else (lambda e: e.raw)
+        # tf-keras-vis normalises Grad-CAM++'s coefficients over all positions
+        options = {"alpha_normalisation": "all"} if method == "gradcam++" else {}
         peers.append(Peer(f"tf-keras-vis {cls.__name__}", method, _quiet(run), _quiet(raw),
-                          ours))
+                          ours, options))
     run, raw = keras_recipe(model, layer)
     peers.append(Peer("Keras example (GradientTape)", "gradcam", run, raw))
     return peers

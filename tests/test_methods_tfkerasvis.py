@@ -4,7 +4,8 @@ tf-keras-vis is pointed at the same layer (``seek_penultimate_conv_layer=False``
 for raw maps (``expand_cam=False, normalize_cam=False``). Its Score-CAM upsamples the masks
 with corner-aligned interpolation (scipy ``zoom``) where camutils uses half-pixel centres, so
 Score-CAM is compared at a layer with the input's resolution, where no upsampling happens.
-Its Grad-CAM++ keeps the paper's factor ``exp(S)`` (see `camutils.methods.gradient`).
+Its Grad-CAM++ keeps the paper's factor ``exp(S)`` and normalises the coefficients over all
+positions, camutils' ``alpha_normalisation="all"`` (see `camutils.methods.gradient`).
 """
 
 import warnings
@@ -64,7 +65,7 @@ def test_layercam_agrees(model, x):
 def test_gradcam_plus_plus_agrees_up_to_the_papers_exp_score(model, x):
     theirs = GradcamPlusPlus(model)(CategoricalScore(CLASSES), x, penultimate_layer="conv2",
                                     **RAW)
-    ours = cm.gradcam_plus_plus(model, x, CLASSES, "conv2")
+    ours = cm.gradcam_plus_plus(model, x, CLASSES, "conv2", alpha_normalisation="all")
     _assert_agree(ours.raw * np.exp(ours.score)[:, None, None], theirs)
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from .pipeline import Pass, Rule, prepare, run_rule
 
-__all__ = ["gradcam", "gradcam_plus_plus", "xgradcam", "hirescam", "layercam"]
+__all__ = ["gradcam", "gradcam_plus_plus", "xgradcam", "hirescam", "layercam",
+           "ALPHA_NORMALISATIONS"]
 
 _SPATIAL = [2, 3]  # the (h, w) axes of gradients (N, k, h, w, C)
 
@@ -34,19 +35,45 @@ def gradcam_weights(p: Pass, counterfactual: bool = False):
     return _tf().reduce_mean(grads, axis=_SPATIAL)
 
 
-def gradcam_plus_plus_weights(p: Pass):
-    """Chattopadhyay et al. 2018, the weight equation with exponential scores ``Y = exp(S)``.
+#: How Grad-CAM++'s coefficients ``alpha^k_ij`` are normalised over the positions of each
+#: channel. The paper leaves it open; its implementations differ, and the maps with them.
+ALPHA_NORMALISATIONS = {
+    "positive": "divided by their sum over the positions where the gradient is positive "
+                "(the authors' released code, since May 2018; the default)",
+    "all": "divided by their sum over all positions (tf-keras-vis, and the authors' first "
+           "release)",
+    "none": "not normalised (pytorch-grad-cam)",
+}
+
+
+def gradcam_plus_plus_weights(p: Pass, alpha_normalisation: str = "positive"):
+    """Chattopadhyay et al. 2018, eqs. 19 and 10, with exponential scores ``Y = exp(S)``:
 
         alpha^k_ij = g^2 / (2 g^2 + sum_ab A^k_ab g^3)     (with g = g^k_ij)
         w_k = sum_ij alpha^k_ij ReLU(g^k_ij)
 
-    As in the authors' released code and in tf-keras-vis, ``alpha`` is divided by its sum
-    over positions for each channel, and is 0 where ``g^2`` or the denominator is 0. The
+    ``alpha`` is 0 where ``g^2`` or the denominator is 0. Its normalisation over the
+    positions of each channel (`ALPHA_NORMALISATIONS`):
+
+    * ``"positive"`` (default): ``alpha / sum_{ij: g^k_ij > 0} alpha^k_ij``, as in the authors'
+      released code (``alphas_thresholding``): only the positions that enter the weight
+      enter its normaliser, so ``w_k`` is an alpha-weighted mean of the positive gradients.
+      Where ``A >= 0`` every such ``alpha`` is positive: the normaliser cannot cancel.
+    * ``"all"``: ``alpha / sum_ij alpha^k_ij``, as in tf-keras-vis (and the authors' first
+      release). Negative-gradient positions contribute nothing to ``w_k`` but enter the
+      normaliser, where their ``alpha = 1 / (2 + g sum A)`` can be large, of either sign.
+    * ``"none"``: ``alpha`` as it is, as in pytorch-grad-cam.
+
+    A normaliser of exactly 0 leaves ``alpha`` unchanged (as the authors' code does). The
     paper's ``dY/dA = exp(S) g`` carries one positive factor ``exp(S)`` per image and class;
     it is left out (it would overflow for logits above ~88 and does not change the
     normalised map), so raw maps are ``exp(S)`` times smaller than tf-keras-vis's.
     """
     tf = _tf()
+    if alpha_normalisation not in ALPHA_NORMALISATIONS:
+        raise ValueError(
+            f"alpha_normalisation must be one of {', '.join(map(repr, ALPHA_NORMALISATIONS))}; "
+            f"got {alpha_normalisation!r}.")
     g = p.gradients
     a = p.activations[:, None]  # (N, 1, h, w, C)
     g2 = g * g
@@ -55,8 +82,11 @@ def gradcam_plus_plus_weights(p: Pass):
     denominator = 2.0 * g2 + total * g3
     safe = tf.where(denominator != 0.0, denominator, tf.ones_like(denominator))
     alpha = tf.where((g2 != 0.0) & (denominator != 0.0), g2 / safe, tf.zeros_like(g2))
-    alpha_sum = tf.reduce_sum(alpha, axis=_SPATIAL, keepdims=True)
-    alpha = tf.math.divide_no_nan(alpha, alpha_sum)
+    if alpha_normalisation != "none":
+        counted = alpha if alpha_normalisation == "all" else tf.where(g > 0.0, alpha,
+                                                                       tf.zeros_like(alpha))
+        alpha_sum = tf.reduce_sum(counted, axis=_SPATIAL, keepdims=True)
+        alpha = alpha / tf.where(alpha_sum != 0.0, alpha_sum, tf.ones_like(alpha_sum))
     return tf.reduce_sum(alpha * tf.nn.relu(g), axis=_SPATIAL)
 
 
@@ -113,14 +143,28 @@ def gradcam(model, images, target=None, layer=None, *, class_names=None, output=
 
 
 def gradcam_plus_plus(model, images, target=None, layer=None, *, class_names=None,
-                      output=None):
+                      output=None, alpha_normalisation: str = "positive"):
     """Grad-CAM++ (Chattopadhyay et al. 2018): positive gradients weighted per position.
 
     See `gradcam_plus_plus_weights` for the equation and the conventions; the arguments
-    are those of `gradcam`.
+    are those of `gradcam`, and:
+
+    Args:
+        alpha_normalisation: how the coefficients are normalised over each channel's
+            positions: ``"positive"`` (the authors' released code: over the positions with a
+            positive gradient; the default), ``"all"`` (tf-keras-vis: over all positions) or
+            ``"none"`` (pytorch-grad-cam). On a global-average-pooling -> Dense head the
+            three give the same normalised map (the gradient is constant over positions).
     """
+    if alpha_normalisation not in ALPHA_NORMALISATIONS:
+        raise ValueError(
+            f"alpha_normalisation must be one of {', '.join(map(repr, ALPHA_NORMALISATIONS))} "
+            f"({'; '.join(f'{k}: {v}' for k, v in ALPHA_NORMALISATIONS.items())}); "
+            f"got {alpha_normalisation!r}.")
     request = prepare(model, images, target, layer, class_names, output)
-    return run_rule(request, Rule("gradcam++", gradcam_plus_plus_weights))
+    rule = Rule.make("gradcam++", gradcam_plus_plus_weights,
+                     alpha_normalisation=alpha_normalisation)
+    return run_rule(request, rule)
 
 
 def xgradcam(model, images, target=None, layer=None, *, class_names=None, output=None):
