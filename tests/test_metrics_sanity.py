@@ -14,8 +14,8 @@ import pytest
 
 import camutils
 from camutils.metrics import (
-    cascading_randomisation, independent_randomisation, randomisable_layers, randomised_copy,
-    rank_correlation,
+    SIMILARITIES, cascading_randomisation, independent_randomisation, randomisable_layers,
+    randomised_copy, rank_correlation, signed_maps, ssim,
 )
 from camutils.metrics.sanity import _randomise_layer
 
@@ -189,20 +189,22 @@ def test_a_map_that_ignores_the_weights_fails_the_sanity_check(setup):
 
 
 def test_every_step_explains_the_original_class(setup):
-    calls = []
+    calls, counterfactual = [], []
 
     def recording(model, inputs, method=None, target=None, layer=None, **options):
         explanation = camutils.explain(model, inputs, method=method, target=target, layer=layer,
                                        **options)
-        calls.append((target, explanation.class_index))
+        # Grad-CAM's signed map takes a second, counterfactual call per step
+        (counterfactual if options.get("counterfactual") else calls).append(
+            (target, explanation.class_index))
         return explanation
 
     result = cascading_randomisation(setup.model, setup.images, explainer=recording,
                                      progress=False)
     original = calls[0][1]
     assert calls[0][0] is None     # the original is explained on its own top class
-    assert len(calls) == 4
-    for target, explained in calls[1:]:
+    assert len(calls) == 4 and len(counterfactual) == 4
+    for target, explained in calls[1:] + counterfactual:
         np.testing.assert_array_equal(target, original)
         np.testing.assert_array_equal(explained, original)
     np.testing.assert_array_equal(result["target"], original)
@@ -212,7 +214,8 @@ def test_independent_randomisation_restores_the_other_layers(setup):
     snapshots = []
 
     def recording(model, inputs, method=None, target=None, layer=None, **options):
-        snapshots.append([w.copy() for w in model.get_layer("logits").get_weights()])
+        if not options.get("counterfactual"):  # the signed map's second call: same weights
+            snapshots.append([w.copy() for w in model.get_layer("logits").get_weights()])
         return camutils.explain(model, inputs, method=method, target=target, layer=layer,
                                 **options)
 
@@ -269,3 +272,82 @@ def test_errors_say_what_is_wrong(setup):
         cascading_randomisation(setup.model, setup.images, mode="sideways", progress=False)
     with pytest.raises(ValueError, match="init"):
         cascading_randomisation(setup.model, setup.images, init="uniform", progress=False)
+
+
+# --------------------------------------------------------------------------- the paper's measures
+
+
+def test_ssim_by_hand_and_its_invariances():
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(3)
+    a = rng.uniform(size=(2, 12, 12))
+    b = rng.uniform(size=(2, 12, 12))
+    np.testing.assert_allclose(ssim(a, a), 1.0)
+    np.testing.assert_allclose(ssim(a, 5 * a), 1.0)          # scaled by its own maximum first
+    expected = [structural_similarity(x / x.max(), y / y.max(), data_range=1.0) for x, y in zip(a, b)]
+    np.testing.assert_allclose(ssim(a, b), expected, rtol=1e-6)
+    signed = a - 0.5
+    # Raw SSIM cannot see a flipped sign where the local means are away from zero (the mean
+    # and the structure terms both flip, and their product does not)
+    assert all(structural_similarity(x + 1, -(x + 1), data_range=4.0) > 0.8 for x in signed)
+    # min-max scaled, a flip is the complement 1 - m: dissimilar ...
+    assert np.all(ssim(signed, -signed, signed=True) < -0.5)
+    np.testing.assert_allclose(ssim(signed, 3 * signed + 1, signed=True), 1.0, atol=1e-6)
+    np.testing.assert_allclose(ssim(np.abs(signed), np.abs(-signed)), 1.0)   # ... unless abs
+    with pytest.raises(ValueError, match="non-negative"):
+        ssim(signed, signed)
+
+
+def test_signed_gradcam_map_is_the_weighted_sum_before_the_relu(setup):
+    import keras
+    import tensorflow as tf
+
+    model, x = setup.model, setup.images
+    explanation = camutils.explain(model, x, method="gradcam", layer="conv2")
+    feature = keras.Model(model.input, [model.get_layer("conv2").output, model.output])
+    with tf.GradientTape() as tape:
+        a, logits = feature(x, training=False)
+        score = tf.gather(logits, explanation.class_index, batch_dims=1)
+    g = tape.gradient(score, a).numpy()
+    raw = np.einsum("nhwc,nc->nhw", a.numpy(), g.mean(axis=(1, 2)))
+    assert raw.min() < 0 < raw.max()        # both signs present, so the test can tell
+    signed = signed_maps(explanation, model, x, "gradcam", "conv2")
+    # conv2 keeps the input's 16 x 16: no upsampling; float32 sums in another order
+    np.testing.assert_allclose(signed, raw, rtol=1e-4, atol=1e-5 * np.abs(raw).max())
+
+
+def test_guided_maps_are_signed_by_their_input_gradients(setup):
+    explanation = camutils.explain(setup.model, setup.images, method="guided_backprop")
+    np.testing.assert_array_equal(signed_maps(explanation),
+                                  explanation.extras["gradients"].sum(axis=-1))
+
+
+def test_a_flipped_sign_is_unchanged_with_absolute_values_and_inverted_without(setup):
+    """An explainer whose signed map flips sign on the randomised copy: with absolute values
+    nothing changed (rank 1, SSIM 1); without them the rank correlation is -1."""
+    grey = setup.images.mean(axis=3)
+    base = np.gradient(grey, axis=2) + 0.1 * grey        # a signed map of the image alone
+
+    def flipping(model, inputs, method=None, target=None, layer=None, **options):
+        sign = 1.0 if model is setup.model else -1.0
+        return SimpleNamespace(maps=np.maximum(sign * base, 0).astype(np.float32),
+                               signed_maps=(sign * base).astype(np.float32),
+                               class_index=np.zeros(len(inputs), np.int64))
+
+    result = cascading_randomisation(setup.model, setup.images, explainer=flipping, progress=False)
+    np.testing.assert_allclose(result["rank_abs"], 1.0, atol=1e-6)
+    np.testing.assert_allclose(result["ssim_abs"], 1.0, atol=1e-6)
+    np.testing.assert_allclose(result["rank_no_abs"], -1.0, atol=1e-6)
+    assert np.all(result["ssim_no_abs"] < 0)
+    assert np.all(result["correlation"] < 0.5)           # the drawn maps: different places
+    assert set(SIMILARITIES) <= set(result)
+
+
+def test_gradcam_loses_its_places_when_its_features_are_random(setup):
+    """On the colour model Grad-CAM depends on the detectors: randomising them moves the map
+    with or without absolute values, and guided backpropagation keeps more of its map."""
+    gradcam = cascading_randomisation(setup.model, setup.images, method="gradcam", seed=0,
+                                      progress=False)
+    assert gradcam["rank_abs"].shape == gradcam["correlation"].shape == (3, 8)
+    assert gradcam["rank_abs"][-1].mean() < 0.5 and gradcam["ssim_abs"][-1].mean() < 0.5

@@ -30,8 +30,8 @@ from .localisation import (
     pointing_tolerance, threshold_regions,
 )
 from .sanity import (
-    cascading_randomisation, independent_randomisation, randomisable_layers, randomised_copy,
-    rank_correlation,
+    SIMILARITIES, cascading_randomisation, independent_randomisation, randomisable_layers,
+    randomised_copy, rank_correlation, signed_maps, ssim,
 )
 
 __all__ = [
@@ -44,5 +44,5 @@ __all__ = [
     "baseline_images", "BASELINES",
     # sanity checks
     "cascading_randomisation", "independent_randomisation", "randomisable_layers",
-    "randomised_copy", "rank_correlation",
+    "randomised_copy", "rank_correlation", "ssim", "signed_maps", "SIMILARITIES",
 ]

@@ -35,10 +35,17 @@ How it is done here
       step ``i`` has the top ``i + 1`` layers (or groups) random. Independent
       (``mode="independent"``): step ``i`` has only layer (group) ``i`` random, every other
       layer keeps its trained weights. Both cost one explanation per step.
-    * Similarity: the Spearman rank correlation of each original map with the new map, per
-      image, over all pixels of the maps at input resolution (`rank_correlation`). The paper
-      also reports the correlation of absolute values, SSIM and HOG similarity; CAM maps are
-      non-negative, so their absolute values are the maps themselves.
+    * Similarity, per image and step, as the paper measures it (sec. 3, fig. 4): the Spearman
+      rank correlation (`rank_correlation`) and the structural similarity (`ssim`) of the
+      original and the new *signed* maps, with and without absolute values. Without them,
+      a map whose sign flipped (evidence for the class turned into evidence against it)
+      scores about -1; with them it counts as unchanged, which is the paper's main measure:
+      it asks whether the map still shows the same places, whatever their sign. The signed
+      map of Grad-CAM is its weighted sum before the ReLU (`signed_maps`), of guided
+      backpropagation and Guided Grad-CAM the input gradients summed over the colours;
+      other methods' maps are non-negative, so they are their own signed maps. The maps as
+      drawn (after the ReLU, normalised) are compared too (``"correlation"``): an inverted
+      Grad-CAM map then lights the background instead of the object.
 
 Paper: J. Adebayo, J. Gilmer, M. Muelly, I. Goodfellow, M. Hardt, B. Kim, "Sanity Checks
 for Saliency Maps", NeurIPS 2018, sec. 3.
@@ -54,9 +61,19 @@ import numpy as np
 from ..model_cache import model_cache
 
 __all__ = [
-    "rank_correlation", "randomisable_layers", "randomised_copy", "cascading_randomisation",
-    "independent_randomisation",
+    "rank_correlation", "ssim", "signed_maps", "randomisable_layers", "randomised_copy",
+    "cascading_randomisation", "independent_randomisation", "SIMILARITIES",
 ]
+
+#: The similarities `cascading_randomisation` reports per step and image, as Adebayo et al.
+#: (sec. 3): rank correlation and SSIM of the signed maps, with and without absolute values.
+SIMILARITIES = {
+    "rank_abs": "Spearman rank correlation of the absolute values of the signed maps",
+    "rank_no_abs": "Spearman rank correlation of the signed maps",
+    "ssim_abs": "SSIM of the absolute values, each divided by its maximum",
+    "ssim_no_abs": "SSIM of the signed maps, each min-max scaled to [0, 1] (a flipped sign "
+                   "gives the complement 1 - m)",
+}
 
 
 def rank_correlation(maps_a, maps_b) -> np.ndarray:
@@ -86,6 +103,92 @@ def rank_correlation(maps_a, maps_b) -> np.ndarray:
     correlation = np.divide((ra * rb).sum(axis=1), norm, out=np.zeros(len(a)), where=norm > 0)
     correlation[(a == b).all(axis=1)] = 1.0
     return np.clip(correlation, -1.0, 1.0).astype(np.float32)
+
+
+def ssim(maps_a, maps_b, signed: bool = False) -> np.ndarray:
+    """The structural similarity (Wang et al. 2004) of each pair of maps, float32 ``(n,)``.
+
+    Each map is first scaled to [0, 1], so that the comparison ignores the maps' overall
+    scale, as the rank correlation does: non-negative maps (``signed=False``, e.g. absolute
+    values) are divided by their maximum; signed maps (``signed=True``) are min-max scaled,
+    so that a map whose sign flipped becomes its complement ``1 - m`` (SSIM of two maps
+    whose local means and structure both change sign is close to +1, so signed values
+    cannot be compared as they are). A constant map becomes all zeros. scikit-image's
+    ``structural_similarity`` with its defaults (a 7 x 7 uniform window) and data range 1.
+    """
+    from skimage.metrics import structural_similarity
+
+    a = np.asarray(maps_a, dtype=np.float64)
+    b = np.asarray(maps_b, dtype=np.float64)
+    if a.ndim == 2 and b.ndim == 2:
+        a, b = a[None], b[None]
+    if a.shape != b.shape or a.ndim != 3:
+        raise ValueError(f"ssim compares maps of the same shape (n, H, W); got {a.shape} and {b.shape}.")
+    if not signed and (a.min(initial=0) < 0 or b.min(initial=0) < 0):
+        raise ValueError("ssim(signed=False) takes non-negative maps; pass signed=True, or the "
+                         "absolute values.")
+
+    def scaled(m):
+        low = m.min(axis=(1, 2), keepdims=True) if signed else np.zeros((len(m), 1, 1))
+        span = m.max(axis=(1, 2), keepdims=True) - low
+        return np.divide(m - low, span, out=np.zeros_like(m), where=span > 0)
+
+    a, b = scaled(a), scaled(b)
+    side = min(a.shape[1:])
+    window = 7 if side >= 7 else (side if side % 2 else side - 1)  # odd, at most the map
+    return np.array([1.0 if np.array_equal(x, y) else
+                     structural_similarity(x, y, data_range=1.0, win_size=window)
+                     for x, y in zip(a, b)], dtype=np.float32)
+
+
+def _upsample(raw, size):
+    import tensorflow as tf
+
+    raw = np.asarray(raw, np.float32)
+    if raw.shape[1:] == tuple(size):
+        return raw
+    return tf.image.resize(raw[..., None], size, method="bilinear")[..., 0].numpy()
+
+
+def signed_maps(explanation, model=None, inputs=None, method=None, layer=None,
+                explainer: Callable | None = None, **options) -> np.ndarray:
+    """The signed maps behind ``explanation``, at its maps' resolution, float32 ``(n, H, W)``.
+
+    * Grad-CAM: ``sum_k w_k A^k`` before the ReLU, upsampled bilinearly as the pipeline
+      upsamples. camutils keeps only its positive part (``raw``); the negative part is the
+      counterfactual map (negated weights), so one more call with ``counterfactual=True``
+      gives it, and ``signed = raw - counterfactual raw`` (needs ``model``, ``inputs``,
+      ``method``, ``layer`` and the options of the first call).
+    * Guided backpropagation, Guided Grad-CAM: the per-colour input gradients
+      (``extras["gradients"]``) summed over the colours.
+    * An explanation with a ``signed_maps`` attribute (a custom explainer's): that.
+    * Anything else (CAM, the other methods): the maps themselves, which are non-negative.
+    """
+    size = np.asarray(explanation.maps).shape[1:]
+    custom = getattr(explanation, "signed_maps", None)
+    if custom is not None:
+        return np.asarray(custom, np.float32)
+    name = getattr(explanation, "method", None)
+    extras = getattr(explanation, "extras", None) or {}
+    if name in ("guided_backprop", "guided_gradcam") and "gradients" in extras:
+        return np.asarray(extras["gradients"], np.float32).sum(axis=-1)
+    if name == "gradcam" and not options.get("counterfactual") and model is not None:
+        if explainer is None:
+            from ..methods import explain as explainer
+        against = explainer(model, inputs, method=method, target=explanation.class_index,
+                            layer=layer, counterfactual=True, **options)
+        return _upsample(np.asarray(explanation.raw) - np.asarray(against.raw), size)
+    return np.asarray(explanation.maps, np.float32)
+
+
+def _similarities(original, new) -> dict:
+    """Every measure of `SIMILARITIES` for two batches of signed maps, ``(n,)`` each."""
+    return {
+        "rank_abs": rank_correlation(np.abs(original), np.abs(new)),
+        "rank_no_abs": rank_correlation(original, new),
+        "ssim_abs": ssim(np.abs(original), np.abs(new)),
+        "ssim_no_abs": ssim(original, new, signed=True),
+    }
 
 
 # --------------------------------------------------------------------------- layers
@@ -281,7 +384,9 @@ def cascading_randomisation(model, inputs, method: str = "gradcam", target=None,
 
     Returns:
         A dict: ``"layers"``, the step labels (a group's paths joined by ``"+"``);
-        ``"correlation"`` float32 ``(steps, n)``, Spearman per step and image;
+        ``"correlation"`` float32 ``(steps, n)``, Spearman per step and image, of the maps as
+        drawn; ``"rank_abs"``, ``"rank_no_abs"``, ``"ssim_abs"``, ``"ssim_no_abs"`` float32
+        ``(steps, n)``, the paper's similarities of the signed maps (`SIMILARITIES`);
         ``"mean_correlation"`` and ``"std_correlation"`` ``(steps,)``; ``"target"`` ``(n,)``;
         ``"original_maps"`` ``(n, H, W)``; ``"maps"`` ``(steps, n, H, W)`` with ``keep_maps``.
     """
@@ -307,9 +412,12 @@ def cascading_randomisation(model, inputs, method: str = "gradcam", target=None,
         )
     classes = np.asarray(original.class_index, dtype=np.int64)
 
+    original_signed = signed_maps(original, keras_model, inputs, method, layer, explainer,
+                                  **options)
     copy = _working_copy(keras_model)
     saved = {}
     correlations, kept = [], []
+    similarities = {name: [] for name in SIMILARITIES}
     for step, group in enumerate(tqdm(steps, desc=f"{mode} randomisation", unit="step",
                                       disable=not progress, leave=False)):
         if mode == "independent":
@@ -324,6 +432,9 @@ def cascading_randomisation(model, inputs, method: str = "gradcam", target=None,
         explanation = explainer(copy, inputs, method=method, target=classes, layer=layer, **options)
         maps = np.asarray(explanation.maps, dtype=np.float32)
         correlations.append(rank_correlation(original_maps, maps))
+        signed = signed_maps(explanation, copy, inputs, method, layer, explainer, **options)
+        for name, values in _similarities(original_signed, signed).items():
+            similarities[name].append(values)
         if keep_maps:
             kept.append(maps)
 
@@ -335,6 +446,7 @@ def cascading_randomisation(model, inputs, method: str = "gradcam", target=None,
         "std_correlation": correlation.std(axis=1),
         "target": classes,
         "original_maps": original_maps,
+        **{name: np.stack(values).astype(np.float32) for name, values in similarities.items()},
     }
     if keep_maps:
         result["maps"] = np.stack(kept)
