@@ -50,6 +50,7 @@ _EXPORTS: dict[str, str] = {
     "make_shortcut": "course",
     "SHAPE_CLASSES": "course",
     "load_course_model": "course",
+    "claim": "course",
     "Explorer": "widgets",
 }
 

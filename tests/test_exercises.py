@@ -1,5 +1,6 @@
 """Every exercise's checker accepts its correct demo answer and rejects its wrong one."""
 
+import numpy as np
 import pytest
 
 from camutils.course import exercises
@@ -35,7 +36,7 @@ def test_hints_solution_and_task_print(key, capsys):
 def test_no_answer_and_crashing_answer(capsys):
     ex = exercises.get("00.safe_normalise")
     assert ex.check(...) is False
-    assert "no answer yet" in capsys.readouterr().out
+    assert "not attempted yet" in capsys.readouterr().out
 
     def crashes(x):
         raise RuntimeError("boom")
@@ -47,3 +48,52 @@ def test_no_answer_and_crashing_answer(capsys):
 def test_unknown_exercise_suggests():
     with pytest.raises(KeyError, match="00.safe_normalise"):
         exercises.get("00.safe_normalize")
+
+
+def _empty(x, y=1):
+    ...
+
+
+def _documented(x):
+    """Your code here."""
+
+
+def _passes(x):
+    pass
+
+
+def _one_line(x):
+    return x
+
+
+def _returns_zero(x):
+    return 0
+
+
+def _returns_text(x):
+    return "..."
+
+
+def _named(x):
+    ...
+    return np.zeros(3)
+
+
+def test_placeholders_are_not_attempts():
+    for placeholder in (..., None, _empty, _documented, _passes):
+        assert exercises.is_placeholder(placeholder), placeholder
+    for attempt in (_one_line, _returns_zero, _returns_text, _named, 0, [], np.zeros(3), "...", lambda x: x):
+        assert not exercises.is_placeholder(attempt), attempt
+
+
+@pytest.mark.parametrize("key", sorted(ALL))
+def test_an_unattempted_exercise_says_so_and_never_raises(key, capsys):
+    ex = ALL[key]
+    _, _, context = ex.demo()
+    for placeholder in (..., _empty):
+        assert ex.check(placeholder, **context) is False
+        assert "not attempted yet" in capsys.readouterr().out
+
+
+def test_every_exercise_states_its_minutes():
+    assert all(3 <= ex.minutes <= 30 for ex in ALL.values())

@@ -8,8 +8,13 @@ In a notebook:
     ex.hint()                 # one more hint each call
     ex.solution()             # the reference solution, as code to read
 
+An answer that is still the learner edition's placeholder (``...``, or a function whose body
+is only ``...``) is reported as "not attempted yet": ``check`` returns False and never raises,
+so a learner notebook runs top to bottom before any exercise is done.
+
 Each notebook's exercises live in a module of this package (``nb00.py`` for notebook 00, ...)
-and register themselves with `exercise`. A checker raises `Wrong` (or AssertionError) with a
+and register themselves with `exercise`, with the minutes a learner needs for them (the
+course's time estimates add these up; see docs/instructor_guide.md). A checker raises `Wrong` (or AssertionError) with a
 message that helps; it may take context from the notebook as keyword arguments
 (``ex.check(my_cam, features=features, weights=weights)``). Every exercise also carries a
 ``demo()`` that returns a correct answer, a wrong one and the context: the test suite checks
@@ -24,11 +29,37 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-__all__ = ["Exercise", "Wrong", "exercise", "get", "all_exercises"]
+__all__ = ["Exercise", "Wrong", "exercise", "get", "all_exercises", "is_placeholder"]
 
 
 class Wrong(AssertionError):
     """Raised by a checker: the answer is not right yet; the message says why."""
+
+
+def _stub(*args, **kwargs):
+    ...
+
+
+def _documented_stub(*args, **kwargs):
+    """A docstring and nothing else."""
+
+
+_EMPTY_BODIES = {_stub.__code__.co_code, _documented_stub.__code__.co_code}
+
+
+def is_placeholder(answer) -> bool:
+    """Whether ``answer`` is the learner edition's placeholder, not an attempt.
+
+    ``...`` and None are; so is a function whose body is only ``...`` (or ``pass``, or a
+    docstring): it compiles to the same code as an empty function of this Python.
+    """
+    if answer is None or answer is Ellipsis:
+        return True
+    code = getattr(answer, "__code__", None)
+    if code is None or code.co_code not in _EMPTY_BODIES or code.co_names:
+        return False
+    first, *rest = code.co_consts or (None,)
+    return (first is None or isinstance(first, str)) and all(c is None for c in rest)
 
 
 @dataclass
@@ -40,6 +71,7 @@ class Exercise:
     hints: list[str]
     solution_code: str
     demo: Callable[[], tuple[Any, Any, dict]]
+    minutes: int = 5
     _hints_shown: int = field(default=0, repr=False)
 
     def show(self) -> None:
@@ -48,9 +80,9 @@ class Exercise:
 
     def check(self, answer=None, **context) -> bool:
         """Check an answer; print the verdict and return whether it is right."""
-        if answer is None or answer is Ellipsis:
-            print(f"Exercise {self.key}: no answer yet. Replace the ... and run the cell again "
-                  "(ex.hint() gives a hint).")
+        if is_placeholder(answer):
+            print(f"Exercise {self.key}: not attempted yet. Replace the ... with your answer and "
+                  "run the cell again (ex.hint() gives a hint, ex.solution() shows one).")
             return False
         try:
             message = self.checker(answer, **context)
@@ -82,13 +114,18 @@ _REGISTRY: dict[str, Exercise] = {}
 
 
 def exercise(key: str, title: str, task: str, hints: list[str], solution: str,
-             demo: Callable[[], tuple[Any, Any, dict]]):
-    """Decorator that registers a checker as the exercise ``key`` ("<notebook>.<name>")."""
+             demo: Callable[[], tuple[Any, Any, dict]], minutes: int = 5):
+    """Decorator that registers a checker as the exercise ``key`` ("<notebook>.<name>").
+
+    ``minutes``: what a learner needs to read the task, write and check an answer (5 for a
+    line or two, 10 for a short function, 15 or more for a whole method).
+    """
 
     def register(checker):
         if key in _REGISTRY:
             raise ValueError(f"Exercise {key!r} is registered twice.")
-        _REGISTRY[key] = Exercise(key, title, task, checker, list(hints), solution, demo)
+        _REGISTRY[key] = Exercise(key, title, task, checker, list(hints), solution, demo,
+                                  int(minutes))
         return checker
 
     return register
