@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 NOTEBOOKS ?=
 WHEELHOUSE_ARGS ?=
 
-.PHONY: help venv lab test nbtest notebooks doctor platforms wheelhouse bench bench-course clean
+.PHONY: help venv lab test nbtest notebooks student doctor platforms wheelhouse bench bench-course clean
 
 help:
 	@$(COURSE) --help
@@ -31,6 +31,10 @@ nbtest:
 
 notebooks:
 	$(COURSE) notebooks --onednn $(ONEDNN) $(NOTEBOOKS)
+
+# The learner editions (notebooks/learner/, answers replaced by placeholders) and the solutions.
+student:
+	$(COURSE) student
 
 doctor:
 	$(COURSE) doctor

@@ -148,7 +148,16 @@ def cmd_platforms(args) -> int:
 
 
 def cmd_notebooks(args) -> int:
-    return run([setup(), "tools/run_notebooks.py", *args.rest], env=course_env(args.onednn),
+    """Re-execute the notebooks in place, then rewrite their learner editions from them."""
+    python = setup()
+    status = run([python, "tools/run_notebooks.py", *args.rest], env=course_env(args.onednn),
+                 check=False)
+    return run([python, "tools/learner_editions.py"], env=course_env(), check=False) or status
+
+
+def cmd_student(args) -> int:
+    """The learner editions (answers replaced by placeholders) and docs/solutions.md."""
+    return run([setup(), "tools/learner_editions.py", *args.rest], env=course_env(),
                check=False)
 
 
@@ -187,7 +196,10 @@ COMMANDS = {
     "test": (cmd_test, "unit tests, then every notebook under nbval (offline)"),
     "setup": (cmd_setup, "create .venv and install the course (done by every command)"),
     "nbtest": (cmd_nbtest, "every notebook under nbval"),
-    "notebooks": (cmd_notebooks, "re-execute the notebooks in place (names may be given)"),
+    "notebooks": (cmd_notebooks, "re-execute the notebooks in place (names may be given), "
+                                 "then write their learner editions"),
+    "student": (cmd_student, "write the learner editions (notebooks/learner/) and "
+                             "docs/solutions.md from the notebooks (`--check`: only compare)"),
     "doctor": (cmd_doctor, "check that this machine can run the course"),
     "platforms": (cmd_platforms, "where the course runs: resolution matrix, Colab-like venv, "
                                  "wheelhouse (needs the package registry)"),

@@ -38,7 +38,7 @@ def _shown(value) -> str:
     return str(value)
 
 
-def claim(statement: str, holds, **measured) -> bool:
+def claim(statement: str, holds, **measured) -> None:
     """Check one claim: print ``✓ statement (name value, ...)``, or raise `ClaimFailed`.
 
     Args:
@@ -47,8 +47,7 @@ def claim(statement: str, holds, **measured) -> bool:
             such as a numpy bool; an array must be reduced with ``.all()`` or ``.any()``).
         **measured: the values the claim rests on, by name (underscores print as spaces).
 
-    Returns:
-        True (so that ``assert claim(...)`` also reads well).
+    Returns None, so that a claim at the end of a cell shows nothing but its line.
     """
     if hasattr(holds, "shape") and getattr(holds, "shape", ()) not in ((), (1,)):
         raise TypeError(f"claim({statement!r}): `holds` is an array of shape {holds.shape}; "
@@ -58,4 +57,3 @@ def claim(statement: str, holds, **measured) -> bool:
     if not bool(holds):
         raise ClaimFailed(f"✗ {line}")
     print(f"✓ {line}")
-    return True

@@ -1,5 +1,5 @@
-"""Notebook 03 (Grad-CAM): the weights from gradients, the weights from the Dense layer,
-the post's resize fixed, and the counterfactual map."""
+"""Notebook 03 (Grad-CAM): Grad-CAM from scratch with tf.GradientTape, the weights from the
+Dense layer, the post's resize fixed, and the counterfactual map."""
 
 from __future__ import annotations
 
@@ -31,66 +31,148 @@ def _features_and_gradients(seed: int):
     return features, gradients
 
 
-# --------------------------------------------------------------------------- 03.gradcam_weights
+# --------------------------------------------------------------------------- 03.gradcam_tape
 
 
-def _demo_gradcam_weights():
-    _, gradients = _features_and_gradients(0)
-    right = gradients.mean(axis=(0, 1))
-    wrong = gradients.sum(axis=(0, 1))  # forgets the 1/Z of global average pooling
-    return right, wrong, {"gradients": gradients}
+def _tiny_model(head: str, seed: int):
+    """A small functional network (16 x 16 x 3 -> conv -> conv "last" -> head -> 4 logits)."""
+    import keras
+
+    init = keras.initializers.GlorotUniform(seed=seed)
+    bias = keras.initializers.RandomUniform(-0.1, 0.1, seed=seed + 1)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", kernel_initializer=init,
+                            bias_initializer=bias, name="first")(inputs)
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu",
+                            kernel_initializer=init, bias_initializer=bias, name="last")(x)
+    if head == "gap":
+        x = keras.layers.GlobalAveragePooling2D()(x)
+    else:
+        x = keras.layers.Flatten()(x)
+        x = keras.layers.Dense(12, activation="relu", kernel_initializer=init)(x)
+    outputs = keras.layers.Dense(4, kernel_initializer=init, bias_initializer=bias, name="logits")(x)
+    return keras.Model(inputs, outputs, name=f"tiny_{head}")
+
+
+def _tiny_images(n: int, seed: int):
+    return np.random.default_rng(seed).uniform(0, 1, size=(n, 16, 16, 3)).astype(np.float32)
+
+
+def _reference_gradcam(model, images, layer_name, classes=None):
+    from ...methods import explain
+
+    return np.asarray(explain(model, images, method="gradcam", target=classes, layer=layer_name).raw,
+                      np.float64)
+
+
+def _demo_gradcam_tape():
+    import tensorflow as tf
+    import keras
+
+    def grad_cam(model, images, layer_name):
+        feature_model = keras.Model(model.input, [model.get_layer(layer_name).output, model.output])
+        with tf.GradientTape() as tape:
+            activations, logits = feature_model(images, training=False)
+            scores = tf.gather(logits, tf.argmax(logits, axis=1), batch_dims=1)
+        gradients = tape.gradient(scores, activations)
+        weights = tf.reduce_mean(gradients, axis=(1, 2))
+        return tf.nn.relu(tf.einsum("nhwc,nc->nhw", activations, weights)).numpy()
+
+    def without_relu(model, images, layer_name):
+        feature_model = keras.Model(model.input, [model.get_layer(layer_name).output, model.output])
+        with tf.GradientTape() as tape:
+            activations, logits = feature_model(images, training=False)
+            scores = tf.reduce_max(logits, axis=1)
+        gradients = tape.gradient(scores, activations)
+        return tf.einsum("nhwc,nc->nhw", activations, tf.reduce_mean(gradients, axis=(1, 2))).numpy()
+
+    context = {"model": _tiny_model("flatten", 3), "images": _tiny_images(3, 4), "layer_name": "last"}
+    return grad_cam, without_relu, context
+
+
+def _diagnose(got, expected, model, images, layer_name, where: str):
+    n, h, w = expected.shape
+    scale = float(np.abs(expected).max()) or 1.0
+    if got.shape == (n, w, h) and h != w:
+        raise Wrong(f"{where}: your maps have shape {got.shape}, expected {expected.shape}: keep "
+                    "the layer's (height, width) order.")
+    if got.ndim == 4 and got.shape[:3] == expected.shape:
+        raise Wrong(f"{where}: your maps have shape {got.shape}: sum the weighted channels "
+                    "(the last axis), giving one (h, w) map per image.")
+    if got.shape != expected.shape:
+        raise Wrong(f"{where}: your maps have shape {got.shape}; expected {expected.shape}, one "
+                    "map per image at the layer's resolution (before any upsampling).")
+    if _close(got, expected, scale):
+        return True
+    if _close(np.maximum(got, 0), expected, scale):
+        raise Wrong(f"{where}: your maps have negative values: Grad-CAM keeps the positive part "
+                    "(a ReLU on the weighted sum).")
+    if _close(got, expected * h * w, scale * h * w):
+        raise Wrong(f"{where}: your maps are {h * w} times too large: average the gradients "
+                    "over the positions (mean, not sum).")
+    first = _reference_gradcam(model, images, layer_name, classes=[0] * n)
+    if _close(got, first, scale):
+        raise Wrong(f"{where}: you explained class 0 for every image: take each image's own top "
+                    "class (tf.argmax of its logits) and gather its score with batch_dims=1.")
+    raise Wrong(f"{where}: your maps differ from camutils' Grad-CAM by up to "
+                f"{float(np.abs(got - expected).max() / scale):.0%} of the largest value. "
+                "Check the class score (a logit, one per image), the gradient's mean over "
+                "(height, width), and the weighted sum over channels.")
 
 
 @exercise(
-    "03.gradcam_weights",
-    "Grad-CAM's channel weights from the gradients",
+    "03.gradcam_tape",
+    "Grad-CAM from scratch, in one function",
     """
-    `gradients` holds dy^c/dA for one image: the gradient of the class score y^c with
-    respect to every activation of the layer, shape (h, w, channels). Compute Grad-CAM's
-    weight of every channel,
+    Write `grad_cam(model, images, layer_name)`: the raw Grad-CAM maps of a Keras model for
+    each image's top class, with `tf.GradientTape`, in one function and with no loop over
+    images or channels.
 
-        alpha_k = 1/Z * sum over positions (i, j) of gradients[i, j, k],   Z = h * w,
+      1. a feature model: `keras.Model(model.input, [model.get_layer(layer_name).output,
+         model.output])` returns the layer's activations A (n, h, w, channels) and the
+         logits in one pass;
+      2. inside the tape, the score y^c of each image: its largest logit;
+      3. the gradients dy^c/dA, averaged over (h, w): the channel weights alpha (n, channels);
+      4. the weighted sum of the channels, and a ReLU: maps (n, h, w).
 
-    as an array of shape (channels,). (Selvaraju et al. 2017, eq. 1: the gradients are
-    "global-average-pooled".)
+    Return a numpy array (n, h, w), at the layer's resolution, before any upsampling or
+    normalisation. The checker compares it with camutils' Grad-CAM on the model you pass
+    (`model=`, `images=`, `layer_name=`) and on a small network with a Flatten head.
     """,
     hints=[
-        "One weight per channel: average over the two spatial axes, keep the last one.",
-        "gradients.mean(axis=(0, 1)) averages over height and width.",
+        "tape.gradient(scores, activations) of a vector of scores differentiates their sum; "
+        "each image's score depends only on its own activations, so each gets its own gradient.",
+        "scores = tf.gather(logits, tf.argmax(logits, axis=1), batch_dims=1) picks each image's "
+        "top logit.",
+        "weights = tf.reduce_mean(gradients, axis=(1, 2)); maps = tf.nn.relu(tf.einsum("
+        "'nhwc,nc->nhw', activations, weights)).",
     ],
     solution="""
-    alpha = gradients.mean(axis=(0, 1))
+    def grad_cam(model, images, layer_name):
+        feature_model = keras.Model(model.input, [model.get_layer(layer_name).output, model.output])
+        with tf.GradientTape() as tape:
+            activations, logits = feature_model(images, training=False)
+            scores = tf.gather(logits, tf.argmax(logits, axis=1), batch_dims=1)
+        gradients = tape.gradient(scores, activations)
+        weights = tf.reduce_mean(gradients, axis=(1, 2))
+        return tf.nn.relu(tf.einsum("nhwc,nc->nhw", activations, weights)).numpy()
     """,
-    demo=_demo_gradcam_weights,
+    demo=_demo_gradcam_tape,
+    minutes=15,
 )
-def check_gradcam_weights(answer, gradients):
-    gradients = np.asarray(gradients, np.float64)
-    h, w, channels = gradients.shape
-    expected = gradients.mean(axis=(0, 1))
-    got = _array(answer, "weights")
-    scale = float(np.abs(expected).max())
-    if got.shape != expected.shape:
-        if got.shape == (h, w):
-            raise Wrong(f"Your result has shape {got.shape}, one value per position: you "
-                        "averaged over the channels. Average over the positions instead, one "
-                        f"weight per channel ({channels},).")
-        raise Wrong(f"Your weights have shape {got.shape}; expected ({channels},), one per "
-                    "channel.")
-    if _close(got, expected, scale):
-        return "alpha_k is the average gradient of channel k: how much the score rises per unit of that channel, on average."
-    if _close(got, gradients.sum(axis=(0, 1)), scale * h * w):
-        raise Wrong(f"You summed over the positions: Grad-CAM averages them (divide by "
-                    f"Z = h * w = {h * w}).")
-    if _close(got, np.maximum(gradients, 0).mean(axis=(0, 1)), scale):
-        raise Wrong("You kept only the positive gradients: Grad-CAM averages all of them (the "
-                    "ReLU comes later, on the weighted sum of the channels).")
-    if _close(got, np.abs(gradients).mean(axis=(0, 1)), scale):
-        raise Wrong("You averaged absolute values: keep the sign, a negative weight means the "
-                    "channel speaks against the class.")
-    if _close(got, gradients.max(axis=(0, 1)), scale):
-        raise Wrong("You took the largest gradient of each channel: Grad-CAM takes the mean.")
-    raise Wrong("The values are not the mean of each channel's gradients over the h * w "
-                "positions.")
+def check_gradcam_tape(grad_cam, model=None, images=None, layer_name=None):
+    if not callable(grad_cam):
+        raise Wrong("Give the function itself: ex.check(grad_cam, model=..., images=..., "
+                    "layer_name=...).")
+    cases = [("On a small Flatten-head network", _tiny_model("flatten", 1), _tiny_images(3, 2), "last")]
+    if model is not None:
+        cases.insert(0, (f"On {getattr(model, 'name', 'your model')!r}", model, images, layer_name))
+    for where, m, x, layer in cases:
+        expected = _reference_gradcam(m, x, layer)
+        got = _array(grad_cam(m, x, layer), "maps")
+        _diagnose(got, expected, m, x, layer, where)
+    return ("Forward pass, tape, mean gradient per channel, weighted sum, ReLU: that is all of "
+            "Grad-CAM, and it works on any differentiable head.")
 
 
 # --------------------------------------------------------------------------- 03.weights_from_dense

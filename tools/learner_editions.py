@@ -1,0 +1,291 @@
+"""Write the learner editions of the notebooks, and the solutions page, from the complete ones.
+
+    python tools/learner_editions.py            # notebooks/learner/*.ipynb and docs/solutions.md
+    python tools/learner_editions.py --check    # exit 1 if they are not what the notebooks give
+
+Run it through `make student` (``python course.py student``), which uses the project's .venv;
+`make notebooks` runs it too, after re-executing the notebooks.
+
+One source, two editions. In a complete notebook (notebooks/NN_*.ipynb) each exercise's answer
+is marked in its code cell, as nbgrader marks solutions:
+
+    ### BEGIN SOLUTION
+    def normalise(x):
+        ...the working answer...
+    ### END SOLUTION
+    assert ex.check(normalise)
+
+In the learner edition (notebooks/learner/NN_*.ipynb) that region becomes a placeholder with
+the task's title and a first hint in comments: a function keeps its signature and gets the
+body ``...``; a value becomes ``name = ...`` (only the names that the rest of the cell reads:
+the answer, not the steps towards it). ``assert ex.check(...)`` becomes ``ex.check(...)``, so
+an unattempted exercise prints "not attempted yet" and the notebook runs on. Every other cell
+is copied with its outputs (they do not depend on any answer: the tests compare the learner
+edition's checked outputs with these), the answer cells lose theirs, and no cell keeps an
+execution count. The header says which edition this is and links the other.
+
+The rules that keep a wrong answer from changing anything downstream are checked here
+(a learner edition cannot be written otherwise) and again by tests/test_learner_editions.py:
+the rest of an answer cell reads only the answer names and the exercise; no later cell reads
+a name that an answer region defines; an answer cell's output is never compared by nbval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+LEARNER = NOTEBOOKS / "learner"
+SOLUTIONS = ROOT / "docs" / "solutions.md"
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+CHECKED = "# NBVAL_CHECK_OUTPUT"
+EXERCISE_KEY = re.compile(r"""exercises\.get\(\s*["']([\w.]+)["']\s*\)""")
+EDITION_NOTE = ("> **Learner edition.** Each exercise's answer is a `...` for you to replace; "
+                "`ex.check(...)` says whether it is right, `ex.hint()` helps, `ex.solution()` "
+                "shows one. The complete notebook, with the answers: [{name}](../{name}).")
+
+
+class EditionError(ValueError):
+    """A complete notebook breaks a rule that the learner edition relies on."""
+
+
+@dataclass
+class Region:
+    """One answer region of a code cell."""
+
+    key: str                # the exercise, e.g. "01.cam_by_hand"
+    before: list[str]       # the cell's lines before the BEGIN marker
+    answer: list[str]       # the lines between the markers
+    after: list[str]        # the lines after the END marker
+    defined: set[str]       # names the answer defines (functions, assignments, imports)
+    placeholder: list[str]  # what replaces it in the learner edition
+
+
+def _source(cell) -> str:
+    return cell.source if isinstance(cell.source, str) else "".join(cell.source)
+
+
+def _names_read(tree: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _names_defined(statements) -> set[str]:
+    names = set()
+    for statement in statements:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(statement.name)
+        elif isinstance(statement, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in statement.names}
+        else:
+            for node in ast.walk(statement):
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                    names.add(node.id)
+    return names
+
+
+def _placeholder(key: str, answer: list[str], after: list[str], title: str, hint: str) -> list[str]:
+    """The learner's lines: the task in comments, the answer's signatures or names, ``...``."""
+    tree = ast.parse("\n".join(answer))
+    read_after = _names_read(ast.parse("\n".join(after))) if after else set()
+    lines = [f"# Exercise {key}: {title}",
+             "# Replace each ... with your answer, then run the cell; ex.hint() gives more hints.",
+             f"# Hint: {hint}"]
+    for statement in tree.body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            lines += [f"def {statement.name}({ast.unparse(statement.args)}):",
+                      "    ...  # your code here", ""]
+        elif isinstance(statement, (ast.Import, ast.ImportFrom)):
+            lines.append(ast.unparse(statement))
+    for name in sorted(_names_defined(tree.body) & read_after, key=lambda n: "\n".join(answer).find(n)):
+        if not any(isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name == name
+                   for s in tree.body):
+            lines.append(f"{name} = ...")
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def find_region(source: str, key: str | None, where: str) -> Region | None:
+    """The answer region of one code cell, checked; None if the cell has none."""
+    lines = source.split("\n")
+    begins = [i for i, line in enumerate(lines) if line.strip() == BEGIN]
+    ends = [i for i, line in enumerate(lines) if line.strip() == END]
+    if not begins and not ends:
+        return None
+    if len(begins) != 1 or len(ends) != 1 or ends[0] < begins[0]:
+        raise EditionError(f"{where}: one {BEGIN!r} and then one {END!r} per cell.")
+    if key is None:
+        raise EditionError(f"{where}: an answer region before any camutils.exercises.get(...).")
+    if lines and lines[0].strip() == CHECKED:
+        raise EditionError(f"{where}: an answer cell's output cannot be compared by nbval "
+                           "(it differs between the editions); move the printed result to the "
+                           "next cell.")
+    before, answer, after = lines[:begins[0]], lines[begins[0] + 1:ends[0]], lines[ends[0] + 1:]
+    if any(line.startswith((" ", "\t")) for line in (answer[:1] or [""])):
+        raise EditionError(f"{where}: the answer region must start at the cell's top level.")
+    tree = ast.parse("\n".join(answer))
+    defined = _names_defined(tree.body)
+    after_tree = ast.parse("\n".join(after))
+    checks = [s for s in after_tree.body if "ex.check(" in ast.unparse(s)]
+    if not checks:
+        raise EditionError(f"{where}: no ex.check(...) after the answer region.")
+    for statement in after_tree.body:
+        if statement in checks:
+            continue
+        leaked = _names_read(statement) & defined
+        if leaked:
+            raise EditionError(
+                f"{where}: after the check, `{ast.unparse(statement)[:60]}` reads the answer "
+                f"({', '.join(sorted(leaked))}); a wrong answer would change it. Use camutils' "
+                "reference there, in a later cell.")
+    return Region(key, before, answer, after, defined, [])
+
+
+def _learner_after(after: list[str]) -> list[str]:
+    return [re.sub(r"^(\s*)assert (ex\.check\(.*)$", r"\1\2", line) for line in after]
+
+
+def notebook_regions(nb, name: str) -> list[tuple[int, Region]]:
+    """Every answer region of a notebook, with its cell's index; the notebook's rules checked."""
+    from camutils.course import exercises
+
+    key, regions = None, []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        source = _source(cell)
+        keys = EXERCISE_KEY.findall(source)
+        key = keys[-1] if keys else key            # `ex = camutils.exercises.get(...)`
+        region = find_region(source, key, f"{name} cell {index}")
+        if region is None:
+            continue
+        ex = exercises.get(region.key)
+        region.placeholder = _placeholder(region.key, region.answer, region.after, ex.title,
+                                          ex.hints[0] if ex.hints else "see ex.solution()")
+        regions.append((index, region))
+    defined_so_far: dict[str, str] = {}
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        mine = dict(regions).get(index)
+        body = "\n".join(mine.before) if mine else _source(cell)
+        try:
+            read = _names_read(ast.parse(_strip_magics(body)))
+        except SyntaxError as error:
+            raise EditionError(f"{name} cell {index}: {error}") from None
+        leaked = read & set(defined_so_far)
+        if leaked:
+            where = ", ".join(f"{n} ({defined_so_far[n]})" for n in sorted(leaked))
+            raise EditionError(f"{name} cell {index} reads an earlier exercise's answer: {where}. "
+                               "Downstream cells must use camutils' reference, not the answer.")
+        if mine:
+            defined_so_far.update({n: f"answer of {mine.key}" for n in mine.defined})
+    return regions
+
+
+def _strip_magics(source: str) -> str:
+    """IPython's ``%magic`` and ``!shell`` lines as ``pass``, so that the cell parses."""
+    return "\n".join(line[:len(line) - len(line.lstrip())] + "pass"
+                     if line.lstrip().startswith(("%", "!")) else line
+                     for line in source.split("\n"))
+
+
+def learner_notebook(nb, name: str):
+    """The learner edition of the complete notebook ``nb`` (named ``name``)."""
+    regions = dict(notebook_regions(nb, name))
+    out = copy.deepcopy(nb)
+    for index, cell in enumerate(out.cells):
+        if cell.cell_type == "code":
+            cell.execution_count = None
+            for output in cell.get("outputs", []):
+                if "execution_count" in output:
+                    output["execution_count"] = None
+        if index in regions:
+            region = regions[index]
+            cell.source = "\n".join(region.before + region.placeholder + _learner_after(region.after))
+            cell.outputs = []
+    header = out.cells[0]
+    text = _source(header).replace(f"notebooks/{name}", f"notebooks/learner/{name}")
+    lines = text.split("\n")
+    lines[1:1] = ["", EDITION_NOTE.format(name=name)]
+    header.source = "\n".join(lines)
+    return out
+
+
+def solutions_page(notebooks: list[tuple[str, object]]) -> str:
+    """docs/solutions.md: every answer region, by notebook and exercise."""
+    from camutils.course import exercises
+
+    parts = ["# Solutions to the exercises", "",
+             "The answers of the learner editions (`notebooks/learner/`), exactly as the complete "
+             "notebooks (`notebooks/`) give them. Written by `make student` from the notebooks; "
+             "do not edit by hand. In a notebook, `ex.solution()` prints another reference "
+             "solution, and `ex.check(answer)` accepts any correct one.", ""]
+    for name, nb in notebooks:
+        regions = notebook_regions(nb, name)
+        if not regions:
+            continue
+        parts += [f"## [{name[:-6]}](../notebooks/{name})", ""]
+        for _, region in regions:
+            ex = exercises.get(region.key)
+            parts += [f"### {region.key}: {ex.title}", "", f"About {ex.minutes} minutes.", "",
+                      "```python", *region.answer, "```", ""]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def complete_notebooks() -> list[Path]:
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def editions() -> dict[Path, str]:
+    """Every file this script writes, and its text."""
+    files, loaded = {}, []
+    for path in complete_notebooks():
+        nb = nbformat.read(path, as_version=4)
+        loaded.append((path.name, nb))
+        files[LEARNER / path.name] = nbformat.writes(learner_notebook(nb, path.name)) + "\n"
+    files[SOLUTIONS] = solutions_page(loaded)
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 if a file differs from what it should be")
+    args = parser.parse_args(argv)
+    try:
+        files = editions()
+    except EditionError as error:
+        print(f"Cannot write the learner editions: {error}", file=sys.stderr)
+        return 2
+    stale = [path for path, text in files.items()
+             if not path.exists() or path.read_text(encoding="utf-8") != text]
+    if args.check:
+        for path in stale:
+            print(f"out of date: {path.relative_to(ROOT)} (run `make student`)")
+        return 1 if stale else 0
+    LEARNER.mkdir(exist_ok=True)
+    for path in stale:
+        path.write_text(files[path], encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)}")
+    known = set(files)
+    for path in LEARNER.glob("*.ipynb"):
+        if path not in known:
+            path.unlink()
+            print(f"removed {path.relative_to(ROOT)} (no complete notebook of that name)")
+    print(f"{len(files) - 1} learner editions and docs/solutions.md are up to date.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
