@@ -65,6 +65,8 @@ def _demo_xgradcam_weights():
 
     Return the weights as an array of shape (channels,). A channel whose activations are
     all zero gets weight 0 (it contributes nothing to the map anyway): divide safely.
+    Give either the weights or a function `xgradcam_weights(activations, gradients)` that
+    computes them (the checker then calls it on `activations=`, `gradients=`).
     """,
     hints=[
         "First the denominators: activations.sum(axis=(0, 1)) gives one sum per channel.",
@@ -83,6 +85,10 @@ def check_xgradcam_weights(answer, activations, gradients):
     g = np.asarray(gradients, np.float64)
     h, w, channels = a.shape
     expected = _xgradcam_reference(a, g)
+    if callable(answer):
+        answer = answer(np.array(activations), np.array(gradients))
+        if answer is None:
+            raise Wrong("Your function returned None: return the weights.")
     got = _numbers(answer, "the weights")
     if got.shape != expected.shape:
         if got.shape == (h, w):
