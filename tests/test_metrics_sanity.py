@@ -241,7 +241,9 @@ def test_seeds_groups_and_kept_maps(setup):
     grouped = cascading_randomisation(setup.model, setup.images, layers=[["logits"], ["conv2", "conv1"]],
                                       keep_maps=True, progress=False)
     assert grouped["layers"] == ["logits", "conv2+conv1"]
-    assert grouped["maps"].shape == (2, 8, S, S)
+    assert grouped["maps"].shape == grouped["signed_maps"].shape == (2, 8, S, S)
+    np.testing.assert_allclose(rank_correlation(np.abs(grouped["original_signed_maps"]),
+                                                np.abs(grouped["signed_maps"][1])), grouped["rank_abs"][1])
     np.testing.assert_allclose(
         rank_correlation(grouped["original_maps"], grouped["maps"][1]), grouped["correlation"][1])
 

@@ -388,7 +388,9 @@ def cascading_randomisation(model, inputs, method: str = "gradcam", target=None,
         drawn; ``"rank_abs"``, ``"rank_no_abs"``, ``"ssim_abs"``, ``"ssim_no_abs"`` float32
         ``(steps, n)``, the paper's similarities of the signed maps (`SIMILARITIES`);
         ``"mean_correlation"`` and ``"std_correlation"`` ``(steps,)``; ``"target"`` ``(n,)``;
-        ``"original_maps"`` ``(n, H, W)``; ``"maps"`` ``(steps, n, H, W)`` with ``keep_maps``.
+        ``"original_maps"`` ``(n, H, W)``; with ``keep_maps``, ``"maps"`` ``(steps, n, H, W)``
+        and the signed maps the similarities compare, ``"signed_maps"`` ``(steps, n, H, W)``
+        and ``"original_signed_maps"`` ``(n, H, W)``.
     """
     from tqdm.auto import tqdm
 
@@ -418,6 +420,7 @@ def cascading_randomisation(model, inputs, method: str = "gradcam", target=None,
     saved = {}
     correlations, kept = [], []
     similarities = {name: [] for name in SIMILARITIES}
+    kept_signed = []
     for step, group in enumerate(tqdm(steps, desc=f"{mode} randomisation", unit="step",
                                       disable=not progress, leave=False)):
         if mode == "independent":
@@ -436,6 +439,8 @@ def cascading_randomisation(model, inputs, method: str = "gradcam", target=None,
         for name, values in _similarities(original_signed, signed).items():
             similarities[name].append(values)
         if keep_maps:
+            kept_signed.append(signed)
+        if keep_maps:
             kept.append(maps)
 
     correlation = np.stack(correlations).astype(np.float32)
@@ -450,6 +455,8 @@ def cascading_randomisation(model, inputs, method: str = "gradcam", target=None,
     }
     if keep_maps:
         result["maps"] = np.stack(kept)
+        result["signed_maps"] = np.stack(kept_signed).astype(np.float32)
+        result["original_signed_maps"] = np.asarray(original_signed, np.float32)
     return result
 
 
