@@ -38,6 +38,7 @@ def _demo():
         return (x - x.min()) / span if span > 0 else np.zeros_like(x)
     """,
     demo=_demo,
+    minutes=5,
 )
 def check_safe_normalise(normalise):
     cases = {

@@ -63,6 +63,7 @@ def _demo_cam_by_hand():
     cams_other = np.einsum("nhwk,kn->nhw", features, weights[:, classes])
     """,
     demo=_demo_cam_by_hand,
+    minutes=8,
 )
 def check_cam_by_hand(answer, features, weights, classes):
     features = np.asarray(features, np.float64)
@@ -140,6 +141,7 @@ def _demo_logits_from_maps():
     logits_from_maps = all_maps.mean(axis=(2, 3)) + b
     """,
     demo=_demo_logits_from_maps,
+    minutes=5,
 )
 def check_logits_from_maps(answer, maps, bias):
     maps = np.asarray(maps, np.float64)
@@ -203,6 +205,7 @@ def _demo_upsample_nearest():
         return np.repeat(np.repeat(small, factor, axis=0), factor, axis=1)
     """,
     demo=_demo_upsample_nearest,
+    minutes=5,
 )
 def check_upsample_nearest(upsample_nearest):
     rng = np.random.default_rng(5)
@@ -304,6 +307,7 @@ def _demo_threshold_iou():
         return float((region & mask).sum() / (region | mask).sum())
     """,
     demo=_demo_threshold_iou,
+    minutes=8,
 )
 def check_threshold_iou(iou_at, maps=None, masks=None, fraction: float = 0.5):
     cases = _iou_cases()

@@ -93,6 +93,7 @@ def _demo_preprocess():
         return (view.astype(np.float32) - 127.0) / 128.0
     """,
     demo=_demo_preprocess,
+    minutes=8,
 )
 def check_preprocess(preprocess, images=None):
     from ...images import resize, to_rgb_uint8
@@ -168,6 +169,7 @@ def _demo_cam_by_hand():
     cam_second = np.einsum("hwk,k->hw", features, weights[:, class_index])
     """,
     demo=_demo_cam_by_hand,
+    minutes=5,
 )
 def check_cam_by_hand(answer, features, weights, class_index):
     features = np.asarray(features, np.float64)
@@ -231,6 +233,7 @@ def _demo_logit_from_map():
     logit = float(cam_map.mean() + bias)
     """,
     demo=_demo_logit_from_map,
+    minutes=3,
 )
 def check_logit_from_map(answer, cam_map, bias):
     cam_map = np.asarray(cam_map, np.float64)
@@ -331,6 +334,7 @@ def _peak_tile(heat_map, boxes):
         return None
     """,
     demo=_demo_which_tile,
+    minutes=8,
 )
 def check_which_tile(which_tile, maps=None, boxes=None):
     cases = _tile_cases()

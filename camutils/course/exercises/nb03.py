@@ -207,6 +207,7 @@ def _demo_weights_from_dense():
     alpha_predicted = W[:, class_index] / (h * w)
     """,
     demo=_demo_weights_from_dense,
+    minutes=5,
 )
 def check_weights_from_dense(answer, kernel, class_index, map_size):
     kernel = np.asarray(kernel, np.float64)
@@ -292,6 +293,7 @@ def _resize_cases(extra_images=()):
         return cv2.resize(heatmap, (width, height), interpolation=cv2.INTER_LINEAR)
     """,
     demo=_demo_fix_resize,
+    minutes=5,
 )
 def check_fix_resize(to_image_size, images=None):
     import cv2
@@ -364,6 +366,7 @@ def _demo_counterfactual_map():
     counterfactual = np.maximum(np.einsum("hwk,k->hw", features, -alpha), 0)
     """,
     demo=_demo_counterfactual_map,
+    minutes=5,
 )
 def check_counterfactual_map(answer, features, gradients):
     features = np.asarray(features, np.float64)

@@ -79,6 +79,7 @@ def _demo_xgradcam_weights():
     alpha = (share * gradients).sum(axis=(0, 1))
     """,
     demo=_demo_xgradcam_weights,
+    minutes=8,
 )
 def check_xgradcam_weights(answer, activations, gradients):
     a = np.asarray(activations, np.float64)
@@ -201,6 +202,7 @@ def _demo_class_agnostic():
     agnostic = {"eigencam"}
     """,
     demo=_demo_class_agnostic,
+    minutes=5,
 )
 def check_class_agnostic(answer, maps):
     names = {answer} if isinstance(answer, str) else answer
@@ -305,6 +307,7 @@ def _demo_scorecam_weight():
     weight = float(p[class_index] / p.sum())
     """,
     demo=_demo_scorecam_weight,
+    minutes=10,
 )
 def check_scorecam_weight(answer, image, channel, predict, class_index):
     got = _numbers(answer, "the weight")
@@ -396,6 +399,7 @@ def _demo_ablation_on_gap():
     alpha = kernel[:, class_index] * pooled / abs(score)
     """,
     demo=_demo_ablation_on_gap,
+    minutes=10,
 )
 def check_ablation_on_gap(answer, features, kernel, bias, class_index):
     features = np.asarray(features, np.float64)

@@ -99,6 +99,7 @@ def _demo_pointing_hit():
         return masks[np.arange(n), ys, xs]
     """,
     demo=_demo_pointing_hit,
+    minutes=8,
 )
 def check_pointing_hit(pointing_hits, maps=None, masks=None):
     cases = []
@@ -206,6 +207,7 @@ def _reference_energy(maps: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         return np.divide(inside, total, out=np.zeros_like(total), where=total > 0)
     """,
     demo=_demo_energy_share,
+    minutes=8,
 )
 def check_energy_share(energy_share, maps=None, boxes=None):
     cases = [_energy_cases()]
@@ -302,6 +304,7 @@ def _reference_auc(fractions, scores) -> np.ndarray:
         return (heights * np.diff(fractions)).sum(axis=1)
     """,
     demo=_demo_trapezoid_auc,
+    minutes=5,
 )
 def check_trapezoid_auc(auc, fractions=None, scores=None):
     cases = _auc_cases()
@@ -395,6 +398,7 @@ def _reference_spearman(a, b) -> float:
         return float(np.corrcoef(ra, rb)[0, 1])
     """,
     demo=_demo_spearman,
+    minutes=5,
 )
 def check_spearman(spearman, a=None, b=None):
     cases = _spearman_cases()

@@ -98,6 +98,7 @@ def _demo_energy_split():
         return np.divide(parts, total, out=np.zeros_like(parts), where=total > 0)
     """,
     demo=_demo_energy_split,
+    minutes=10,
 )
 def check_energy_split(energy_split, maps=None, marker_masks=None, object_masks=None):
     if not callable(energy_split):
@@ -199,6 +200,7 @@ def _demo_partial_leak():
     predicted_accuracy = fraction * np.mean(np.diag(rates)) + (1 - fraction) / K
     """,
     demo=_demo_partial_leak,
+    minutes=10,
 )
 def check_partial_leak(answer, confusion, fraction):
     counts = np.asarray(confusion, np.float64)
@@ -315,6 +317,7 @@ def _demo_break_marker():
         return np.where(marker_masks[..., None], colours[:, None, None, :], images).astype(np.uint8)
     """,
     demo=_demo_break_marker,
+    minutes=8,
 )
 def check_break_marker(break_marker, images=None, marker_masks=None, labels=None):
     if not callable(break_marker):

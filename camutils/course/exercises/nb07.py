@@ -40,6 +40,7 @@ def _finest_demo():
     answer = max(resolutions, key=lambda name: resolutions[name][0] * resolutions[name][1])
     """,
     demo=_finest_demo,
+    minutes=5,
 )
 def check_finest_layer(answer, resolutions=None):
     if not resolutions:
@@ -87,6 +88,7 @@ def _recompute_demo():
     answer = ["image", "model", "method", "class", "layer"]
     """,
     demo=_recompute_demo,
+    minutes=3,
 )
 def check_what_needs_recomputing(answer):
     if isinstance(answer, str):
