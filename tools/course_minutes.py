@@ -1,6 +1,7 @@
 """How long a read-through of each notebook takes, with every exercise done: an estimate.
 
-    python tools/course_minutes.py          # a table, per notebook and in total
+    python tools/course_minutes.py                # a table, per notebook and in total
+    python tools/course_minutes.py --guide-table  # the table of docs/instructor_guide.md
 
 Nobody can time every learner, so the course estimates, from what each notebook contains,
 at stated rates (the instructor guide, docs/instructor_guide.md, quotes them):
@@ -99,7 +100,30 @@ def course_estimates() -> dict[str, dict]:
     return out
 
 
+TITLES = {"00": "00 start here", "01": "01 CAM from scratch", "02": "02 CAM on real photos",
+          "03": "03 Grad-CAM", "04": "04 beyond Grad-CAM", "05": "05 evaluating explanations",
+          "06": "06 case study: shortcut learning", "07": "07 explorer, your own model"}
+
+
+def guide_table(rows: dict | None = None) -> str:
+    """The table of docs/instructor_guide.md, in markdown."""
+    rows = course_estimates() if rows is None else rows
+    lines = ["| notebook | words | code lines | figures | exercises (minutes) | estimate, minutes |",
+             "|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        title = TITLES.get(name[:2], name[:-6].replace("_", " "))
+        lines.append(f"| {title} | {r['words']} | {r['code_lines']} | {r['figures']} | "
+                     f"{r['exercises']} ({r['exercise_minutes']:.0f}) | {r['total']} |")
+    total = lambda key: sum(r[key] for r in rows.values())  # noqa: E731
+    lines.append(f"| **all** | {total('words')} | {total('code_lines')} | {total('figures')} | "
+                 f"{total('exercises')} ({total('exercise_minutes'):.0f}) | **{total('total')}** |")
+    return "\n".join(lines)
+
+
 def main() -> int:
+    if "--guide-table" in sys.argv[1:]:
+        print(guide_table())
+        return 0
     rows = course_estimates()
     print(f"{'notebook':<40}{'words':>7}{'code':>6}{'figs':>5}{'ex':>4}"
           f"{'read':>6}{'code':>6}{'figs':>6}{'ex':>5}{'run':>5}{'total':>7}")
