@@ -51,11 +51,14 @@ _EXPORTS: dict[str, str] = {
     "SHAPE_CLASSES": "course",
     "load_course_model": "course",
     "Explorer": "widgets",
+    # whole datasets: streamed to shards, resumable, distributed; and their audit
+    "explain_dataset": "dataset",
+    "audit": "dataset",
 }
 
 _SUBMODULES = {
     "images", "samples", "plot", "environment", "preflight", "methods", "zoo", "metrics",
-    "widgets", "course", "model_cache",
+    "widgets", "course", "model_cache", "dataset", "atomic",
     # old paths, still importable (see camutils._moved)
     "exercises", "targets", "datasets", "imagenet", "course_models", "keras_apps",
     "efficientnet", "torch_pickle",

@@ -27,7 +27,12 @@ import numpy as np
 __all__ = [
     "load_image", "decode_image", "encode_image", "to_rgb_uint8", "as_batch", "resize",
     "center_crop", "center_crop_resize", "collage", "collage_boxes", "save_image",
+    "IMAGE_SUFFIXES",
 ]
+
+#: The file types that count as images when a folder is searched (the command line and
+#: `camutils.dataset`); case does not matter.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 
 MAX_PIXELS = 100_000_000
 """The most pixels (width x height) an image file may have; larger ones are refused before
@@ -433,12 +438,15 @@ def collage(images: Iterable, tile_size: int | tuple[int, int] | None = None,
 
 
 def save_image(path, image: np.ndarray) -> Path:
-    """Write an RGB image (any form `to_rgb_uint8` accepts) to ``path`` (PNG, JPEG, ...)."""
+    """Write an RGB image (any form `to_rgb_uint8` accepts) to ``path`` (PNG, JPEG, ...).
+
+    The file is written under a temporary name and then renamed (`camutils.atomic`): a run
+    that is interrupted never leaves a truncated image under ``path``."""
     path = Path(path)
     try:
         encoded = encode_image(image, path.suffix or ".png")
     except (ValueError, cv2.error):
         raise ValueError(f"Cannot write {str(path)!r}: unknown image format {path.suffix!r}.") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(encoded)
-    return path
+    from .atomic import atomic_write_bytes
+
+    return atomic_write_bytes(path, encoded)

@@ -25,6 +25,8 @@ Conventions
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -36,7 +38,8 @@ from .feature_model import FeatureModel, feature_model
 from .keras_internals import traced_once
 from .inputs import Target, image_batch, resolve_target
 
-__all__ = ["Pass", "Rule", "Request", "prepare", "run_rule", "finish", "choose_classes"]
+__all__ = ["Pass", "Rule", "Request", "prepare", "run_rule", "rule_chain", "capture_rule",
+           "RuleCaptured", "finish", "choose_classes"]
 
 
 @dataclass
@@ -233,19 +236,64 @@ def forward_with_gradients(feature, images, given, mode: str, k: int, gradients:
     return Pass(tf.cast(activations, tf.float32), grads, logits, classes, scores, feature)
 
 
-def run_rule(request: Request, rule: Rule) -> Explanation:
-    """Explain ``request`` with a single-pass ``rule`` (CAM, the Grad-CAM family, Eigen-CAM)."""
+def rule_chain(feature, rule: Rule, images, given, mode: str, k: int):
+    """The whole single-pass chain in graph code: ``(maps, raw, Pass)`` for a batch.
+
+    Forward (and backward) pass, the rule, the weighted sum, ReLU, upsampling and
+    normalisation: what `run_rule` compiles, and what `camutils.dataset` runs on each replica
+    of a `tf.distribute` strategy (the same computation per image by construction).
+    """
     import tensorflow as tf
 
+    p = forward_with_gradients(feature, images, given, mode, k, rule.gradients)
+    out = rule(p)
+    raw = weighted_sum(p.activations, out) if rule.kind == "weights" else out
+    raw, maps = finish(raw, tf.shape(images)[1:3])
+    return maps, raw, p
+
+
+class RuleCaptured(Exception):
+    """Raised by `run_rule` inside `capture_rule`: the call stopped before running."""
+
+
+_CAPTURE: ContextVar[list | None] = ContextVar("camutils_capture_rule", default=None)
+
+
+@contextmanager
+def capture_rule():
+    """Inside this block, a single-pass method's call checks its arguments, then stops with
+    `RuleCaptured` instead of running; the list it yields then holds its ``(Request, Rule)``.
+
+        with capture_rule() as captured:
+            try:
+                explain(model, probe, "gradcam", layer=layer)
+            except RuleCaptured:
+                pass
+        request, rule = captured[0]       # (empty: the method is not single-pass)
+
+    `camutils.dataset` uses it to run any single-pass method of the method table inside its
+    own compiled step (with `rule_chain`), without a table of its own.
+    """
+    captured: list = []
+    token = _CAPTURE.set(captured)
+    try:
+        yield captured
+    finally:
+        _CAPTURE.reset(token)
+
+
+def run_rule(request: Request, rule: Rule) -> Explanation:
+    """Explain ``request`` with a single-pass ``rule`` (CAM, the Grad-CAM family, Eigen-CAM)."""
     feature, target = request.feature, request.target
     mode, k = target.mode, target.k
+    captured = _CAPTURE.get()
+    if captured is not None:
+        captured.append((request, rule))
+        raise RuleCaptured(rule.name)
 
     def build():
         def graph(images, given):
-            p = forward_with_gradients(feature, images, given, mode, k, rule.gradients)
-            out = rule(p)
-            raw = weighted_sum(p.activations, out) if rule.kind == "weights" else out
-            raw, maps = finish(raw, tf.shape(images)[1:3])
+            maps, raw, p = rule_chain(feature, rule, images, given, mode, k)
             return maps, raw, p.classes, p.scores
 
         return graph
