@@ -468,7 +468,7 @@ def load_cli_model(spec: str, classes: str | None = None):
 def run_audit(args, out=None) -> int:
     """The ``audit`` command: print the findings and the per-class table, write the report."""
     out = sys.stdout if out is None else out
-    from .dataset.audit import audit
+    from .dataset.auditing import audit
 
     run = Path(args.run).expanduser()
     if not run.is_dir():

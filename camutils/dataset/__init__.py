@@ -9,7 +9,7 @@
 batch in one compiled step (on every replica of a ``tf.distribute`` strategy, if given) and
 writes the results shard by shard in an open format (`camutils.dataset.format`: ``.npz`` and
 CSV files with a JSON manifest, which numpy and pandas read without camutils). `audit`
-(`camutils.dataset.audit`) summarises a finished run: per-class mean maps, the share of the
+(`camutils.dataset.auditing`) summarises a finished run: per-class mean maps, the share of the
 maps' energy in the image's border and corners, the images least like their class, and the
 suspects for a shortcut, as an HTML report with figures.
 """
@@ -24,11 +24,16 @@ __all__ = ["explain_dataset", "DatasetRun", "load_results", "iter_shards", "read
 _WHERE = {
     "explain_dataset": "runner", "DatasetRun": "runner", "load_results": "runner",
     "iter_shards": "format", "read_manifest": "format", "ArgumentsDiffer": "format",
-    "audit": "audit", "AuditSummary": "audit",
+    "audit": "auditing", "AuditSummary": "auditing",
 }
 
 
+_SUBMODULES = ("format", "sources", "runner", "auditing")
+
+
 def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     if name in _WHERE:
         value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
         globals()[name] = value
@@ -37,4 +42,4 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(__all__)
+    return sorted(__all__) + list(_SUBMODULES)
