@@ -37,17 +37,22 @@ def is_temporary(path) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_writer(path, mode: str = "wb", **kwargs):
-    """Open a temporary file for ``path``; on success flush it to disk and rename it to
-    ``path``, on an exception remove it (``path`` is then untouched)."""
+def atomic_writer(path, mode: str = "wb", durable: bool = False, **kwargs):
+    """Open a temporary file for ``path``; on success rename it to ``path``, on an exception
+    remove it (``path`` is then untouched).
+
+    ``durable``: also flush the file to the disk before the rename (``os.fsync``), so that it
+    survives a crash of the machine, not only of the process (a few milliseconds a file: the
+    shards of `camutils.dataset` are written so; overlays are not)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = temporary_name(path)
     try:
         with open(temporary, mode, **kwargs) as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):

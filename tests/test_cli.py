@@ -373,18 +373,19 @@ def test_an_interrupted_run_leaves_no_partial_overlay(tiny_model_file, tmp_path,
 
     model, _ = tiny_model_file
     folder = _mixed_folder(tmp_path / "photos", broken=())
-    real_fsync, calls = os.fsync, []
+    real_replace, calls = os.replace, []
 
-    def fsync_then_interrupt(fd):
-        real_fsync(fd)
-        calls.append(fd)
+    def replace_or_interrupt(source, target):
+        calls.append(target)
         if len(calls) == 2:
             raise KeyboardInterrupt
+        return real_replace(source, target)
 
-    monkeypatch.setattr(os, "fsync", fsync_then_interrupt)
+    monkeypatch.setattr(os, "replace", replace_or_interrupt)
     out = tmp_path / "out"
     result = run_cli("explain", folder / "a.png", folder / "c.png", folder / "d.jpg",
                      "--model", model, "--batch-size", "1", "--out", out, "--quiet")
+    monkeypatch.undo()
     assert result.returncode == 130 and "interrupted" in result.stderr
     written = sorted(p.name for p in out.iterdir())
     assert len(written) == 1 and written[0].startswith("a_") and _temporary_files(out) == []

@@ -315,8 +315,10 @@ def _findings(classes, overall, areas, unreadable, empty, count, shards, total) 
         f"corner ({areas['corner_cells']:.0%} of the map's cells: lift "
         f"{overall['corner_peak_lift']:.1f}).")
     if suspects:
-        shown = ", ".join(f"{name} (lift {max(classes[name]['corner_lift'], classes[name]['corner_peak_lift'], classes[name]['border_lift']):.1f})"
-                          for name in suspects[:8])
+        shown = ", ".join(
+            f"{name} (corners: energy {classes[name]['corner_lift']:.1f}x, peaks "
+            f"{classes[name]['corner_peak_lift']:.1f}x; border {classes[name]['border_lift']:.1f}x)"
+            for name in suspects[:6])
         lines.append(
             f"SHORTCUT SUSPECT: {len(suspects)} of {len(classes)} classes put at least "
             f"{SUSPECT_LIFT:g} times their area's share of map energy, or of map peaks, in the "
@@ -401,7 +403,7 @@ def _write_report(folder: Path, out: Path, manifest, summary: AuditSummary, tabl
 
     # class means (each upsampled to the input's size as the maps are)
     names = list(summary.mean_maps)
-    cols = min(6, len(names) + 1)
+    cols = min(8, len(names) + 1)
     rows = -(-(len(names) + 1) // cols)
     fig = _figure(cols, rows)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()

@@ -92,7 +92,7 @@ class ArgumentsDiffer(ValueError):
 
 
 def write_manifest(out: Path, manifest: dict) -> None:
-    with atomic_writer(Path(out) / MANIFEST, "w", encoding="utf-8") as handle:
+    with atomic_writer(Path(out) / MANIFEST, "w", durable=True, encoding="utf-8") as handle:
         json.dump(manifest, handle, indent=1, sort_keys=False, default=_jsonable)
         handle.write("\n")
 
@@ -210,10 +210,10 @@ def write_shard(out, number: int, arrays: dict, errors: list, class_names=None,
     missing = set(FIELDS) - set(arrays)
     if missing:
         raise ValueError(f"A shard needs every field; missing: {sorted(missing)}.")
-    with atomic_writer(folder / shard_name(number, ".csv"), "w", encoding="utf-8",
-                       newline="") as handle:
+    with atomic_writer(folder / shard_name(number, ".csv"), "w", durable=True,
+                       encoding="utf-8", newline="") as handle:
         handle.write(_csv_text(arrays, errors, class_names, label_names))
-    with atomic_writer(folder / shard_name(number), "wb") as handle:
+    with atomic_writer(folder / shard_name(number), "wb", durable=True) as handle:
         np.savez(handle, **{name: np.asarray(arrays[name]) for name in FIELDS})
     return folder / shard_name(number)
 
