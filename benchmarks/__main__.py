@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from .budgets import evaluate
-from .course import ROOT, measure_make_test, measure_notebooks
+from .course import ROOT, measure_make_test, measure_notebooks, merge_notebooks
 from .machine import describe_machine
 from .report import write_report
 from .results import (DatasetResult, ModelResult, StoredModels, load_dataset, load_models,
@@ -128,7 +128,10 @@ def main(argv: list[str] | None = None) -> int:
               [n for n in SUBJECTS if n in models] + [n for n in models if n not in SUBJECTS]}
     course = _load(args.results / "course.json")
     if args.course:
-        course["notebooks"] = measure_notebooks(args.notebooks)
+        measured = measure_notebooks(args.notebooks)
+        # only some notebooks (--notebooks): the others keep their last figures
+        course["notebooks"] = merge_notebooks(course.get("notebooks"), measured) \
+            if args.notebooks else measured
         _save(args.results / "course.json", course)
     if args.make_test:
         course["make_test"] = measure_make_test()

@@ -134,7 +134,7 @@ def forward_only_pipeline(model, paths: list[Path], batch: int = BATCH):
     return run
 
 
-def measure_throughput(images: int = THROUGHPUT_IMAGES, rounds: int = 3,
+def measure_throughput(images: int = THROUGHPUT_IMAGES, rounds: int = 5,
                        progress: bool = True) -> dict:
     """The throughput block, in this process (see the module's docstring)."""
     import camutils

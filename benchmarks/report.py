@@ -220,9 +220,11 @@ def _dataset_section(dataset: DatasetResult | None) -> list[str]:
     t, m = dataset.throughput, dataset.memory
     base, ours = dataset.timings("baseline"), dataset.timings("candidate")
     load = dataset.machine.get("load_average")
-    lines += [f"Measured by `python -m benchmarks --dataset` on {dataset.date}"
-              + (f" (load average at the start {load[0]:.1f} on {dataset.machine.get('cores')} "
-                 "cores)" if load else "") + ". `camutils.explain_dataset` with Grad-CAM on "
+    machine = dataset.machine
+    lines += [f"Measured by `python -m benchmarks --dataset` on {dataset.date}, on "
+              f"{machine.get('cpu', 'an unknown CPU')} ({machine.get('cores')} usable cores"
+              + (f", load average {load[0]:.1f} at the start" if load else "")
+              + "). `camutils.explain_dataset` with Grad-CAM on "
               f"`{t['model']}`, against a forward-only tf.data pipeline over the same folder of "
               f"{t['images']} JPEG photos ({t['jpeg_bytes']['smallest'] // 1000} to "
               f"{t['jpeg_bytes']['largest'] // 1000} kB: the sample photos cropped, flipped "
@@ -240,7 +242,9 @@ def _dataset_section(dataset: DatasetResult | None) -> list[str]:
     ])
     lines += [f"Throughput ratio (the forward-only pipeline's time over explain_dataset's, "
               f"median over paired rounds): wall {t['throughput_ratio_wall']:.2f}, CPU "
-              f"{t['throughput_ratio_cpu']:.2f}; the budget is judged on the smaller.", ""]
+              f"{t['throughput_ratio_cpu']:.2f}; the budget is judged on the smaller. (The "
+              f"ratio of the wall medians, {base.median_s / ours.median_s:.2f}, depends on "
+              "which runs the machine's other load happened to slow down.)", ""]
     if m:
         lines += [f"Memory: one fresh process per run, `{m['model']}` (64 x 64 PNG files), "
                   f"Grad-CAM, batch {m['batch']}; peak resident memory (`ru_maxrss`).", ""]
@@ -264,9 +268,13 @@ def _course_section(course: dict | None) -> list[str]:
             value = n.get("load_average")
             return "-" if not value or None in value else f"{value[0]:.1f} -> {value[1]:.1f}"
 
-        lines += _table(["notebook", "seconds", "peak RSS MiB", "load average (1 min)"], [
-            [n["notebook"], f"failed: {n['error']}", "-", load(n)] if n.get("error") else
-            [n["notebook"], f"{n['seconds']:.1f}", f"{n['peak_rss_mib']:.0f}", load(n)]
+        dates = {n.get("date", notebooks["date"])[:10] for n in notebooks["results"]}
+        dated = len(dates) > 1  # measured on different days: each row says when
+        lines += _table(["notebook", "seconds", "peak RSS MiB", "load average (1 min)"]
+                        + (["measured on"] if dated else []), [
+            ([n["notebook"], f"failed: {n['error']}", "-", load(n)] if n.get("error") else
+             [n["notebook"], f"{n['seconds']:.1f}", f"{n['peak_rss_mib']:.0f}", load(n)])
+            + ([n.get("date", notebooks["date"])[:10]] if dated else [])
             for n in notebooks["results"]])
         lines += ["Notebook times are wall times of a kernel that shares the machine: under a "
                   "load average well above the 2 cores they stretch with the load.", ""]

@@ -408,3 +408,22 @@ def test_the_forward_only_baseline_does_the_same_work_as_lite0s_preprocessing(li
                                                  (224, 224), "bicubic"), 0, 255) - 127) / 128
         theirs, _ = lite0.preprocess([path])
         assert np.abs(ours.numpy() - theirs[0]).mean() < 0.05
+
+
+def test_measuring_some_notebooks_keeps_the_others_figures():
+    from benchmarks.course import merge_notebooks
+
+    stored = {"date": "2026-01-01T00:00", "results": [
+        {"notebook": "00_a.ipynb", "seconds": 1.0, "peak_rss_mib": 500},
+        {"notebook": "01_b.ipynb", "seconds": 2.0, "peak_rss_mib": 500}]}
+    measured = {"date": "2026-02-02T00:00", "results": [
+        {"notebook": "01_b.ipynb", "seconds": 3.0, "peak_rss_mib": 600, "date": "2026-02-02T00:00"},
+        {"notebook": "08_c.ipynb", "seconds": 4.0, "peak_rss_mib": 700, "date": "2026-02-02T00:00"}]}
+    merged = merge_notebooks(stored, measured)
+    assert [(r["notebook"], r["seconds"], r["date"][:10]) for r in merged["results"]] == [
+        ("00_a.ipynb", 1.0, "2026-01-01"), ("01_b.ipynb", 3.0, "2026-02-02"),
+        ("08_c.ipynb", 4.0, "2026-02-02")]
+    from benchmarks.report import render_markdown
+
+    text = render_markdown({}, {"notebooks": merged}, {"wall_s": 1.0})
+    assert "| measured on |" in text and "| 2026-01-01 |" in text

@@ -390,3 +390,22 @@ def test_an_interrupted_run_leaves_no_partial_overlay(tiny_model_file, tmp_path,
     written = sorted(p.name for p in out.iterdir())
     assert len(written) == 1 and written[0].startswith("a_") and _temporary_files(out) == []
     assert load_image(out / written[0]).shape == (*TINY_SIZE, 3)
+
+
+def test_audit_summarises_a_folder_run(tiny_model_file, tmp_path):
+    model, names = tiny_model_file
+    folder = _mixed_folder(tmp_path / "photos")
+    out = tmp_path / "out"
+    assert run_cli("explain", folder, "--model", model, "--classes", names, "--out", out,
+                   "--quiet").returncode == 1  # (the broken file)
+    result = run_cli("audit", out, "--top", "2", "--report", tmp_path / "report")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Audited 3 maps from 1 of 1 shards; 1 unreadable image(s) "
+                                    "skipped.")
+    assert re.search(r"^\(all\) +3 ", result.stdout, re.M)
+    assert (tmp_path / "report" / "report.html").is_file()
+    assert result.stdout.rstrip().endswith(str(tmp_path / "report" / "report.html"))
+    with open(tmp_path / "report" / "images.csv", newline="") as handle:
+        assert [row["id"] for row in csv.DictReader(handle)] == ["a.png", "c.png", "d.jpg"]
+    missing = run_cli("audit", folder)
+    assert missing.returncode == 2 and "No dataset run in" in _one_error_line(missing)

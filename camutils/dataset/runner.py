@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -214,9 +213,8 @@ def _plan(subject: _Subject, method: str, target, options: dict, strategy, want_
                 f"{info.label} runs many passes per image from Python, so it cannot run inside "
                 "a tf.distribute strategy; run it with strategy=None (or choose a single-pass "
                 "method: cam, gradcam, gradcam++, xgradcam, hirescam, layercam, eigencam).")
-        from ..methods.layers import resolve_layer
-
         from ..methods.feature_model import feature_model
+        from ..methods.layers import resolve_layer
 
         layer = resolve_layer(model, subject.layer)
         opened = feature_model(model, layer)
@@ -247,11 +245,9 @@ def _plan(subject: _Subject, method: str, target, options: dict, strategy, want_
             result["maps"] = maps[:, 0]
         return result
 
-    def build():
+    def build():  # without a strategy: the step itself, compiled once per model and rule
         spec = tf.TensorSpec((None, *feature.input_shape[1:]), tf.float32)
-        active = tf.distribute.get_strategy()
-        return tf.function(lambda images: active.run(replica_step, args=(images,)),
-                           input_signature=[spec], autograph=False)
+        return tf.function(replica_step, input_signature=[spec], autograph=False)
 
     if strategy is None:
         step = cached(model, ("dataset-step", feature.layer, feature.output, rule, mode, index,

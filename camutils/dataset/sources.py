@@ -20,7 +20,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -211,7 +211,8 @@ def _dataset_source(dataset) -> Source:
     if image_spec.shape.rank != 3:
         raise ValueError(f"A dataset's images must be single images (height, width, channels), "
                          f"unbatched; its elements have shape {image_spec.shape} (unbatch it).")
-    small = normalised.map(lambda e: {k: v for k, v in e.items() if k != "image"})
+    small = normalised.map(lambda e: {"_position": tf.constant(0),
+                                      **{k: v for k, v in e.items() if k != "image"}})
     ids, labels = [], []
     for position, element in enumerate(small.as_numpy_iterator()):
         ident = element.get("id", position)
