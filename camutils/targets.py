@@ -28,9 +28,14 @@ Logits beneath a softmax
     softmax operation. The model is not changed.
 
 Keras internals used
-    ``Functional._run_through_graph`` (the graph runner of ``Functional.call``),
-    ``Functional._standardize_inputs`` and ``Layer._call_context_args``, all in Keras 3.15.
-    They are used in this module only.
+    In this module only, each checked in every Keras version from 3.1 to 3.15:
+    ``keras.src.models.functional.Functional`` (to tell functional models from subclassed
+    ones), ``Functional._run_through_graph(inputs, operation_fn)`` (the graph runner of
+    ``Functional.call``), ``Functional._standardize_inputs`` (used where present),
+    ``Functional._outputs_struct`` and ``KerasTensor._keras_history`` (output names; read
+    with a default). Which layers take ``training=False``: ``Layer._call_context_args``
+    from Keras 3.10, ``Layer._call_has_training_arg`` before it (a feature check, not a
+    version check).
 """
 
 from __future__ import annotations
@@ -76,9 +81,21 @@ def _is_graph_model(layer) -> bool:
     return isinstance(layer, (Functional, keras.Sequential))
 
 
+def _takes_training(layer) -> bool:
+    """Whether ``Functional.call(training=False)`` passes ``training=False`` to ``layer``.
+
+    Keras 3.10 and later list the arguments it passes in ``Layer._call_context_args``;
+    earlier versions pass ``training`` where ``Layer._call_has_training_arg`` is set.
+    """
+    context = getattr(layer, "_call_context_args", None)
+    if context is not None:
+        return "training" in context
+    return bool(getattr(layer, "_call_has_training_arg", False))
+
+
 def _call_layer(layer, *args, **kwargs):
     """Call one layer in inference mode, as ``Functional.call(training=False)`` does."""
-    if "training" in getattr(layer, "_call_context_args", ()):
+    if _takes_training(layer):
         kwargs["training"] = False
     return layer(*args, **kwargs)
 
