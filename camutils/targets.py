@@ -28,7 +28,9 @@ Logits beneath a softmax
     softmax operation. The model is not changed.
 
 Keras internals used
-    In this module only, each checked in every Keras version from 3.1 to 3.15:
+    In this module only; each is in every Keras minor release from 3.3 (the lower bound is
+    3.3.3) to 3.15, and the tests pass on 3.3.3, 3.5.0, 3.8.0, 3.10.0, 3.12.4 and 3.15.1
+    (docs/platforms.md):
     ``keras.src.models.functional.Functional`` (to tell functional models from subclassed
     ones), ``Functional._run_through_graph(inputs, operation_fn)`` (the graph runner of
     ``Functional.call``), ``Functional._standardize_inputs`` (used where present),
