@@ -8,8 +8,12 @@ read from pyproject.toml, the one place it is kept.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10 (camutils' test extra installs tomli there)
+    import tomli as tomllib
 
 import nbformat
 

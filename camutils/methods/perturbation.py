@@ -129,7 +129,12 @@ def _flatten_pairs(tensor):
     import tensorflow as tf
 
     shape = tf.shape(tensor)
-    return tf.reshape(tensor, tf.concat([[shape[0] * shape[1]], shape[2:]], axis=0))
+    flat = tf.reshape(tensor, tf.concat([[shape[0] * shape[1]], shape[2:]], axis=0))
+    # Keep the static sizes of the trailing axes: layers that read them (Flatten up to
+    # Keras 3.10 builds its reshape from them) fail on unknown sizes.
+    if tensor.shape.rank is not None:
+        flat.set_shape([None, *tensor.shape[2:]])
+    return flat
 
 
 def _target_scores(values, classes, m):
@@ -216,9 +221,10 @@ def _ablated_pooled(feature, acts, keep):
     import tensorflow as tf
 
     pooled = feature.pool(acts)  # (g, C), or (g, 1, 1, C) with keepdims
-    m, channels = tf.shape(keep)[0], tf.shape(keep)[1]
-    middle = tf.ones([len(pooled.shape) - 2], tf.int32)
-    keep = tf.reshape(tf.cast(keep, pooled.dtype), tf.concat([[1, m], middle, [channels]], 0))
+    # (1, m, 1, ..., C), with every size but m known statically where the pooling's is
+    channels = pooled.shape[-1] if pooled.shape[-1] is not None else tf.shape(keep)[1]
+    keep = tf.reshape(tf.cast(keep, pooled.dtype),
+                      [1, -1, *[1] * (len(pooled.shape) - 2), channels])
     return _flatten_pairs(pooled[:, None] * keep)  # (g, m, ..., C) -> (g m, ..., C)
 
 
@@ -249,6 +255,9 @@ def ablationcam(model, images, target=None, layer=None, *, class_names=None, out
 
     def build():
         def graph(images, acts, classes, n0, n1, k0, k1):
+            # Every channel is here: give the head the layer's static sizes (the signature
+            # leaves the channels open for Score-CAM's selections).
+            acts = tf.ensure_shape(acts, (None, *feature.activation_shape))
             keep = 1.0 - tf.one_hot(tf.range(k0, k1), tf.shape(acts)[3], dtype=acts.dtype)
             m = k1 - k0
             inputs = tf.repeat(images[n0:n1], m, axis=0)  # pruned unless a path bypasses
