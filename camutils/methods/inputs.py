@@ -7,10 +7,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..checks import stacked
 from ..suggestions import did_you_mean
 from .explanation import TopK
 
-__all__ = ["image_batch", "resolve_target", "Target", "check_options"]
+__all__ = ["image_array", "image_batch", "resolve_target", "Target", "check_options"]
+
+_RESIZE = ("a batch is one array, so every image needs the model's input size: resize them "
+           "first (camutils.resize, or a zoo model's preprocess(), which crops and resizes "
+           "each photo).")
+
+
+def image_array(images) -> np.ndarray:
+    """``images`` (numpy, a tensor, or a list of images) as one numpy array; a list of images
+    of different sizes raises a ValueError that names two of them and says to resize."""
+    return stacked(images, "image", _RESIZE)
 
 
 def image_batch(images, input_shape: tuple, input_dtype: str, model_name: str) -> np.ndarray:
@@ -22,14 +33,12 @@ def image_batch(images, input_shape: tuple, input_dtype: str, model_name: str) -
         input_shape: the model's input shape ``(None, H, W, C)`` (None where free).
 
     Raises:
-        ValueError: wrong number of dimensions, a shape the model does not take, an empty
-            batch, or NaN / infinite values (the message says which images).
+        ValueError: wrong number of dimensions, a shape the model does not take, images
+            of different sizes, an empty batch, or NaN / infinite values (the message says
+            which images).
         TypeError: not numbers.
     """
-    try:
-        array = np.asarray(images)
-    except Exception as error:  # e.g. ragged nested lists
-        raise TypeError(f"Cannot read the images as an array: {error}") from None
+    array = image_array(images)
     if array.dtype == object or not (
         np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_
     ):

@@ -27,7 +27,7 @@ from .explanation import Explanation
 from .gradient import gradcam, gradcam_plus_plus, hirescam, layercam, xgradcam
 from .gradient_free import cam, eigencam
 from .guided import guided_backprop, guided_gradcam
-from .inputs import check_options
+from .inputs import check_options, image_array
 from .perturbation import ablationcam, scorecam
 
 __all__ = [
@@ -212,12 +212,13 @@ def explain(model, images, method: str = "gradcam", target=None, layer=None, *,
     """
     function = method_function(method)
     check_options(function, options)
+    chunk_size = positive_int(chunk_size, "chunk_size", none=True)
     run = functools.partial(function, model, layer=layer, class_names=class_names,
                             output=output, **options)
-    count = len(images) if np.ndim(images) == 4 else 1
+    images = image_array(images)
+    count = len(images) if images.ndim == 4 else 1
     if chunk_size is None or count <= chunk_size:
         return run(images, target)
-    chunk_size = positive_int(chunk_size, "chunk_size", none=True)
     per_image = isinstance(target, (list, tuple, np.ndarray)) and len(target) == count
     parts = [
         run(images[start:start + chunk_size],

@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..checks import stacked
 from ..model_cache import compiled_forward
 from ..scores import softmax
 
@@ -122,7 +123,8 @@ def perturbation_space(model, inputs, output: str = "auto") -> PerturbationSpace
         zero = zero_pixel(model)
     elif hasattr(model, "layers") and callable(model):
         keras_model, normalize, pixels = model, None, False
-        images = np.asarray(inputs)
+        images = stacked(inputs, "image", "a batch is one array, so every image needs the "
+                         "model's input size: resize them first (camutils.resize).")
         if images.ndim == 3:
             images = images[None]
         if images.ndim != 4:
