@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from ..checks import positive_int
+from ..model_errors import NonFiniteError
 from ..suggestions import ranked
 from .explanation import Explanation
 from .gradient import gradcam, gradcam_plus_plus, hirescam, layercam, xgradcam
@@ -220,11 +221,13 @@ def explain(model, images, method: str = "gradcam", target=None, layer=None, *,
     if chunk_size is None or count <= chunk_size:
         return run(images, target)
     per_image = isinstance(target, (list, tuple, np.ndarray)) and len(target) == count
-    parts = [
-        run(images[start:start + chunk_size],
-            target[start:start + chunk_size] if per_image else target)
-        for start in range(0, count, chunk_size)
-    ]
+    parts = []
+    for start in range(0, count, chunk_size):
+        try:
+            parts.append(run(images[start:start + chunk_size],
+                             target[start:start + chunk_size] if per_image else target))
+        except NonFiniteError as error:  # name the images in the whole batch, not the chunk
+            raise error.shifted(start) from None
     return _join(parts)
 
 
