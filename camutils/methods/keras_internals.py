@@ -20,8 +20,9 @@ internal                                        what camutils uses it for
 ``Functional._outputs_struct``                  the names of a dict-output model's outputs
 ``KerasTensor._keras_history``                  the layer that produces a model output
 ``keras.src.backend.config.keras_home``         the Keras cache folder of downloaded
-                                                weights (with a fallback to Keras'
-                                                documented rule when it is missing)
+                                                weights once Keras is imported (before,
+                                                and when it is missing, Keras'
+                                                documented rule)
 ``tf.function``'s
 ``_omit_frequent_tracing_warning``              (TensorFlow's) silencing the "frequent
                                                 retracing" warning for functions that
@@ -120,15 +121,26 @@ def output_names(model) -> list[list[str]]:
 
 
 def keras_home() -> str:
-    """The Keras home folder (``~/.keras`` or ``$KERAS_HOME``), as Keras itself resolves it."""
+    """The Keras home folder (``~/.keras`` or ``$KERAS_HOME``), as Keras itself resolves it.
+
+    Keras is not imported for it (importing it takes seconds, and a zoo model that cannot be
+    downloaded must fail before that): until Keras is imported, its documented rule is
+    followed, the rule that Keras applies when it is imported.
+    """
     import os
+    import sys
 
-    try:
-        from keras.src.backend.config import keras_home as home
+    if sys.modules.get("keras") is not None:
+        try:
+            from keras.src.backend.config import keras_home as home
 
-        return home()
-    except ImportError:  # Keras moved its private helper: follow its documented rule
-        return os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+            return home()
+        except ImportError:  # Keras moved its private helper: follow its documented rule
+            pass
+    if "KERAS_HOME" in os.environ:
+        return os.environ["KERAS_HOME"]
+    base = os.path.expanduser("~")
+    return os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
 
 
 def traced_once(function):
