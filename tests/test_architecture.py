@@ -301,6 +301,8 @@ def test_training_argument_found_on_keras_before_and_after_3_10():
     """Keras 3.10+ lists call-context arguments; earlier Keras only flags `training`."""
     from types import SimpleNamespace
 
+    from camutils.methods import keras_internals
+
     new = SimpleNamespace(_call_context_args={"training"}, _call_has_training_arg=False)
     old = SimpleNamespace(_call_has_training_arg=True)
     neither = SimpleNamespace(_call_context_args=set())
