@@ -24,6 +24,8 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
+from .checks import positive_int
+
 __all__ = [
     "load_image", "decode_image", "encode_image", "to_rgb_uint8", "as_batch", "resize",
     "center_crop", "center_crop_resize", "collage", "collage_boxes", "save_image",
@@ -400,7 +402,7 @@ def center_crop_resize(images, size: tuple[int, int], crop_fraction: float = 0.8
 def _grid(count: int, cols: int | None) -> tuple[int, int]:
     if count == 0:
         raise ValueError("A collage needs at least one image.")
-    cols = cols or int(np.ceil(np.sqrt(count)))
+    cols = positive_int(cols, "cols", none=True) or int(np.ceil(np.sqrt(count)))
     return int(np.ceil(count / cols)), cols
 
 

@@ -316,10 +316,15 @@ def test_non_finite_logits_stop_the_run_with_a_clear_error(folder, tmp_path):
     broken = gap_model(size=SIZE, seed=1)
     broken.get_layer("logits").set_weights([w * np.nan for w in
                                             broken.get_layer("logits").get_weights()])
-    with pytest.raises(ValueError, match=r"logits are NaN or infinite for \d+ image"):
-        camutils.explain_dataset(broken, folder, out=tmp_path / "run", batch_size=4,
-                                 shard_size=8, progress=False)
-    assert not list((tmp_path / "run").glob("shards/*.npz"))
+    from camutils.model_errors import NonFiniteError
+
+    for method in ("gradcam", "ablationcam"):  # the compiled step, and a multi-pass method
+        with pytest.raises(NonFiniteError, match=r"(?s)logits.* are NaN or infinite.*The "
+                                                 r"model's weights are not all finite.*logits.*"
+                                                 r"image\(s\) 'even/000\.jpg'"):
+            camutils.explain_dataset(broken, folder, method, out=tmp_path / method,
+                                     batch_size=4, shard_size=8, progress=False)
+        assert not list((tmp_path / method).glob("shards/*.npz"))
 
 
 # --------------------------------------------------------------------------- resume after a kill

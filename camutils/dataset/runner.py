@@ -176,6 +176,7 @@ class _Plan:
     target: int | None
     step: Callable | None  # inputs (per replica) -> dict of arrays
     fallback: Callable | None  # (inputs numpy) -> dict of arrays
+    checks: tuple = ()  # what each column of the step's "finite" flags checks
 
 
 def _plan(subject: _Subject, method: str, target, options: dict, strategy, want_maps: bool):
@@ -183,7 +184,7 @@ def _plan(subject: _Subject, method: str, target, options: dict, strategy, want_
 
     from ..methods import explain
     from ..methods.inputs import resolve_target
-    from ..methods.pipeline import RuleCaptured, capture_rule, rule_chain
+    from ..methods.pipeline import RuleCaptured, capture_rule, pass_checks, rule_chain
     from ..methods.registry import method_info
     from ..model_cache import cached
 
@@ -200,13 +201,15 @@ def _plan(subject: _Subject, method: str, target, options: dict, strategy, want_
                         "(each image's top class), a class index or a class name; run it once "
                         "per class for more.")
     model = subject.model
-    probe = np.zeros((1, *subject.view.input_shape), np.float32)
-    with capture_rule() as captured:
-        try:
-            explain(model, probe, info.name, target=target, layer=subject.layer,
-                    class_names=subject.class_names, **options)
-        except RuleCaptured:
-            pass
+    captured = []
+    if info.kind != "perturbation":  # a single-pass method: its call stops after its checks
+        probe = np.zeros((1, *subject.view.input_shape), np.float32)
+        with capture_rule() as captured:
+            try:
+                explain(model, probe, info.name, target=target, layer=subject.layer,
+                        class_names=subject.class_names, **options)
+            except RuleCaptured:
+                pass
     if not captured:  # a multi-pass method: its own function runs each batch
         if strategy is not None:
             raise ValueError(
@@ -226,9 +229,13 @@ def _plan(subject: _Subject, method: str, target, options: dict, strategy, want_
             return {"raw": e.raw, "class_index": e.class_index, "score": e.score,
                     "logits": np.asarray(logits, np.float32), "maps": e.maps}
 
-        shape = tuple(fallback(probe)["raw"].shape[1:])
+        from ..methods.inputs import check_options
+        from ..methods.registry import method_function
+
+        check_options(method_function(info.name), options)
         index = None if target is None else int(resolve_target(
             target, 1, int(model.output_shape[-1]), subject.class_names).given[0, 0])
+        shape = tuple(int(n) for n in opened.activation_shape[:2])
         return _Plan(layer, shape, index, None, fallback)
 
     request, rule = captured[0]
@@ -238,9 +245,9 @@ def _plan(subject: _Subject, method: str, target, options: dict, strategy, want_
     def replica_step(images):
         n = tf.shape(images)[0]
         given = tf.fill([n, 1], tf.constant(0 if index is None else index, tf.int32))
-        maps, raw, p = rule_chain(feature, rule, images, given, mode, 1)
+        maps, raw, p, finite = rule_chain(feature, rule, images, given, mode, 1)
         result = {"raw": raw[:, 0], "class_index": p.classes[:, 0], "score": p.scores[:, 0],
-                  "logits": p.logits}
+                  "logits": p.logits, "finite": finite}
         if want_maps:
             result["maps"] = maps[:, 0]
         return result
@@ -256,7 +263,8 @@ def _plan(subject: _Subject, method: str, target, options: dict, strategy, want_
         step = tf.function(lambda images: strategy.run(replica_step, args=(images,)),
                            reduce_retracing=True, autograph=False)
     h, w = feature.activation_shape[:2]
-    return _Plan(feature.layer, (int(h), int(w)), index, step, None)
+    return _Plan(feature.layer, (int(h), int(w)), index, step, None,
+                 pass_checks(request, rule.name))
 
 
 # --------------------------------------------------------------------------- explain_dataset
@@ -332,8 +340,9 @@ def explain_dataset(model, source, method: str = "gradcam", target=None, layer=N
 
     Raises:
         ArgumentsDiffer: ``out`` holds a run with other arguments.
-        ValueError: the model's logits are NaN or infinite on an image (the message says
-            which), or an argument is unusable.
+        camutils.model_errors.NonFiniteError: the model's activations, logits, gradients or
+            maps are NaN or infinite on an image (the message names the images and the cause).
+        ValueError: an argument is unusable.
     """
     return explain_with_callback(model, source, method, target, layer, out=out,
                                  batch_size=batch_size, shard_size=shard_size,
@@ -472,6 +481,25 @@ class _Writer:
         self.result.written_shards.append(k)
 
 
+class _NonFinite(Exception):
+    """Non-finite values in a batch: ``what`` (or a whole message), and the images' indices."""
+
+    def __init__(self, what: str, indices, described: bool = True):
+        super().__init__(what)
+        self.what, self.indices, self.described = what, [int(i) for i in indices], described
+
+    def error(self, model, found: Source):
+        """The `NonFiniteError` to raise: its cause (camutils.model_errors), with the ids of
+        the images, and a word on the shards kept."""
+        from ..model_errors import NonFiniteError, nonfinite_error
+
+        message = self.what if self.described else str(nonfinite_error(model, self.what))
+        ids = ", ".join(repr(found.ids[i]) for i in self.indices[:3])
+        more = ", ..." if len(self.indices) > 3 else ""
+        return NonFiniteError(f"{message} (the run's image(s) {ids}{more}; the shards written "
+                              "so far are kept.)")
+
+
 def _rows(plan: _Plan, strategy, batch: dict) -> dict:
     """Explain one (distributed) batch; numpy rows with every field, in no particular order."""
     from ..scores import softmax
@@ -494,7 +522,12 @@ def _rows(plan: _Plan, strategy, batch: dict) -> dict:
                  "score": np.full(len(index), np.nan, np.float32),
                  "logits": None}
         if ok.any():
-            result = plan.fallback(inputs[ok])
+            from ..model_errors import NonFiniteError
+
+            try:
+                result = plan.fallback(inputs[ok])
+            except NonFiniteError as error:
+                raise _NonFinite(str(error), index[ok][list(error.images or [])]) from None
             logits = np.zeros((len(index), result["logits"].shape[1]), np.float32)
             logits[ok] = result["logits"]
             for name in ("raw", "class_index", "score"):
@@ -508,9 +541,11 @@ def _rows(plan: _Plan, strategy, batch: dict) -> dict:
     rows = {"index": index, "ok": ok, "label": label, "raw": parts["raw"],
             "class_index": parts["class_index"].astype(np.int64),
             "score": parts["score"].astype(np.float32)}
-    bad = ok & ~np.isfinite(rows["score"])
-    if bad.any():
-        rows["bad"] = index[bad]
+    if "finite" in parts:  # the step's flags: activations, logits, gradients, raw map
+        flags = parts["finite"] | ~ok[:, None]
+        if not flags.all():
+            column = int(np.flatnonzero(~flags.all(axis=0))[0])
+            raise _NonFinite(plan.checks[column], index[~flags[:, column]], described=False)
     probabilities = softmax(parts["logits"])
     rows["probabilities"] = probabilities
     top = min(TOP_CLASSES, probabilities.shape[1])
@@ -585,13 +620,10 @@ def _run(subject, found, method, plan, options, out, batch_size, shard_size, str
     bar.update(size(result.resumed_shards))
     try:
         for batch in batches:
-            rows = _rows(plan, strategy, batch)
-            if "bad" in rows:
-                ids = [found.ids[int(i)] for i in rows["bad"][:3]]
-                raise ValueError(
-                    f"The model's logits are NaN or infinite for {len(rows['bad'])} image(s) "
-                    f"(e.g. {', '.join(map(repr, ids))}): its weights or the preprocessing are "
-                    "broken, so no map would mean anything. The shards written so far are kept.")
+            try:
+                rows = _rows(plan, strategy, batch)
+            except _NonFinite as failure:
+                raise failure.error(subject.model, found) from None
             before = len(result.unreadable)
             buffers.add(rows)
             if on_batch is not None and len(rows["index"]):
