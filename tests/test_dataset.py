@@ -566,3 +566,22 @@ def test_the_audit_of_a_folder_without_a_run_is_a_clear_error(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="No dataset run in .*no manifest.json"):
         camutils.audit(tmp_path)
+
+
+def test_the_debugging_switch_run_functions_eagerly_changes_nothing(model, folder, tmp_path):
+    """Under tf.config.run_functions_eagerly(True) the step still runs as a graph (a concrete
+    function, as the pipeline's own), with the same results."""
+    import tensorflow as tf
+
+    import camutils
+
+    reference = camutils.explain_dataset(model, folder, out=tmp_path / "graph", batch_size=4,
+                                         shard_size=8, progress=False).load()
+    tf.config.run_functions_eagerly(True)
+    try:
+        eager = camutils.explain_dataset(model, folder, out=tmp_path / "eager", batch_size=4,
+                                         shard_size=8, progress=False).load()
+    finally:
+        tf.config.run_functions_eagerly(False)
+    for name in reference:
+        np.testing.assert_array_equal(eager[name], reference[name], err_msg=name)

@@ -256,12 +256,14 @@ def _plan(subject: _Subject, method: str, target, options: dict, strategy, want_
         spec = tf.TensorSpec((None, *feature.input_shape[1:]), tf.float32)
         return tf.function(replica_step, input_signature=[spec], autograph=False)
 
+    # Called as concrete functions (as camutils.methods.pipeline calls its own), so that the
+    # step runs as a graph even under tf.config.run_functions_eagerly(True).
     if strategy is None:
         step = cached(model, ("dataset-step", feature.layer, feature.output, rule, mode, index,
-                              want_maps), build)
-    else:
+                              want_maps), build).get_concrete_function()
+    else:  # made concrete for the distributed dataset's element spec, in _run
         step = tf.function(lambda images: strategy.run(replica_step, args=(images,)),
-                           reduce_retracing=True, autograph=False)
+                           autograph=False)
     h, w = feature.activation_shape[:2]
     return _Plan(feature.layer, (int(h), int(w)), index, step, None,
                  pass_checks(request, rule.name))
@@ -602,6 +604,8 @@ def _run(subject, found, method, plan, options, out, batch_size, shard_size, str
         batches = make_dataset(tf.distribute.InputContext())
     else:
         batches = strategy.distribute_datasets_from_function(make_dataset)
+        if plan.step is not None:
+            plan.step = plan.step.get_concrete_function(batches.element_spec["input"])
     result.worker, result.workers = assignment["worker"], assignment["workers"]
     result.resumed_shards = sorted(k for k in assignment["mine"] if k in done)
     result.resumed_unreadable = _unreadable_rows(out, result.resumed_shards)
