@@ -162,7 +162,7 @@ def cmd_student(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    extra = ["--skip-models", "--course", "--make-test"] if args.course else []
+    extra = ["--skip-models", "--course", "--make-test", "--dataset"] if args.course else []
     return run([setup(), "-m", "benchmarks", *extra, *args.rest], env=course_env(args.onednn),
                check=False)
 
@@ -224,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
                              "must hold both ways")
     parser.add_argument("--force", action="store_true", help="setup: reinstall even if unchanged")
     parser.add_argument("--course", action="store_true",
-                        help="bench: time every notebook and the test suite instead")
+                        help="bench: time every notebook, the test suite and explain_dataset "
+                             "instead")
     args, rest = parser.parse_known_args(argv)
     args.rest = rest
     return COMMANDS[args.command][0](args)

@@ -3,12 +3,13 @@
     python -m benchmarks                      # both models (what `make bench` runs), ~6 min
     python -m benchmarks --models shapes_gap  # one model (the other's last results are kept)
     python -m benchmarks --course             # also execute every notebook (minutes)
+    python -m benchmarks --dataset            # also explain_dataset's throughput and memory (~2 min)
     python -m benchmarks --make-test          # also time `make test` (many minutes)
     python -m benchmarks --skip-models        # only re-render the docs from stored results
 
 Each model runs in its own process. Results are stored in ``benchmarks/results/``
-(``models.json``, ``course.json``) so that a partial run keeps the other figures, each
-with the date it was measured.
+(``models.json``, ``course.json``, ``dataset.json``) so that a partial run keeps the other
+figures, each with the date it was measured.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ import time
 from pathlib import Path
 
 from .budgets import evaluate
-from .course import ROOT, measure_make_test, measure_notebooks
+from .course import ROOT, measure_make_test, measure_notebooks, merge_notebooks
 from .machine import describe_machine
 from .report import write_report
-from .results import ModelResult, StoredModels, load_models, save_models
+from .results import (DatasetResult, ModelResult, StoredModels, load_dataset, load_models,
+                      save_dataset, save_models)
 from .subjects import SUBJECTS
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -93,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebooks", nargs="*", default=None,
                         help="with --course: only notebooks whose names contain these words")
     parser.add_argument("--make-test", action="store_true", help="also time `make test`")
+    parser.add_argument("--dataset", action="store_true",
+                        help="also measure explain_dataset: throughput against a forward-only "
+                             "tf.data pipeline, and peak memory of 1,000 and 10,000 images")
     parser.add_argument("--time-limit", type=float, default=540.0,
                         help="seconds the models may take in all; past each model's share "
                              "every block runs one round (default: 540)")
@@ -123,14 +128,24 @@ def main(argv: list[str] | None = None) -> int:
               [n for n in SUBJECTS if n in models] + [n for n in models if n not in SUBJECTS]}
     course = _load(args.results / "course.json")
     if args.course:
-        course["notebooks"] = measure_notebooks(args.notebooks)
+        measured = measure_notebooks(args.notebooks)
+        # only some notebooks (--notebooks): the others keep their last figures
+        course["notebooks"] = merge_notebooks(course.get("notebooks"), measured) \
+            if args.notebooks else measured
         _save(args.results / "course.json", course)
     if args.make_test:
         course["make_test"] = measure_make_test()
         _save(args.results / "course.json", course)
 
-    markdown, plot = write_report(models, course, run, args.docs)
-    rows = evaluate(models, course)
+    dataset = load_dataset(args.results / "dataset.json")
+    if args.dataset:
+        from .dataset_bench import measure_dataset
+
+        dataset = DatasetResult.from_dict(measure_dataset())
+        save_dataset(args.results / "dataset.json", dataset)
+
+    markdown, plot = write_report(models, course, run, args.docs, dataset)
+    rows = evaluate(models, course, dataset)
     width = max(len(r.budget) for r in rows)
     for r in rows:
         print(f"{r.budget:<{width}}  {r.status:<12}  {r.measured}")

@@ -14,10 +14,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .results import Measured, ModelResult
+from .results import DatasetResult, Measured, ModelResult
 
 __all__ = ["BudgetRow", "evaluate", "BUDGET_MODEL", "BUDGET_BATCH", "COST_BUDGETS", "ratio_budgets", "display_name",
-           "NOTEBOOK_SECONDS", "NOTEBOOK_MIB", "TEST_SUITE_SECONDS"]
+           "NOTEBOOK_SECONDS", "NOTEBOOK_MIB", "TEST_SUITE_SECONDS", "DATASET_THROUGHPUT",
+           "DATASET_MEMORY", "dataset_rows"]
 
 BUDGET_MODEL = "efficientnet_lite0"
 BUDGET_BATCH = "32"
@@ -37,6 +38,12 @@ def ratio_budgets() -> dict[str, tuple[float, str]]:
     from camutils.methods.registry import method_table
 
     return {m.name: COST_BUDGETS[m.cost] for m in method_table() if m.cost in COST_BUDGETS}
+
+#: explain_dataset (Grad-CAM, EfficientNet-Lite0, a folder of JPEGs): at least this share of
+#: the throughput of a forward-only tf.data pipeline over the same folder.
+DATASET_THROUGHPUT = 0.85
+#: The peak RSS of a 10,000-image explain_dataset run: at most this many times a 1,000-image run's.
+DATASET_MEMORY = 1.10
 
 NOTEBOOK_SECONDS = 90.0
 NOTEBOOK_MIB = 1.5e9 / 2**20  # 1.5 GB (decimal), in MiB: 1430.5
@@ -112,12 +119,50 @@ def peer_ratios(result: ModelResult) -> list[dict]:
     return rows
 
 
-def evaluate(models: dict[str, ModelResult], course: dict | None = None) -> list[BudgetRow]:
-    """Every budget of the design against the measured ``models`` and ``course`` results.
+def dataset_rows(dataset: DatasetResult | None) -> list[BudgetRow]:
+    """The two budgets of explaining a whole dataset (`benchmarks.dataset_bench`)."""
+    throughput = None if dataset is None else dataset.throughput_ratio
+    rows = []
+    if throughput is None:
+        rows.append(BudgetRow(f"explain_dataset throughput >= {DATASET_THROUGHPUT} x a "
+                              "forward-only tf.data pipeline", "-", None, DATASET_THROUGHPUT,
+                              "not measured"))
+    else:
+        t = dataset.throughput
+        rows.append(BudgetRow(
+            f"explain_dataset throughput >= {DATASET_THROUGHPUT} x a forward-only tf.data "
+            "pipeline",
+            f"{throughput:.2f} x (wall {t['throughput_ratio_wall']:.2f} x, CPU "
+            f"{t['throughput_ratio_cpu']:.2f} x; {t['candidate_images_per_s']:.0f} against "
+            f"{t['baseline_images_per_s']:.0f} images/s)",
+            throughput, DATASET_THROUGHPUT,
+            "pass" if throughput >= DATASET_THROUGHPUT else "miss",
+            f"{t['model']}, Grad-CAM, {t['images']} JPEGs, batch {t['batch']}"))
+    memory = None if dataset is None else dataset.memory_ratio
+    if memory is None:
+        rows.append(BudgetRow(f"explain_dataset peak RSS, 10,000 images <= {DATASET_MEMORY} x "
+                              "1,000 images", "-", None, DATASET_MEMORY, "not measured"))
+    else:
+        small, large = dataset.memory["runs"][0], dataset.memory["runs"][-1]
+        rows.append(BudgetRow(
+            f"explain_dataset peak RSS, {large['images']:,} images <= {DATASET_MEMORY} x "
+            f"{small['images']:,} images",
+            f"{memory:.3f} x ({large['peak_rss_mib']:.0f} MiB against "
+            f"{small['peak_rss_mib']:.0f} MiB)", memory, DATASET_MEMORY,
+            _status(memory, DATASET_MEMORY),
+            f"{dataset.memory['model']}, Grad-CAM, batch {dataset.memory['batch']}"))
+    return rows
+
+
+def evaluate(models: dict[str, ModelResult], course: dict | None = None,
+             dataset: DatasetResult | None = None) -> list[BudgetRow]:
+    """Every budget of the design against the measured ``models``, ``course`` and
+    ``dataset`` results.
 
     Args:
         models: model name -> its `benchmarks.results.ModelResult`.
         course: the notebook and test-suite figures (`benchmarks.course`), or None.
+        dataset: explain_dataset's figures (`benchmarks.dataset_bench`), or None.
     """
     rows: list[BudgetRow] = []
     lite0 = models.get(BUDGET_MODEL)
@@ -156,6 +201,8 @@ def evaluate(models: dict[str, ModelResult], course: dict | None = None) -> list
             value=value, limit=1.0, status=_status(value, 1.0 - 1e-12),
             where=", ".join(sorted({i["model"] for i in items})),
         ))
+
+    rows += dataset_rows(dataset)
 
     notebooks = (course or {}).get("notebooks", {}).get("results", [])
     if not notebooks:

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["measure_notebooks", "measure_make_test", "ROOT"]
+__all__ = ["measure_notebooks", "merge_notebooks", "measure_make_test", "ROOT"]
 
 ROOT = Path(__file__).resolve().parents[1]
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in pytest's output
@@ -70,8 +70,20 @@ def measure_notebooks(words: list[str] | None = None, progress: bool = True) -> 
                       "error": f"{type(error).__name__}: {message[-1] if message else ''}"}
         # Wall time stretches when other processes share the CPU: keep the load with it.
         result["load_average"] = [load, _load_average()]
+        result["date"] = _now()
         results.append(result)
     return {"date": _now(), "results": results}
+
+
+def merge_notebooks(stored: dict | None, measured: dict) -> dict:
+    """``measured`` (some notebooks) over ``stored`` (the last figures of every notebook):
+    the notebooks measured now replace their old figures, the others keep theirs (each
+    result keeps the date it was measured on), in notebook order."""
+    old = {r["notebook"]: r for r in (stored or {}).get("results", [])}
+    for result in old.values():
+        result.setdefault("date", (stored or {}).get("date"))
+    old.update({r["notebook"]: r for r in measured["results"]})
+    return {"date": measured["date"], "results": [old[name] for name in sorted(old)]}
 
 
 def measure_make_test(progress: bool = True) -> dict:

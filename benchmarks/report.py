@@ -1,10 +1,11 @@
 """Write ``docs/benchmarks.md`` and its plot from the measured results.
 
-    write_report(models, course, run, docs_dir)   # -> (markdown path, plot path)
+    write_report(models, course, run, docs_dir, dataset)   # -> (markdown path, plot path)
 
 ``models`` maps a model name to its `benchmarks.results.ModelResult`,
 ``course`` holds the notebook and test-suite figures (`benchmarks.course`) or None, and
-``run`` describes this run (machine, command, wall time).
+``run`` describes this run (machine, command, wall time), and ``dataset`` holds
+explain_dataset's figures (`benchmarks.results.DatasetResult`) or None.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from .budgets import (BUDGET_BATCH, BUDGET_MODEL, NOTEBOOK_MIB, NOTEBOOK_SECONDS,
                       display_name, evaluate, peer_ratios)
-from .results import PERTURBATION_BLOCKS, Measured, ModelResult
+from .results import PERTURBATION_BLOCKS, DatasetResult, Measured, ModelResult
 
 __all__ = ["write_report", "render_markdown", "plot_batches", "PLOT_NAME", "DOC_NAME"]
 
@@ -76,8 +77,9 @@ def _machine_section(run: dict, models: dict) -> list[str]:
     return lines
 
 
-def _budget_section(models: dict, course: dict | None) -> list[str]:
-    rows = evaluate(models, course)
+def _budget_section(models: dict, course: dict | None,
+                    dataset: DatasetResult | None = None) -> list[str]:
+    rows = evaluate(models, course, dataset)
     marks = {"pass": "pass", "miss": "**miss**", "not measured": "not measured",
              "failed": "**failed**"}
     lines = ["## Budgets", "",
@@ -211,6 +213,49 @@ def _peers_section(models: dict) -> list[str]:
     return lines
 
 
+def _dataset_section(dataset: DatasetResult | None) -> list[str]:
+    lines = ["## Explaining a dataset", ""]
+    if dataset is None or not dataset.throughput:
+        return lines + ["Not measured yet: run `python -m benchmarks --dataset`.", ""]
+    t, m = dataset.throughput, dataset.memory
+    base, ours = dataset.timings("baseline"), dataset.timings("candidate")
+    load = dataset.machine.get("load_average")
+    machine = dataset.machine
+    lines += [f"Measured by `python -m benchmarks --dataset` on {dataset.date}, on "
+              f"{machine.get('cpu', 'an unknown CPU')} ({machine.get('cores')} usable cores"
+              + (f", load average {load[0]:.1f} at the start" if load else "")
+              + "). `camutils.explain_dataset` with Grad-CAM on "
+              f"`{t['model']}`, against a forward-only tf.data pipeline over the same folder of "
+              f"{t['images']} JPEG photos ({t['jpeg_bytes']['smallest'] // 1000} to "
+              f"{t['jpeg_bytes']['largest'] // 1000} kB: the sample photos cropped, flipped "
+              "and resized at random): `tf.io.decode_jpeg`, Lite0's centre crop, bicubic "
+              f"resize and normalisation in a parallel map, batches of {t['batch']}, prefetch, "
+              "the compiled forward pass. explain_dataset decodes with camutils.images (the "
+              "header checked against the pixel limit first, the EXIF orientation applied) "
+              "in its own parallel map, explains each batch and writes its shards. Interleaved "
+              f"rounds: {t['rounds']}.", ""]
+    lines += _table(["run of the folder", "median wall s", "median CPU s", "images / s (wall)"], [
+        ["forward-only tf.data pipeline", f"{base.median_s:.2f}", f"{base.cpu_median_s:.2f}",
+         f"{t['baseline_images_per_s']:.1f}"],
+        ["explain_dataset, Grad-CAM", f"{ours.median_s:.2f}", f"{ours.cpu_median_s:.2f}",
+         f"{t['candidate_images_per_s']:.1f}"],
+    ])
+    lines += [f"Throughput ratio (the forward-only pipeline's time over explain_dataset's, "
+              f"median over paired rounds): wall {t['throughput_ratio_wall']:.2f}, CPU "
+              f"{t['throughput_ratio_cpu']:.2f}; the budget is judged on the smaller. (The "
+              f"ratio of the wall medians, {base.median_s / ours.median_s:.2f}, depends on "
+              "which runs the machine's other load happened to slow down.)", ""]
+    if m:
+        lines += [f"Memory: one fresh process per run, `{m['model']}` (64 x 64 PNG files), "
+                  f"Grad-CAM, batch {m['batch']}; peak resident memory (`ru_maxrss`).", ""]
+        lines += _table(["images", "peak RSS MiB", "before the run MiB", "seconds",
+                         "images / s"], [
+            [f"{r['images']:,}", f"{r['peak_rss_mib']:.0f}", f"{r['before_run_mib']:.0f}",
+             f"{r['seconds']:.1f}", f"{r['images_per_s']:.0f}"] for r in m["runs"]])
+        lines += [f"Peak of the largest run over the smallest: {m['peak_ratio']:.3f}.", ""]
+    return lines
+
+
 def _course_section(course: dict | None) -> list[str]:
     lines = ["## The course", ""]
     notebooks = (course or {}).get("notebooks")
@@ -223,9 +268,13 @@ def _course_section(course: dict | None) -> list[str]:
             value = n.get("load_average")
             return "-" if not value or None in value else f"{value[0]:.1f} -> {value[1]:.1f}"
 
-        lines += _table(["notebook", "seconds", "peak RSS MiB", "load average (1 min)"], [
-            [n["notebook"], f"failed: {n['error']}", "-", load(n)] if n.get("error") else
-            [n["notebook"], f"{n['seconds']:.1f}", f"{n['peak_rss_mib']:.0f}", load(n)]
+        dates = {n.get("date", notebooks["date"])[:10] for n in notebooks["results"]}
+        dated = len(dates) > 1  # measured on different days: each row says when
+        lines += _table(["notebook", "seconds", "peak RSS MiB", "load average (1 min)"]
+                        + (["measured on"] if dated else []), [
+            ([n["notebook"], f"failed: {n['error']}", "-", load(n)] if n.get("error") else
+             [n["notebook"], f"{n['seconds']:.1f}", f"{n['peak_rss_mib']:.0f}", load(n)])
+            + ([n.get("date", notebooks["date"])[:10]] if dated else [])
             for n in notebooks["results"]])
         lines += ["Notebook times are wall times of a kernel that shares the machine: under a "
                   "load average well above the 2 cores they stretch with the load.", ""]
@@ -292,17 +341,19 @@ _METHOD_NOTES = """## How it is measured
 """
 
 
-def render_markdown(models: dict, course: dict | None, run: dict) -> str:
+def render_markdown(models: dict, course: dict | None, run: dict,
+                    dataset: DatasetResult | None = None) -> str:
     """The whole of ``docs/benchmarks.md``."""
     lines = ["# Benchmarks", "",
              "Written by `make bench` (`python -m benchmarks`); do not edit by hand. "
              f"This run took {run.get('wall_s', float('nan')):.0f} s "
              f"(`{run.get('command', 'python -m benchmarks')}`).", ""]
-    lines += _budget_section(models, course)
+    lines += _budget_section(models, course, dataset)
     lines += _machine_section(run, models)
     for name, result in models.items():
         lines += _model_section(name, result)
     lines += _peers_section(models)
+    lines += _dataset_section(dataset)
     lines += _course_section(course)
     lines += [f"![time per batch against batch size]({PLOT_NAME})", ""]
     lines += _METHOD_NOTES.rstrip().splitlines()
@@ -382,11 +433,12 @@ def plot_batches(models: dict, path: Path) -> Path:
     return path
 
 
-def write_report(models: dict, course: dict | None, run: dict, docs_dir) -> tuple[Path, Path]:
+def write_report(models: dict, course: dict | None, run: dict, docs_dir,
+                 dataset: DatasetResult | None = None) -> tuple[Path, Path]:
     """Write the markdown and the plot into ``docs_dir``; return their paths."""
     docs_dir = Path(docs_dir)
     docs_dir.mkdir(parents=True, exist_ok=True)
     plot = plot_batches(models, docs_dir / PLOT_NAME)
     markdown = docs_dir / DOC_NAME
-    markdown.write_text(render_markdown(models, course, run))
+    markdown.write_text(render_markdown(models, course, run, dataset))
     return markdown, plot

@@ -24,7 +24,7 @@ from typing import Any
 
 __all__ = [
     "Measured", "BlockResult", "ModelResult", "StoredModels", "PERTURBATION_BLOCKS",
-    "load_models", "save_models",
+    "load_models", "save_models", "DatasetResult", "load_dataset", "save_dataset",
 ]
 
 #: The blocks in which a perturbation method is timed against the passes it must run.
@@ -217,6 +217,64 @@ def _jsonable(value: Any):
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"Cannot write {type(value).__name__} as JSON.")
+
+
+@dataclass
+class DatasetResult:
+    """``dataset.json``: explain_dataset's throughput and memory (`benchmarks.dataset_bench`).
+
+    ``throughput``: the images, batch, the interleaved timings of the baseline (a
+    forward-only tf.data pipeline) and the candidate (explain_dataset, Grad-CAM) as
+    `Measured` dicts, their images per second, and ``throughput_ratio_wall`` /
+    ``throughput_ratio_cpu`` / ``throughput_ratio`` (the smaller: judged). ``memory``: one run
+    per image count (``images``, ``peak_rss_mib``, ``seconds``, ...) and ``peak_ratio``.
+    """
+
+    date: str = ""
+    machine: dict = field(default_factory=dict)
+    environment: dict = field(default_factory=dict)
+    throughput: dict = field(default_factory=dict)
+    memory: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def throughput_ratio(self) -> float | None:
+        return self.throughput.get("throughput_ratio")
+
+    @property
+    def memory_ratio(self) -> float | None:
+        return self.memory.get("peak_ratio")
+
+    def timings(self, which: str) -> Measured | None:
+        """The `Measured` of ``"baseline"`` or ``"candidate"`` (None if not measured)."""
+        data = self.throughput.get(which)
+        return None if data is None else Measured.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DatasetResult":
+        own, rest = _split(cls, data)
+        return cls(**own, extra=rest)
+
+    def to_dict(self) -> dict:
+        data = {k: v for k, v in asdict(self).items() if k != "extra"}
+        return {**data, **self.extra}
+
+
+def load_dataset(path) -> DatasetResult | None:
+    """Read ``dataset.json`` (None when it does not exist)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    with open(path) as handle:
+        return DatasetResult.from_dict(json.load(handle))
+
+
+def save_dataset(path, result: DatasetResult) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        json.dump(result.to_dict(), handle, indent=1, default=_jsonable)
+        handle.write("\n")
 
 
 def is_missing(value) -> bool:

@@ -38,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     "explain": "methods",
     "Explanation": "methods",
     "TopK": "methods",
+    "NonFiniteError": "model_errors",
     "METHODS": "methods",
     # every method's plain function (cam, gradcam, ...) comes from the method table
     "spatial_layers": "methods",
@@ -52,11 +53,14 @@ _EXPORTS: dict[str, str] = {
     "load_course_model": "course",
     "claim": "course",
     "Explorer": "widgets",
+    # whole datasets: streamed to shards, resumable, distributed; and their audit
+    "explain_dataset": "dataset",
+    "audit": "dataset",
 }
 
 _SUBMODULES = {
     "images", "samples", "plot", "environment", "preflight", "methods", "zoo", "metrics",
-    "widgets", "course", "model_cache",
+    "widgets", "course", "model_cache", "model_errors", "dataset", "atomic",
     # old paths, still importable (see camutils._moved)
     "exercises", "targets", "datasets", "imagenet", "course_models", "keras_apps",
     "efficientnet", "torch_pickle",

@@ -1,8 +1,9 @@
 """The camutils command line: explain images with a CAM method, without writing code.
 
     python -m camutils explain photo.jpg --method gradcam --target tabby --out maps/
-    python -m camutils explain photos/ --model efficientnet_lite0 --top-k 3
+    python -m camutils explain photos/ --model efficientnet_lite0 --top-k 3 --out maps/
     python -m camutils explain scans/ --model my_model.keras --classes names.txt
+    python -m camutils audit maps/          # where the maps of a folder run look, per class
     python -m camutils models            # the zoo, and which models work offline
     python -m camutils layers efficientnet_lite0
     python -m camutils prefetch vgg16    # while online: Keras application weights
@@ -13,6 +14,14 @@ The same program is installed as the ``camutils`` command. Options are documente
 loaded, so ``--help`` and most input errors answer at once. Bad input (a missing file, an
 unknown model, method, layer or class) prints one line that says what is wrong and exits
 with status 2.
+
+A folder is explained as a dataset (`camutils.dataset.explain_dataset`): its images, found
+in every subfolder, stream through a tf.data pipeline, the results go to ``--out`` in
+resumable shards (with ``index.csv`` and ``manifest.json``) beside the overlays, and the same
+command run again resumes an interrupted run. With files or a folder alike, an image that
+cannot be read is named on stderr and skipped, every other image is explained, and the exit
+status is then 1. Every file is written under a temporary name and renamed when complete, so
+an interrupted run never leaves a truncated file.
 """
 
 from __future__ import annotations
@@ -23,10 +32,12 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from .images import IMAGE_SUFFIXES
+
 __all__ = ["main", "build_parser", "IMAGE_SUFFIXES", "CommandError"]
 
-#: The file types a folder is searched for.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 PROG = "camutils"
 
 
@@ -57,6 +68,13 @@ def _unit_float(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    value = _unit_float(text)
+    if not 0.0 < value <= 0.5:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 0.5, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command (cheap: imports nothing heavy)."""
     parser = argparse.ArgumentParser(
@@ -72,11 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
         "explain", help="write CAM overlays of images as PNG and print their top classes",
         description="Explain images with a CAM method: print each image's top classes and "
                     "write the map over the image, as the network saw it (centre crop and "
-                    "resize), as PNG files named IMAGE_METHOD_CLASS.png.",
+                    "resize), as PNG files named IMAGE_METHOD_CLASS.png. A folder is "
+                    "explained as a dataset: the maps, classes and scores also go to --out in "
+                    "resumable shards (manifest.json, index.csv, shards/; see 'camutils "
+                    "audit'), and running the same command again resumes an interrupted run. "
+                    "Unreadable images are named and skipped (exit status 1 at the end).",
     )
     explain.add_argument("images", nargs="+", metavar="IMAGE",
-                         help="image files, folders (every image file in them: "
-                              f"{', '.join(IMAGE_SUFFIXES)}) or sample photo names "
+                         help="image files, folders (every image file in them and in their "
+                              f"subfolders: {', '.join(IMAGE_SUFFIXES)}) or sample photo names "
                               "(see 'camutils samples')")
     explain.add_argument("--model", "-m", default="efficientnet_lite0",
                          help="zoo model name (see 'camutils models'), or your own Keras model "
@@ -109,6 +131,26 @@ def build_parser() -> argparse.ArgumentParser:
                               "(default: all of them; fewer is faster)")
     explain.add_argument("--quiet", "-q", action="store_true",
                          help="print only the written file names, no top-k and no progress bar")
+
+    audit = commands.add_parser(
+        "audit", help="summarise a folder run: where the maps look, per class; shortcut suspects",
+        description="Audit a finished folder run (the --out folder of 'camutils explain "
+                    "FOLDER'): per-class mean maps, the share of map energy in the image's "
+                    "border and corners per class and per image, the images least like their "
+                    "class's mean map, and the suspects for a shortcut. Prints the findings and "
+                    "writes an HTML report with figures (DIR/audit/report.html).")
+    audit.add_argument("run", metavar="DIR", help="the output folder of a folder run")
+    audit.add_argument("--border", type=_fraction, default=0.125,
+                       help="width of the border, as a fraction of each side (default: "
+                            "%(default)s)")
+    audit.add_argument("--corner", type=_fraction, default=0.25,
+                       help="side of each corner square, as a fraction of each side (default: "
+                            "%(default)s)")
+    audit.add_argument("--top", type=_positive_int, default=12,
+                       help="how many suspect and least typical images to list (default: "
+                            "%(default)s)")
+    audit.add_argument("--report", default=None, metavar="FOLDER",
+                       help="where to write the report (default: DIR/audit)")
 
     commands.add_parser("models", help="list the zoo's models and whether they work offline",
                         description="List the zoo's models and whether they work offline.")
@@ -156,24 +198,27 @@ def _version() -> str:
 # --------------------------------------------------------------------------- explain
 
 
-def collect_images(arguments: list[str]) -> list[tuple[str, str | Path]]:
+def collect_images(arguments: list[str], exclude=None) -> list[tuple[str, str | Path]]:
     """``(name, source)`` for every image named by the arguments, in order.
 
-    A folder gives its image files (sorted, not recursive); a file is taken as it is; a
-    sample photo name gives that sample. Raises `CommandError` for anything else.
+    A folder gives its image files and those of its subfolders (sorted by path; the name is
+    the path under the folder); a file is taken as it is; a sample photo name gives that
+    sample. Names are unique (a repeated one gets its suffix, then a number). A folder
+    ``exclude`` (the output) is left out of the folders searched. Raises `CommandError` for
+    anything else.
     """
+    from .dataset.sources import folder_files
     from .samples import sample_names, suggest
 
     found: list[tuple[str, str | Path]] = []
     for argument in arguments:
         path = Path(argument).expanduser()
         if path.is_dir():
-            files = sorted(p for p in path.iterdir()
-                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            files = folder_files(path, exclude)
             if not files:
-                raise CommandError(f"The folder {argument!r} has no image files (looked for "
-                                   f"{', '.join(IMAGE_SUFFIXES)}).")
-            found += [(p.stem, p) for p in files]
+                raise CommandError(f"The folder {argument!r} has no image files (looked, in it "
+                                   f"and its subfolders, for {', '.join(IMAGE_SUFFIXES)}).")
+            found += [(p.relative_to(path).with_suffix("").as_posix(), p) for p in files]
         elif path.is_file():
             found.append((path.stem, path))
         elif path.exists():  # a FIFO, a device or a socket: reading it could block forever
@@ -184,7 +229,29 @@ def collect_images(arguments: list[str]) -> list[tuple[str, str | Path]]:
         else:
             raise CommandError(f"No image at {argument!r}: the file does not exist."
                                f"{suggest(argument)}")
-    return found
+    return _unique_names(found)
+
+
+def _unique_names(found: list) -> list:
+    """The same list with every name made unique: ``photo`` twice becomes ``photo`` and
+    ``photo_png`` (its suffix), then ``photo_2``, ... (decided before anything runs, so that a
+    resumed run names its overlays as the first run did)."""
+    counts: dict[str, int] = {}
+    for name, _ in found:
+        counts[name] = counts.get(name, 0) + 1
+    used: set[str] = set()
+    unique = []
+    for name, source in found:
+        candidate = name
+        if counts[name] > 1 and isinstance(source, Path):
+            candidate = f"{name}_{source.suffix.lstrip('.').lower()}"
+        number = 1
+        while _slug(candidate) in used:
+            number += 1
+            candidate = f"{name}_{number}"
+        used.add(_slug(candidate))
+        unique.append((candidate, source))
+    return unique
 
 
 def _check_cmap(name: str) -> None:
@@ -203,14 +270,34 @@ def _slug(text: str) -> str:
     return re.sub(r"[^\w.+-]+", "_", str(text)).strip("_") or "image"
 
 
-def _output_path(folder: Path, name: str, method: str, class_name: str, used: set) -> Path:
-    stem = f"{_slug(name)}_{_slug(method)}_{_slug(class_name)}"
-    path, count = folder / f"{stem}.png", 1
-    while path in used:
-        count += 1
-        path = folder / f"{stem}_{count}.png"
-    used.add(path)
-    return path
+class _Overlays:
+    """Writes each image's overlay (atomically) and prints its top classes."""
+
+    def __init__(self, args, folder: Path, method: str, layer: str, class_names, out, bar):
+        self.args, self.folder, self.method, self.layer = args, folder, method, layer
+        self.class_names, self.out, self.bar = class_names, out, bar
+        self.k = min(args.top_k, len(class_names))
+        self.unreadable: list[tuple[str, str]] = []
+
+    def write(self, name: str, seen, heat, class_index: int, probabilities) -> None:
+        from .images import save_image
+        from .plot import overlay
+
+        class_name = self.class_names[int(class_index)]
+        path = self.folder / f"{_slug(name)}_{_slug(self.method)}_{_slug(class_name)}.png"
+        save_image(path, overlay(seen, heat, self.args.alpha, self.args.cmap))
+        order = np.argsort(-probabilities, kind="stable")[:self.k]
+        lines = [] if self.args.quiet else [f"{name}:"] + [
+            f"  {rank}. {self.class_names[c]:<24s} {probabilities[c]:6.1%}"
+            for rank, c in enumerate(order, start=1)]
+        lines.append(str(path) if self.args.quiet else
+                     f"  {self.method} map of '{class_name}' at {self.layer}: {path}")
+        self.bar.write("\n".join(lines), file=self.out)
+
+    def skip(self, name: str, message: str) -> None:
+        self.unreadable.append((name, message))
+        self.bar.write(f"{PROG}: skipped {name}: {' '.join(str(message).split())}",
+                       file=sys.stderr)
 
 
 def run_explain(args, out=None) -> int:
@@ -222,54 +309,99 @@ def run_explain(args, out=None) -> int:
     _check_cmap(args.cmap)
     if args.max_channels is not None and method != "scorecam":
         raise CommandError(f"--max-channels applies to Score-CAM only, not to {method!r}.")
-    images = collect_images(args.images)
     folder = Path(args.out).expanduser()
+    images = collect_images(args.images, exclude=folder)
     if folder.exists() and not folder.is_dir():
         raise CommandError(f"--out {args.out!r} is a file, not a folder.")
+    folders = [Path(a).expanduser() for a in args.images if Path(a).expanduser().is_dir()]
 
     from tqdm.auto import tqdm
 
-    from .images import load_image, save_image
-    from .methods import explain
-    from .plot import overlay
     from .methods.layers import resolve_layer
-    from .scores import top_classes
     from .widgets.classes import find_class
 
     zoo = load_cli_model(args.model, args.classes)
     layer = resolve_layer(zoo.model, zoo.cam_layer if args.layer is None else args.layer)
     target = None if args.target is None else find_class(args.target, zoo.class_names)
     options = {} if args.max_channels is None else {"max_channels": args.max_channels}
-    folder.mkdir(parents=True, exist_ok=True)
-    used: set[Path] = set()
-    k = min(args.top_k, len(zoo.class_names))
     show_bar = not args.quiet and len(images) > 1
     with tqdm(total=len(images), desc=f"{method} on {zoo.name}", unit="image",
               disable=not show_bar, file=sys.stderr) as bar:
-        for start in range(0, len(images), args.batch_size):
-            batch = images[start:start + args.batch_size]
-            pictures = []
-            for name, source in batch:
-                try:
-                    pictures.append(load_image(source))
-                except (OSError, ValueError) as error:
+        overlays = _Overlays(args, folder, method, layer, zoo.class_names, out, bar)
+        if folders:
+            _explain_as_dataset(args, zoo, images, folders, method, layer, target, options,
+                                overlays, bar)
+        else:
+            _explain_files(args, zoo, images, method, layer, target, options, overlays, bar)
+    failed = len(overlays.unreadable)
+    if not failed:
+        return 0
+    if failed == len(images) == 1:
+        raise CommandError(overlays.unreadable[0][1])
+    explained = len(images) - failed
+    print(f"{PROG}: error: {failed} of {len(images)} image(s) could not be read (named above)"
+          + (f"; the other {explained} were explained." if explained else "; none was "
+             "explained."), file=sys.stderr)
+    return 1 if explained else 2
+
+
+def _explain_files(args, zoo, images, method, layer, target, options, overlays, bar) -> None:
+    """Images one batch at a time: load each (an unreadable one is named and skipped),
+    explain the batch, write the overlays."""
+    from .images import load_image
+    from .methods import explain
+    from .scores import softmax
+
+    for start in range(0, len(images), args.batch_size):
+        batch = images[start:start + args.batch_size]
+        names, pictures = [], []
+        for name, source in batch:
+            try:
+                pictures.append(load_image(source))
+                names.append(name)
+            except (OSError, ValueError) as error:
+                if len(images) == 1:
                     raise CommandError(str(error)) from None
+                overlays.skip(name, str(error))
+        if pictures:
             inputs, seen = zoo.preprocess(pictures)
-            logits = zoo.predict_inputs(inputs, batch_size=args.batch_size)
+            probabilities = softmax(zoo.predict_inputs(inputs, batch_size=args.batch_size))
             explanation = explain(zoo.model, inputs, method=method, target=target, layer=layer,
                                   class_names=zoo.class_names, **options)
-            for i, (name, _) in enumerate(batch):
-                class_name = zoo.class_names[int(explanation.class_index[i])]
-                path = _output_path(folder, name, method, class_name, used)
-                save_image(path, overlay(seen[i], explanation.maps[i], args.alpha, args.cmap))
-                lines = [] if args.quiet else [f"{name}:"] + [
-                    f"  {rank}. {zoo.class_names[c]:<24s} {p:6.1%}"
-                    for rank, (c, p) in enumerate(top_classes(logits[i], k)[0], start=1)]
-                lines.append(str(path) if args.quiet else
-                             f"  {method} map of '{class_name}' at {layer}: {path}")
-                bar.write("\n".join(lines), file=out)
-            bar.update(len(batch))
-    return 0
+            for i, name in enumerate(names):
+                overlays.write(name, seen[i], explanation.maps[i],
+                               explanation.class_index[i], probabilities[i])
+        bar.update(len(batch))
+
+
+def _explain_as_dataset(args, zoo, images, folders, method, layer, target, options, overlays,
+                        bar) -> None:
+    """A folder: `camutils.dataset.explain_dataset` into --out (resumable shards), with the
+    overlays and the top classes written as each batch comes."""
+    from .dataset.runner import explain_with_callback
+
+    names = [name for name, _ in images]
+    if len(args.images) == 1:
+        source = folders[0]  # ids relative to the folder, as the names are
+    else:
+        source = [str(s) for _, s in images]
+    model = zoo
+    if zoo.info.get("source"):  # a model file: explain_dataset's own resize and scale
+        model = zoo.model
+
+    def on_batch(rows, unreadable):
+        for index, message in unreadable:
+            overlays.skip(names[index], message)
+        for i in np.flatnonzero(rows["ok"]):
+            overlays.write(names[int(rows["index"][i])], rows["seen"][i], rows["maps"][i],
+                           rows["class_index"][i], rows["probabilities"][i])
+
+    run = explain_with_callback(model, source, method, target, layer,
+                                out=Path(args.out).expanduser(), batch_size=args.batch_size,
+                                class_names=zoo.class_names, options=options,
+                                on_batch=on_batch, bar=bar)
+    for index, _, message in run.resumed_unreadable:  # named again: the run still lacks them
+        overlays.skip(names[index], message + " (in an earlier run)")
 
 
 MODEL_SUFFIXES = (".keras",)
@@ -333,6 +465,22 @@ def load_cli_model(spec: str, classes: str | None = None):
 # --------------------------------------------------------------------------- the others
 
 
+def run_audit(args, out=None) -> int:
+    """The ``audit`` command: print the findings and the per-class table, write the report."""
+    out = sys.stdout if out is None else out
+    from .dataset.auditing import audit
+
+    run = Path(args.run).expanduser()
+    if not run.is_dir():
+        raise CommandError(f"No folder at {args.run!r}: pass the --out folder of "
+                           "'camutils explain FOLDER'.")
+    summary = audit(run, border=args.border, corner=args.corner, top=args.top,
+                    folder=None if args.report is None else Path(args.report).expanduser())
+    print(str(summary), file=out)
+    print(f"\nReport: {summary.report}", file=out)
+    return 0
+
+
 def run_models(out=None) -> int:
     out = sys.stdout if out is None else out
     from .zoo import list_models
@@ -389,6 +537,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "explain":
             return run_explain(args)
+        if args.command == "audit":
+            return run_audit(args)
         if args.command == "models":
             return run_models()
         if args.command == "layers":

@@ -24,10 +24,17 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
+from .checks import positive_int
+
 __all__ = [
     "load_image", "decode_image", "encode_image", "to_rgb_uint8", "as_batch", "resize",
     "center_crop", "center_crop_resize", "collage", "collage_boxes", "save_image",
+    "IMAGE_SUFFIXES",
 ]
+
+#: The file types that count as images when a folder is searched (the command line and
+#: `camutils.dataset`); case does not matter.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 
 MAX_PIXELS = 100_000_000
 """The most pixels (width x height) an image file may have; larger ones are refused before
@@ -395,7 +402,7 @@ def center_crop_resize(images, size: tuple[int, int], crop_fraction: float = 0.8
 def _grid(count: int, cols: int | None) -> tuple[int, int]:
     if count == 0:
         raise ValueError("A collage needs at least one image.")
-    cols = cols or int(np.ceil(np.sqrt(count)))
+    cols = positive_int(cols, "cols", none=True) or int(np.ceil(np.sqrt(count)))
     return int(np.ceil(count / cols)), cols
 
 
@@ -433,12 +440,15 @@ def collage(images: Iterable, tile_size: int | tuple[int, int] | None = None,
 
 
 def save_image(path, image: np.ndarray) -> Path:
-    """Write an RGB image (any form `to_rgb_uint8` accepts) to ``path`` (PNG, JPEG, ...)."""
+    """Write an RGB image (any form `to_rgb_uint8` accepts) to ``path`` (PNG, JPEG, ...).
+
+    The file is written under a temporary name and then renamed (`camutils.atomic`): a run
+    that is interrupted never leaves a truncated image under ``path``."""
     path = Path(path)
     try:
         encoded = encode_image(image, path.suffix or ".png")
     except (ValueError, cv2.error):
         raise ValueError(f"Cannot write {str(path)!r}: unknown image format {path.suffix!r}.") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(encoded)
-    return path
+    from .atomic import atomic_write_bytes
+
+    return atomic_write_bytes(path, encoded)

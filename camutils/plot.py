@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .checks import positive_int
 from .images import resize, to_rgb_uint8
 
 __all__ = ["DEFAULT_CMAP", "colorize", "overlay", "show_overlay", "gallery", "show_explanation"]
@@ -117,7 +118,7 @@ def gallery(images, maps=None, titles: Sequence[str] | None = None, cols: int = 
                          "image, or one image for all the maps.")
     if titles is not None and len(titles) != count:
         raise ValueError(f"gallery got {len(titles)} titles for {count} panels.")
-    cols = max(1, min(cols, count))
+    cols = min(positive_int(cols, "cols"), count)
     rows = int(np.ceil(count / cols))
     extra = 0.6 if colorbar and maps is not None else 0.0
     fig, axes = plt.subplots(rows, cols, figsize=(cols * tile_inches + extra, rows * tile_inches + 0.3),

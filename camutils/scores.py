@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checks import positive_int
+
 __all__ = ["softmax", "top_classes"]
 
 
@@ -24,6 +26,6 @@ def top_classes(logits, k: int) -> list[list[tuple[int, float]]]:
     """For each row of ``logits`` ``(n, classes)``, the ``k`` most probable classes as
     ``(index, probability)``, most probable first."""
     probabilities = softmax(np.atleast_2d(logits))
-    k = min(int(k), probabilities.shape[1])
+    k = min(positive_int(k, "k"), probabilities.shape[1])
     order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
     return [[(int(i), float(p[i])) for i in row] for row, p in zip(order, probabilities)]

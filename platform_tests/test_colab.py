@@ -33,13 +33,27 @@ PROBE = ("import json, tensorflow as tf, keras; "
          "'keras': keras.__version__, 'keras_path': keras.__file__}))")
 
 
-def setup_cell_install_line() -> str:
-    """The `%pip install ...` line of notebook 00's setup cell, with its repository variable."""
+def setup_cell_colab_branch() -> tuple[list[str], str]:
+    """The lines that notebook 00's setup cell runs on Colab before its `%pip install` line,
+    and that line, with the repository variable filled in."""
     nb = nbformat.read(ROOT / "notebooks" / "00_start_here.ipynb", as_version=4)
     setup = next(c for c in nb.cells if "setup" in c.metadata.get("tags", []))
-    line = next(line.strip() for line in setup.source.splitlines() if "%pip install" in line)
+    lines = setup.source.splitlines()
+    start = next(i for i, line in enumerate(lines) if '"google.colab" in sys.modules' in line)
+    end = next(i for i, line in enumerate(lines) if "%pip install" in line)
     repository = re.search(r'REPOSITORY = "([^"]+)"', setup.source).group(1)
-    return line.replace("{REPOSITORY}", repository)
+    return ([line.strip() for line in lines[start + 1:end]],
+            lines[end].strip().replace("{REPOSITORY}", repository))
+
+
+def ipython_expand(venv: Venv, prelude: list[str], line: str) -> str:
+    """IPython's {expression} expansion of a magic's line, evaluated in the venv."""
+    def value(match):
+        done = venv.run("-c", "; ".join(prelude + [f"print({match.group(1)})"]))
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    return re.sub(r"\{([^{}]+)\}", value, line)
 
 
 def test_colab_install_keeps_tensorflow_and_runs_notebooks(tmp_path):
@@ -50,17 +64,21 @@ def test_colab_install_keeps_tensorflow_and_runs_notebooks(tmp_path):
     venv.pip("install", "--quiet", "--upgrade", "pip")  # Colab's pip is current
     venv.pip("install", "--quiet", f"tensorflow=={tensorflow}", f"keras=={keras}",
              *COLAB_PREINSTALLED, *HARNESS)
-    before = json.loads(venv.run("-c", PROBE).stdout)
+    probe = venv.run("-c", PROBE)
+    assert probe.returncode == 0, f"the Colab-like venv itself is broken:\n{probe.stderr[-2000:]}"
+    before = json.loads(probe.stdout)
     clock.lap("preinstall")
 
     # The setup cell's line, verbatim but for the URL: a git copy of this working tree.
     copy = git_copy_of_working_tree(tmp_path / "repository")
-    line = setup_cell_install_line()
+    prelude, line = setup_cell_colab_branch()
     url = re.search(r"git\+(\S+?)[\"']", line).group(1)
-    command = shlex.split(line.replace(url, copy.as_uri()))
+    command = shlex.split(ipython_expand(venv, prelude, line.replace(url, copy.as_uri())))
     assert command[:2] == ["%pip", "install"], line
     venv.pip(*command[1:])
-    after = json.loads(venv.run("-c", PROBE).stdout)
+    probe = venv.run("-c", PROBE)
+    assert probe.returncode == 0, f"installing camutils broke TensorFlow:\n{probe.stderr[-2000:]}"
+    after = json.loads(probe.stdout)
     clock.lap("camutils install")
     assert after == before, "installing camutils replaced Colab's TensorFlow or Keras"
     assert Version(before["tensorflow"]) == Version(tensorflow)

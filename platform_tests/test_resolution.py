@@ -19,21 +19,21 @@ from support import lower_bound, supported_pythons
 from tools.platforms import PLATFORMS, compile_requirements, resolve
 
 PYTHONS = supported_pythons()
-SUPPORTED = [p for p in PLATFORMS if p.supported]
-UNSUPPORTED = [p for p in PLATFORMS if not p.supported]
 EXTRAS = "cpu,lab,test"
 # The TensorFlow distribution the `cpu` extra must choose on each platform.
 TENSORFLOW = {"linux-x86_64": "tensorflow-cpu", "windows-x86_64": "tensorflow-cpu",
-              "linux-aarch64": "tensorflow", "macos-arm64": "tensorflow"}
+              "linux-aarch64": "tensorflow", "macos-arm64": "tensorflow",
+              "macos-x86_64": "tensorflow"}
 # TensorFlow's first release with wheels for a Python newer than the declared lower bound.
 FIRST_TENSORFLOW_FOR_PYTHON = {"3.13": "2.20.0"}
 
-CASES = ([(p, v, EXTRAS, "highest") for p in SUPPORTED for v in PYTHONS]
-         + [(p, v, EXTRAS, "lowest-direct") for p in SUPPORTED for v in PYTHONS]
-         + [(p, v, "gpu", "highest") for p in SUPPORTED if p.name == "linux-x86_64" for v in PYTHONS]
+PAIRS = [(p, v) for p in PLATFORMS for v in PYTHONS]
+LINUX = [(p, v) for p, v in PAIRS if p.name == "linux-x86_64"]
+CASES = ([(p, v, EXTRAS, "highest") for p, v in PAIRS]
+         + [(p, v, EXTRAS, "lowest-direct") for p, v in PAIRS if p.supports(v)]
+         + [(p, v, "gpu", "highest") for p, v in LINUX]
          # Colab: camutils alone, beside the TensorFlow it brings.
-         + [(p, v, "", "highest") for p in SUPPORTED if p.name == "linux-x86_64" for v in PYTHONS]
-         + [(p, v, EXTRAS, "highest") for p in UNSUPPORTED for v in PYTHONS])
+         + [(p, v, "", "highest") for p, v in LINUX])
 
 
 def _id(case) -> str:
@@ -62,7 +62,7 @@ def _pins(stdout: str) -> dict[str, Version]:
     return pins
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c[0].supported], ids=_id)
+@pytest.mark.parametrize("case", [c for c in CASES if c[0].supports(c[1])], ids=_id)
 def test_supported_pair_resolves(case, resolved):
     target, python, extras, resolution = case
     result = resolved[_id(case)]
@@ -85,7 +85,7 @@ def test_supported_pair_resolves(case, resolved):
         assert not {"tensorflow", "tensorflow-cpu"} & set(pins), "Colab's TensorFlow must stay"
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if not c[0].supported], ids=_id)
+@pytest.mark.parametrize("case", [c for c in CASES if not c[0].supports(c[1])], ids=_id)
 def test_unsupported_pair_fails_for_the_documented_reason(case, resolved):
     result = resolved[_id(case)]
     assert result.returncode != 0, (f"{_id(case)} resolves now: support it in tools/platforms.py "

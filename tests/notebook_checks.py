@@ -51,7 +51,8 @@ def notebook_problems(path: Path) -> list[str]:
     if not code:
         return problems + ["has no code cells"]
     setup = _source(code[0])
-    for needed in ("google.colab", f'REPOSITORY = "{repository_url()}"', "setup_notebook("):
+    for needed in ("google.colab", f'REPOSITORY = "{repository_url()}"', "setup_notebook(",
+                   '"numpy=={numpy.__version__}"'):  # Colab's TensorFlow keeps its NumPy
         if needed not in setup:
             problems.append(f"first code cell is not the setup cell (missing {needed!r})")
 

@@ -245,7 +245,7 @@ def test_the_canary_names_a_missing_internal(monkeypatch):
 def test_no_other_module_touches_keras_internals():
     """Private Keras (and tf.function) attributes are used in keras_internals.py alone."""
     markers = ("keras.src", "._run_through_graph", "._standardize_inputs", "._call_context_args",
-               "._outputs_struct", "._keras_history", "._omit_frequent_tracing_warning")
+               "._call_has_training_arg", "._outputs_struct", "._keras_history", "._omit_frequent_tracing_warning")
     offenders = [
         f"{path.relative_to(ROOT)}: {marker}"
         for path in PACKAGE.rglob("*.py") if path.name != "keras_internals.py"
@@ -295,3 +295,17 @@ def test_an_old_path_still_runs_as_a_script():
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "prefetch" in result.stdout and "python -m camutils.zoo.keras_apps" in result.stdout
+
+
+def test_training_argument_found_on_keras_before_and_after_3_10():
+    """Keras 3.10+ lists call-context arguments; earlier Keras only flags `training`."""
+    from types import SimpleNamespace
+
+    from camutils.methods import keras_internals
+
+    new = SimpleNamespace(_call_context_args={"training"}, _call_has_training_arg=False)
+    old = SimpleNamespace(_call_has_training_arg=True)
+    neither = SimpleNamespace(_call_context_args=set())
+    assert keras_internals.takes_training(new) and keras_internals.takes_training(old)
+    assert not keras_internals.takes_training(neither)
+    assert not keras_internals.takes_training(SimpleNamespace())

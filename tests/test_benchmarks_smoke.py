@@ -339,3 +339,91 @@ def test_the_committed_results_follow_the_schema():
         return [without_none(v) for v in value] if isinstance(value, list) else value
 
     assert json.dumps(stored.to_dict()) == json.dumps(without_none(json.loads(path.read_text())))
+
+
+# --------------------------------------------------------------------------- explaining a dataset
+
+
+def _fake_dataset(throughput_wall: float, throughput_cpu: float, peak_ratio: float):
+    from benchmarks.results import DatasetResult
+
+    timings = {"median_s": 1.0, "cpu_median_s": 1.0, "samples_s": [1.0], "cpu_s": [1.0]}
+    return DatasetResult.from_dict({
+        "date": "d", "machine": {"load_average": [1.0, 1.0, 1.0], "cores": 2},
+        "throughput": {"images": 64, "batch": 32, "model": "m", "rounds": 1,
+                       "jpeg_bytes": {"largest": 9000, "smallest": 3000},
+                       "baseline": timings, "candidate": timings,
+                       "baseline_images_per_s": 60.0, "candidate_images_per_s": 55.0,
+                       "throughput_ratio_wall": throughput_wall,
+                       "throughput_ratio_cpu": throughput_cpu,
+                       "throughput_ratio": min(throughput_wall, throughput_cpu)},
+        "memory": {"model": "m", "batch": 32, "peak_ratio": peak_ratio, "runs": [
+            {"images": 1000, "peak_rss_mib": 700.0, "before_run_mib": 600.0, "seconds": 1.0,
+             "images_per_s": 1000.0},
+            {"images": 10000, "peak_rss_mib": 700.0 * peak_ratio, "before_run_mib": 600.0,
+             "seconds": 9.0, "images_per_s": 1111.0}]},
+        "unknown_field": 1})
+
+
+def test_dataset_budgets_pass_and_miss_at_their_limits(tmp_path):
+    from benchmarks.results import load_dataset, save_dataset
+
+    def status(result):
+        return {r.budget.split(" ")[1]: r.status for r in budgets.dataset_rows(result)}
+
+    assert status(_fake_dataset(0.90, 0.95, 1.02)) == {"throughput": "pass", "peak": "pass"}
+    # judged on the smaller of the wall and CPU ratios; memory at most 1.10
+    assert status(_fake_dataset(0.84, 0.95, 1.11)) == {"throughput": "miss", "peak": "miss"}
+    assert status(None) == {"throughput": "not measured", "peak": "not measured"}
+    rows = {r.budget: r for r in budgets.evaluate({}, None, _fake_dataset(0.9, 0.9, 1.0))}
+    assert rows["explain_dataset throughput >= 0.85 x a forward-only tf.data pipeline"].value \
+        == 0.9
+    # the schema keeps unknown fields, and the report has its section
+    save_dataset(tmp_path / "dataset.json", _fake_dataset(0.9, 0.9, 1.0))
+    again = load_dataset(tmp_path / "dataset.json")
+    assert again.extra == {"unknown_field": 1} and again.memory_ratio == 1.0
+    from benchmarks.report import render_markdown
+
+    text = render_markdown({}, None, {"wall_s": 1.0}, again)
+    assert "## Explaining a dataset" in text and "explain_dataset, Grad-CAM" in text
+
+
+def test_the_forward_only_baseline_does_the_same_work_as_lite0s_preprocessing(lite0, tmp_path):
+    """The baseline pipeline reads the files with TensorFlow's decoder and preprocesses them
+    as Lite0 does (crop, bicubic resize, (x - 127) / 128): its inputs differ from camutils'
+    only by the two decoders' and resizers' rounding, so both pipelines do the same work."""
+    import tensorflow as tf
+
+    from benchmarks import dataset_bench
+
+    paths = dataset_bench.jpeg_folder(tmp_path / "photos", 4)
+    assert len({p.read_bytes() for p in paths}) == 4
+    assert dataset_bench.forward_only_pipeline(lite0.model, paths, batch=3)() == 4
+    for path in paths[:2]:
+        image = tf.io.decode_jpeg(tf.io.read_file(str(path)), channels=3)
+        shape = tf.shape(image)
+        side = int(round(int(min(shape[0], shape[1])) * 0.875))
+        top, left = (int(shape[0]) - side) // 2, (int(shape[1]) - side) // 2
+        ours = (tf.clip_by_value(tf.image.resize(image[top:top + side, left:left + side],
+                                                 (224, 224), "bicubic"), 0, 255) - 127) / 128
+        theirs, _ = lite0.preprocess([path])
+        assert np.abs(ours.numpy() - theirs[0]).mean() < 0.05
+
+
+def test_measuring_some_notebooks_keeps_the_others_figures():
+    from benchmarks.course import merge_notebooks
+
+    stored = {"date": "2026-01-01T00:00", "results": [
+        {"notebook": "00_a.ipynb", "seconds": 1.0, "peak_rss_mib": 500},
+        {"notebook": "01_b.ipynb", "seconds": 2.0, "peak_rss_mib": 500}]}
+    measured = {"date": "2026-02-02T00:00", "results": [
+        {"notebook": "01_b.ipynb", "seconds": 3.0, "peak_rss_mib": 600, "date": "2026-02-02T00:00"},
+        {"notebook": "08_c.ipynb", "seconds": 4.0, "peak_rss_mib": 700, "date": "2026-02-02T00:00"}]}
+    merged = merge_notebooks(stored, measured)
+    assert [(r["notebook"], r["seconds"], r["date"][:10]) for r in merged["results"]] == [
+        ("00_a.ipynb", 1.0, "2026-01-01"), ("01_b.ipynb", 3.0, "2026-02-02"),
+        ("08_c.ipynb", 4.0, "2026-02-02")]
+    from benchmarks.report import render_markdown
+
+    text = render_markdown({}, {"notebooks": merged}, {"wall_s": 1.0})
+    assert "| measured on |" in text and "| 2026-01-01 |" in text

@@ -13,6 +13,7 @@ overlays use a tiny Keras model saved to a file.
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import os
 import re
@@ -200,8 +201,10 @@ def test_overlays_of_a_folder_are_written_with_the_expected_names_and_size(
                      "--alpha", "0.6", "--cmap", "viridis", "--batch-size", "2", "--out", out)
     assert result.returncode == 0, result.stderr
     expected = {f"{stem}_gradcam++_triangle.png" for stem in ("noise", "stripes", "coffee")}
-    assert {p.name for p in out.iterdir()} == expected
-    for path in out.iterdir():
+    assert {p.name for p in out.glob("*.png")} == expected
+    # a folder is explained as a dataset: its shards, manifest and table beside the overlays
+    assert {p.name for p in out.iterdir()} - expected == {"manifest.json", "index.csv", "shards"}
+    for path in out.glob("*.png"):
         image = load_image(path)
         assert image.shape == (*TINY_SIZE, 3)
         assert image.std() > 0  # a real picture, not a blank
@@ -270,10 +273,139 @@ def test_efficientnet_lite0_on_a_folder_and_a_sample(photo_folder, tmp_path):
     result = run_cli_process("explain", "chelsea", photo_folder, "--target", "tabby cat",
                      "--top-k", "3", "--out", out)
     assert result.returncode == 0, result.stderr
-    assert {p.name for p in out.iterdir()} == {
+    assert {p.name for p in out.glob("*.png")} == {
         f"{stem}_gradcam_tabby.png" for stem in ("chelsea", "noise", "stripes")}
-    for path in out.iterdir():
+    for path in out.glob("*.png"):
         assert load_image(path).shape == (224, 224, 3)
     chelsea = re.search(r"^chelsea:\n((?:  \d\. .+\n){3})", result.stdout, re.M)
     assert chelsea, result.stdout
     assert re.search(r"tabby|tiger_cat|Egyptian_cat", chelsea[1].splitlines()[0])
+
+
+# ------------------------------------------------------------------------------ broken files
+
+
+def _mixed_folder(folder: Path, broken=("b_broken",)) -> Path:
+    """Good images a.png, c.png, d.jpg (with an odd-sized one) and junk files named ``broken``
+    (sorted among them, so that good images come before and after each)."""
+    from camutils.images import save_image
+
+    rng = np.random.default_rng(8)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, shape in (("a.png", (30, 40)), ("c.png", (33, 33)), ("d.jpg", (20, 50))):
+        save_image(folder / name, rng.integers(0, 256, (*shape, 3), dtype=np.uint8))
+    for name in broken:
+        (folder / f"{name}.png").write_bytes(b"\x89PNG but nothing more")
+    return folder
+
+
+def _temporary_files(folder: Path) -> list[str]:
+    return [p.name for p in folder.rglob(".*") if ".tmp-" in p.name]
+
+
+@pytest.mark.parametrize("batch_size", ["1", "2", "16"])
+def test_a_corrupt_image_in_a_folder_is_named_and_skipped_at_any_batch_size(
+        tiny_model_file, tmp_path, batch_size):
+    """Every readable image is explained, the unreadable one is named, the exit status is 1
+    at the end (before: with the default batch size the run stopped with nothing written; with
+    --batch-size 1 the images after the corrupt one were never explained)."""
+    from camutils.images import load_image
+
+    model, names = tiny_model_file
+    folder = _mixed_folder(tmp_path / "photos")
+    out = tmp_path / "out"
+    result = run_cli("explain", folder, "--model", model, "--classes", names, "--target",
+                     "square", "--batch-size", batch_size, "--out", out)
+    assert result.returncode == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("camutils: ")]
+    assert errors[0].startswith("camutils: skipped b_broken: Cannot read '") and \
+        "b_broken.png' as an image" in errors[0]
+    assert errors[1] == ("camutils: error: 1 of 4 image(s) could not be read (named above); "
+                         "the other 3 were explained.")
+    assert len(errors) == 2
+    written = sorted(p.name for p in out.glob("*.png"))
+    assert written == ["a_gradcam_square.png", "c_gradcam_square.png", "d_gradcam_square.png"]
+    for name in written:
+        assert load_image(out / name).shape == (*TINY_SIZE, 3)
+    with open(out / "index.csv", newline="") as handle:
+        rows = {row["id"]: row for row in csv.DictReader(handle)}
+    assert list(rows) == ["a.png", "b_broken.png", "c.png", "d.jpg"]
+    assert rows["b_broken.png"]["ok"] == "False" and "Cannot read" in rows["b_broken.png"]["error"]
+    assert all(rows[i]["ok"] == "True" and rows[i]["class_name"] == "square"
+               for i in ("a.png", "c.png", "d.jpg"))
+    assert _temporary_files(out) == []
+    # the same command again: nothing to redo, the unreadable image named again, status 1
+    again = run_cli("explain", folder, "--model", model, "--classes", names, "--target",
+                    "square", "--batch-size", batch_size, "--out", out, "--quiet")
+    assert again.returncode == 1 and again.stdout == ""
+    assert "skipped b_broken: Cannot read" in again.stderr and "(in an earlier run)" in again.stderr
+
+
+def test_unreadable_files_among_files_are_named_and_skipped(tiny_model_file, tmp_path):
+    model, _ = tiny_model_file
+    folder = _mixed_folder(tmp_path / "photos", broken=("b_broken", "e_broken"))
+    out = tmp_path / "out"
+    files = [folder / n for n in ("e_broken.png", "a.png", "b_broken.png", "c.png")]
+    result = run_cli("explain", *files, "--model", model, "--out", out, "--quiet")
+    assert result.returncode == 1, result.stderr
+    skipped = [re.match(r"camutils: skipped (\w+): Cannot read", line)[1]
+               for line in result.stderr.splitlines() if line.startswith("camutils: skipped")]
+    assert skipped == ["e_broken", "b_broken"]
+    assert "2 of 4 image(s) could not be read (named above); the other 2 were explained." \
+        in result.stderr
+    assert sorted(p.name.split("_")[0] for p in out.glob("*.png")) == ["a", "c"]
+    assert [Path(line).name.split("_")[0] for line in result.stdout.splitlines()] == ["a", "c"]
+    assert not (out / "manifest.json").exists()  # files are not a dataset run
+
+    none = run_cli("explain", folder / "b_broken.png", folder / "e_broken.png", "--model",
+                   model, "--out", tmp_path / "none")
+    assert none.returncode == 2
+    assert sum(line.startswith("camutils: skipped") for line in none.stderr.splitlines()) == 2
+    assert "none was explained" in none.stderr
+
+
+def test_an_interrupted_run_leaves_no_partial_overlay(tiny_model_file, tmp_path, monkeypatch):
+    """The run is interrupted after the second overlay's bytes are written, before it is
+    renamed into place: the first overlay is whole, the second absent, no temporary file is
+    left (before: overlays were written straight under their names, so an interruption during
+    a write left a truncated PNG)."""
+    from camutils.images import load_image
+
+    model, _ = tiny_model_file
+    folder = _mixed_folder(tmp_path / "photos", broken=())
+    real_replace, calls = os.replace, []
+
+    def replace_or_interrupt(source, target):
+        calls.append(target)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace_or_interrupt)
+    out = tmp_path / "out"
+    result = run_cli("explain", folder / "a.png", folder / "c.png", folder / "d.jpg",
+                     "--model", model, "--batch-size", "1", "--out", out, "--quiet")
+    monkeypatch.undo()
+    assert result.returncode == 130 and "interrupted" in result.stderr
+    written = sorted(p.name for p in out.iterdir())
+    assert len(written) == 1 and written[0].startswith("a_") and _temporary_files(out) == []
+    assert load_image(out / written[0]).shape == (*TINY_SIZE, 3)
+
+
+def test_audit_summarises_a_folder_run(tiny_model_file, tmp_path):
+    model, names = tiny_model_file
+    folder = _mixed_folder(tmp_path / "photos")
+    out = tmp_path / "out"
+    assert run_cli("explain", folder, "--model", model, "--classes", names, "--out", out,
+                   "--quiet").returncode == 1  # (the broken file)
+    result = run_cli("audit", out, "--top", "2", "--report", tmp_path / "report")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Audited 3 maps from 1 of 1 shards; 1 unreadable image(s) "
+                                    "skipped.")
+    assert re.search(r"^\(all\) +3 ", result.stdout, re.M)
+    assert (tmp_path / "report" / "report.html").is_file()
+    assert result.stdout.rstrip().endswith(str(tmp_path / "report" / "report.html"))
+    with open(tmp_path / "report" / "images.csv", newline="") as handle:
+        assert [row["id"] for row in csv.DictReader(handle)] == ["a.png", "c.png", "d.jpg"]
+    missing = run_cli("audit", folder)
+    assert missing.returncode == 2 and "No dataset run in" in _one_error_line(missing)

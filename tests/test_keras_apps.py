@@ -100,6 +100,92 @@ def test_a_damaged_cached_file_is_not_used(empty_cache, monkeypatch):
         keras_apps.load_keras_application("vgg16")
 
 
+def _write_small_h5(path):
+    """A complete HDF5 file (the check of a cached file without a hash reads it whole)."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f.create_dataset("layer/kernel", data=np.arange(12.0).reshape(3, 4))
+
+
+@pytest.mark.parametrize("damage", ["other bytes", "truncated"])
+def test_a_damaged_cached_file_without_a_hash_is_named(empty_cache, monkeypatch, damage):
+    app = unroutable(monkeypatch, "mobilenet_v2")
+    assert app.weights_md5 is None  # Keras has no hash for it, so the file itself is read
+    path = empty_cache / app.weights_file
+    if damage == "other bytes":
+        path.write_bytes(b"half a download")
+    else:
+        _write_small_h5(path)
+        path.write_bytes(path.read_bytes()[:-40])
+    with pytest.raises(WeightsUnavailableError) as info:
+        camutils.load_model("mobilenet_v2")
+    message = str(info.value)
+    assert f"the cached copy {app.weights_file} is incomplete or damaged" in message
+    assert_helpful(message, "mobilenet_v2")
+    assert path.exists()  # offline, the damaged copy is left where it is
+
+
+def test_a_damaged_cached_file_without_a_hash_is_fetched_again(empty_cache, monkeypatch):
+    monkeypatch.setattr(keras_apps, "check_reachable", lambda url, timeout=3.0: None)
+    app = APPLICATIONS["mobilenet_v2"]
+    path = empty_cache / app.weights_file
+    path.write_bytes(b"half a download")
+    fetched = []
+
+    def get_file(fname, origin, **kwargs):  # Keras keeps an existing file without a hash
+        fetched.append(path.exists())
+        _write_small_h5(path)
+        return str(path)
+
+    monkeypatch.setattr(keras.utils, "get_file", get_file)
+    assert keras_apps.prefetch(["mobilenet_v2"]) == {"mobilenet_v2": path}
+    assert fetched == [False]
+    assert keras_apps.prefetch(["mobilenet_v2"]) == {"mobilenet_v2": path}  # now intact
+    assert fetched == [False]
+
+
+def test_a_cached_file_keras_cannot_load_says_what_to_do(empty_cache, monkeypatch):
+    monkeypatch.setattr(keras_apps, "check_reachable", lambda *a, **k: "unreachable")
+    app = APPLICATIONS["mobilenet_v2"]
+    _write_small_h5(empty_cache / app.weights_file)  # complete, but not MobileNetV2's weights
+    with pytest.raises(WeightsUnavailableError) as info:
+        keras_apps.load_keras_application("mobilenet_v2")
+    message = str(info.value)
+    assert f"{app.weights_file} in the Keras cache" in message
+    assert "incomplete or damaged" in message and "prefetch mobilenet_v2" in message
+
+
+def test_a_weights_file_keras_cannot_load_is_named(tmp_path):
+    path = tmp_path / "mine.h5"
+    _write_small_h5(path)
+    with pytest.raises(ValueError, match="Cannot load the weights file .*mine.h5"):
+        keras_apps.load_keras_application("mobilenet_v2", weights=path)
+
+
+def test_offline_failure_comes_before_keras_is_imported(empty_cache, monkeypatch):
+    """Importing Keras (and TensorFlow) takes seconds; a model that cannot be downloaded
+    must fail first: here importing them is impossible, and the right error still comes."""
+    import sys
+
+    unroutable(monkeypatch, "vgg16")
+    for module in ("keras", "tensorflow"):
+        monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(WeightsUnavailableError) as info:
+        camutils.load_model("vgg16")
+    assert_helpful(str(info.value), "vgg16")
+
+
+def test_the_keras_home_is_found_without_importing_keras(monkeypatch):
+    import sys
+
+    from camutils.methods.keras_internals import keras_home
+
+    with_keras = keras_home()
+    monkeypatch.setitem(sys.modules, "keras", None)
+    assert keras_home() == with_keras
+
+
 def _write_legacy_h5(model, path):
     import h5py
     from keras.src.legacy.saving import legacy_h5_format
@@ -193,7 +279,7 @@ def test_prefetch_command(empty_cache, monkeypatch, capsys):
 
     # Already cached: nothing to fetch, so no network needed.
     monkeypatch.setattr(keras_apps, "check_reachable", lambda *a, **k: "unreachable")
-    (empty_cache / APPLICATIONS["mobilenet_v2"].weights_file).write_bytes(b"weights")
+    _write_small_h5(empty_cache / APPLICATIONS["mobilenet_v2"].weights_file)
     assert keras_apps.main(["prefetch", "mobilenet_v2"]) == 0
     assert "mobilenet_v2" in capsys.readouterr().out
     assert keras_apps.main(["list"]) == 0

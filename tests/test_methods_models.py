@@ -108,6 +108,41 @@ def test_multi_output_models(as_dict):
         cm.gradcam(model, x, target=4, output="colour")
 
 
+class _NeedsStaticSizes(keras.layers.Layer):
+    """The identity, for inputs whose sizes (all but the batch's) are known when traced.
+
+    Keras up to 3.10 builds Flatten's reshape from the static sizes and fails on unknown ones.
+    """
+
+    def call(self, inputs):
+        if any(size is None for size in inputs.shape[1:]):
+            raise ValueError(f"traced with unknown sizes: {inputs.shape}")
+        return inputs
+
+
+def _keepdims_flatten_model(check: str | None):
+    """conv -> [check] -> GAP(keepdims) -> [check] -> Flatten -> Dense: the same weights
+    whatever ``check`` ("before" or "after" the pooling, or None) is."""
+    inputs = keras.Input((*M.SIZE, 3))
+    x = M.conv_stack(inputs, (4, 6), seed=4)
+    if check == "before":
+        x = _NeedsStaticSizes(name=f"static_{check}")(x)
+    x = keras.layers.GlobalAveragePooling2D(keepdims=True, name="pool")(x)
+    if check == "after":
+        x = _NeedsStaticSizes(name=f"static_{check}")(x)
+    x = keras.layers.Flatten()(x)
+    return keras.Model(inputs, keras.layers.Dense(5, kernel_initializer=M._init(8))(x))
+
+
+@pytest.mark.parametrize("check", ["before", "after"])
+@pytest.mark.parametrize("method", list(cm.METHODS))
+def test_layers_after_the_explained_one_see_static_sizes(method, check):
+    x = M.images(2)
+    e = cm.explain(_keepdims_flatten_model(check), x, method, layer="conv2")
+    reference = cm.explain(_keepdims_flatten_model(None), x, method, layer="conv2")
+    np.testing.assert_allclose(e.maps, reference.maps, rtol=1e-5, atol=1e-6)
+
+
 def test_fully_convolutional_model_takes_any_size():
     inputs = keras.Input((None, None, 3))
     h = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu", name="conv")(inputs)

@@ -94,6 +94,23 @@ def test_the_benchmark_references_leave_no_model_behind():
     _dies(_tiny, use)
 
 
+def test_explaining_a_dataset_leaves_no_model_behind(tmp_path):
+    """explain_dataset's compiled step lives in the model's cache, and dies with it (a
+    single-pass method's step, and a multi-pass method run batch by batch)."""
+    import tensorflow as tf
+
+    images = (M.images(6, size=(16, 16)) * 255).astype(np.uint8)
+    runs = iter(range(100))
+
+    def use(model):
+        for method in ("gradcam", "ablationcam"):
+            source = tf.data.Dataset.from_tensor_slices(images)
+            camutils.explain_dataset(model, source, method, out=tmp_path / str(next(runs)),
+                                     batch_size=2, shard_size=4, progress=False)
+
+    _dies(_tiny, use)
+
+
 def test_one_cache_is_shared_by_every_module():
     """The pipeline, the metrics and the zoo find the same compiled forward and analysis."""
     from camutils.methods.model_graph import describe_model

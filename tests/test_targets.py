@@ -209,6 +209,38 @@ def test_feature_model_logits_match_the_model(nested):
     np.testing.assert_allclose(activations, inner.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
 
 
+class _DoublesUnlessInference(keras.layers.Layer):
+    """The identity when called with ``training=False``; doubles its input otherwise.
+
+    Its ``training`` defaults to True, so a layer call that does not pass ``training=False``
+    (as ``model(x, training=False)`` does) gives a different result.
+    """
+
+    def call(self, inputs, training=True):
+        return inputs * 2.0 if training else inputs
+
+
+def _with_training_sensitive_layer(outer: str):
+    pool, dense = keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, name="logits")
+    inputs = keras.Input((*M.SIZE, 3))
+    x = M.conv_stack(inputs, (4,))
+    x = _DoublesUnlessInference(name="doubles")(x)
+    if outer == "functional":
+        return keras.Model(inputs, dense(pool(x)))
+    base = keras.Model(inputs, x, name="base")
+    return keras.Sequential([keras.Input((*M.SIZE, 3)), base, pool, dense])
+
+
+@pytest.mark.parametrize("outer", ["functional", "nested"])
+def test_layers_run_in_inference_mode_as_in_model_call_training_false(outer):
+    model = _with_training_sensitive_layer(outer)
+    x = M.images(2)
+    inference = np.asarray(model(x, training=False))
+    assert not np.allclose(inference, np.asarray(model(x, training=True)))  # it matters
+    _, logits = targets.feature_model(model, "base/conv1" if outer == "nested" else "conv1")(x)
+    np.testing.assert_allclose(logits, inference, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("softmax", ["dense", "layer", "activation"])
 def test_logits_are_read_beneath_the_softmax(softmax):
     model = M.gap_model(softmax=softmax)

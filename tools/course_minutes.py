@@ -38,7 +38,7 @@ FIGURE_MINUTES = 0.5
 RUN_MINUTES = 1.5
 
 _WORD = re.compile(r"[A-Za-z][\w'’-]*")
-_DRAWS = re.compile(r"plt\.show\(\)|show_as_jpeg\(")
+_DRAWS = re.compile(r"plt\.show\(\)|show_as_jpeg\(|display\(Image\(")
 
 
 def _source(cell) -> str:
@@ -102,7 +102,8 @@ def course_estimates() -> dict[str, dict]:
 
 TITLES = {"00": "00 start here", "01": "01 CAM from scratch", "02": "02 CAM on real photos",
           "03": "03 Grad-CAM", "04": "04 beyond Grad-CAM", "05": "05 evaluating explanations",
-          "06": "06 case study: shortcut learning", "07": "07 explorer, your own model"}
+          "06": "06 case study: shortcut learning", "07": "07 explorer, your own model",
+          "08": "08 auditing a dataset"}
 
 
 def guide_table(rows: dict | None = None) -> str:

@@ -8,8 +8,12 @@ read from pyproject.toml, the one place it is kept.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10 (camutils' test extra installs tomli there)
+    import tomli as tomllib
 
 import nbformat
 
@@ -50,8 +54,9 @@ def setup_source(seed: int = 0) -> str:
 import sys
 
 REPOSITORY = "{repository_url()}"
-if "google.colab" in sys.modules:
-    %pip install --quiet "camutils @ git+{{REPOSITORY}}"
+if "google.colab" in sys.modules:  # keep Colab's NumPy: its TensorFlow was built against it
+    import numpy
+    %pip install --quiet "camutils @ git+{{REPOSITORY}}" "numpy=={{numpy.__version__}}"
 
 import camutils
 

@@ -27,11 +27,16 @@ class Platform:
     name: str
     uv_target: str              # uv's --python-platform
     pip_tags: tuple[str, ...]   # pip's --platform values (every tag its wheels may carry)
-    unsupported: str = ""       # why, when the course cannot be installed there
+    unsupported: str = ""       # why, when the course cannot be installed there at all
+    pythons: tuple[str, ...] = ()   # the Pythons supported here, when not all of them
+    why_not_others: str = ""    # why the other Pythons are not
 
     @property
     def supported(self) -> bool:
         return not self.unsupported
+
+    def supports(self, python: str) -> bool:
+        return self.supported and (not self.pythons or python in self.pythons)
 
 
 def _manylinux(arch: str) -> tuple[str, ...]:
@@ -48,9 +53,11 @@ PLATFORMS = (
              + ("macosx_11_0_universal2", "macosx_10_9_universal2")),
     Platform("windows-x86_64", "x86_64-pc-windows-msvc", ("win_amd64",)),
     Platform("macos-x86_64", "x86_64-apple-darwin",
-             tuple(f"macosx_{v}_0_x86_64" for v in (13, 12, 11, 10)),
-             unsupported="TensorFlow publishes no Intel-macOS wheels since 2.17 (2.16 was the "
-                         "last), below the course's lower bound"),
+             tuple(f"macosx_{v}_0_x86_64" for v in (14, 13, 12, 11)) + ("macosx_10_15_x86_64",
+                                                                       "macosx_10_9_x86_64"),
+             pythons=("3.10", "3.11", "3.12"),
+             why_not_others="TensorFlow 2.16 is the last release with Intel-macOS wheels, "
+                            "and it has none for Python 3.13"),
     Platform("windows-arm64", "aarch64-pc-windows-msvc", ("win_arm64",),
              unsupported="TensorFlow publishes no Windows-on-ARM wheels"),
 )

@@ -33,33 +33,33 @@ def _size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.glob("*.whl"))
 
 
-def build(dest: Path, targets: list, pythons: list[str], extras: str) -> None:
+def build(dest: Path, pairs: list, extras: str) -> None:
+    """The camutils wheel, then every wheel each (platform, Python) pair needs, into ``dest``."""
     dest.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
                     "--wheel-dir", str(dest), str(ROOT)], check=True)
-    for target in targets:
-        for python in pythons:
-            print(f"{target.name}, Python {python}: resolving ...", flush=True)
-            resolved = resolve(target, python, extras)
-            if resolved.returncode != 0:
-                raise SystemExit(f"{target.name}, Python {python}: the dependencies do not "
-                                 f"resolve:\n{resolved.stderr.strip()}")
-            with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as pins:
-                pins.write(resolved.stdout)
-            command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                       "--only-binary=:all:", "--python-version", python, "--dest", str(dest),
-                       "--requirement", pins.name]
-            for tag in target.pip_tags:
-                command += ["--platform", tag]
-            subprocess.run(command, check=True)
-            Path(pins.name).unlink()
+    for target, python in pairs:
+        print(f"{target.name}, Python {python}: resolving ...", flush=True)
+        resolved = resolve(target, python, extras)
+        if resolved.returncode != 0:
+            raise SystemExit(f"{target.name}, Python {python}: the dependencies do not "
+                             f"resolve:\n{resolved.stderr.strip()}")
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as pins:
+            pins.write(resolved.stdout)
+        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                   "--only-binary=:all:", "--python-version", python, "--dest", str(dest),
+                   "--requirement", pins.name]
+        for tag in target.pip_tags:
+            command += ["--platform", tag]
+        subprocess.run(command, check=True)
+        Path(pins.name).unlink()
     print(f"{dest}: {len(list(dest.glob('*.whl')))} wheels, {_size(dest) / 2**30:.2f} GiB, "
           f"{time.perf_counter() - start:.0f} s", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    supported = [p.name for p in PLATFORMS if p.supported]
+    supported = [p.name for p in PLATFORMS if p.supported]  # (Intel Macs: 3.10-3.12)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--platform", nargs="+", default=[this_platform().name],
                         help=f"any of {supported}, or 'all' (default: this machine's)")
@@ -79,7 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(pythons) - set(supported_pythons()))
     if unknown:
         raise SystemExit(f"Python {', '.join(unknown)}: the course supports {supported_pythons()}")
-    build(args.dest, targets, pythons, args.extras)
+    pairs = [(t, v) for t in targets for v in pythons if t.supports(v)]
+    for t in targets:
+        skipped = [v for v in pythons if not t.supports(v)]
+        if skipped:
+            print(f"{t.name}: skipping Python {', '.join(skipped)} ({t.why_not_others})")
+    build(args.dest, pairs, args.extras)
     return 0
 
 

@@ -16,6 +16,7 @@ import weakref
 from typing import Callable
 
 from ..model_cache import cached
+from ..model_errors import check_finite, run_model
 from .keras_internals import call_layer, traced_once
 from .layers import get_layer, resolve_layer, resolve_output
 from .model_graph import CamHead, describe_model, logits_beneath_softmax
@@ -145,7 +146,13 @@ class FeatureModel:
         return get_layer(self._get_model(), self.cam_head().dense)
 
     def __call__(self, images):
-        """Run the compiled model: numpy ``(activations, logits)`` for a batch of images."""
+        """Run the compiled model: numpy ``(activations, logits)`` for a batch of images.
+
+        Raises `camutils.model_errors.NonFiniteError` when either is NaN or infinite, and a
+        clear ValueError when the images are too small for the model's layers. Runs as a
+        graph even under ``tf.config.run_functions_eagerly(True)`` (see
+        `camutils.methods.pipeline`).
+        """
         import tensorflow as tf
 
         if self._compiled is None:
@@ -155,8 +162,12 @@ class FeatureModel:
                 input_signature=[spec], autograph=False,
             )
             traced_once(self._compiled)
-        activations, logits = self._compiled(images)
-        return activations.numpy(), logits.numpy()
+        model = self._get_model()
+        activations, logits = (t.numpy() for t in run_model(
+            model, self._compiled.get_concrete_function(), images))
+        check_finite(model, activations, f"the activations of layer {self.layer!r}", images)
+        check_finite(model, logits, "the model's logits", images)
+        return activations, logits
 
     def __repr__(self) -> str:
         return (

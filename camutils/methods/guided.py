@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from .gradient import gradcam_weights
 from .pipeline import (
-    choose_classes, compiled, explanation, finish, forward_with_gradients, normalise, prepare,
-    signature, weighted_sum,
+    check_finite, choose_classes, compiled, explanation, finish, finite_flags,
+    forward_with_gradients, normalise, pass_checks, prepare, signature, weighted_sum,
 )
 
 __all__ = ["guided_backprop", "guided_gradcam"]
@@ -78,6 +78,12 @@ def _guided_input_gradients(feature, images, classes):
     return tf.cast(tf.stack(grads, axis=1), tf.float32), logits
 
 
+def _guided_checks(request, method: str) -> tuple[str, str]:
+    """What `finite_flags` of ``(guided logits, guided gradients)`` checks."""
+    return (pass_checks(request, method)[1],
+            "the guided gradients of the class scores with respect to the input pixels")
+
+
 def _reduce_channels(gradients):
     """Per pixel, the largest absolute value over the colour channels."""
     import tensorflow as tf
@@ -103,17 +109,21 @@ def guided_backprop(model, images, target=None, layer=None, *, class_names=None,
     def build():
         def graph(images, given):
             # The classes come from an ordinary forward pass (same values as the guided one).
-            classes = choose_classes(feature.logits(images), given, target_.mode, target_.k)
+            plain = feature.logits(images)
+            classes = choose_classes(plain, given, target_.mode, target_.k)
             grads, logits = _guided_input_gradients(feature, images, classes)
             scores = tf.gather(logits, classes, batch_dims=1)
             raw = _reduce_channels(grads)
-            return normalise(raw), raw, classes, scores, grads
+            finite = finite_flags(plain, logits, grads)
+            return normalise(raw), raw, classes, scores, grads, finite
 
         return graph
 
     function = compiled(request, ("guided_backprop", target_.mode, target_.k), build,
                         signature(request))
-    maps, raw, classes, scores, grads = function(request.images, target_.given)
+    maps, raw, classes, scores, grads, finite = function(request.images, target_.given)
+    checks = _guided_checks(request, "guided_backprop")
+    check_finite(request, finite, (checks[0], *checks))
     return explanation(request, "guided_backprop", maps, raw, classes, scores, layer="input",
                        extras={"gradients": grads})
 
@@ -137,21 +147,26 @@ def guided_gradcam(model, images, target=None, layer=None, *, class_names=None,
         def graph(images, given):
             p = forward_with_gradients(feature, images, given, target_.mode, target_.k, True)
             cam_raw = weighted_sum(p.activations, gradcam_weights(p))
+            cam_finite = finite_flags(p.activations, p.logits, p.gradients, cam_raw)
             cam_raw, _ = finish(cam_raw, tf.shape(images)[1:3])
             size = tf.shape(images)[1:3]
             shape = tf.shape(cam_raw)
             flat = tf.reshape(cam_raw, tf.concat([[-1], shape[2:4], [1]], axis=0))
             upsampled = tf.image.resize(flat, size, method="bilinear")
             upsampled = tf.reshape(upsampled, tf.concat([shape[:2], size], axis=0))
-            grads, _ = _guided_input_gradients(feature, images, p.classes)
+            grads, guided_logits = _guided_input_gradients(feature, images, p.classes)
             product = grads * upsampled[..., None]
             raw = _reduce_channels(product)
-            return normalise(raw), raw, p.classes, p.scores, product
+            finite = tf.concat([cam_finite, finite_flags(guided_logits, grads, product)], axis=1)
+            return normalise(raw), raw, p.classes, p.scores, product, finite
 
         return graph
 
     function = compiled(request, ("guided_gradcam", target_.mode, target_.k), build,
                         signature(request))
-    maps, raw, classes, scores, product = function(request.images, target_.given)
+    maps, raw, classes, scores, product, finite = function(request.images, target_.given)
+    check_finite(request, finite, (*pass_checks(request, "Grad-CAM"),
+                                   *_guided_checks(request, "guided_gradcam"),
+                                   "the values of the guided_gradcam map"))
     return explanation(request, "guided_gradcam", maps, raw, classes, scores,
                        extras={"gradients": product})

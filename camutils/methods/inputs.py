@@ -7,10 +7,22 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..checks import stacked
+from ..model_errors import NonFiniteError
 from ..suggestions import did_you_mean
 from .explanation import TopK
 
-__all__ = ["image_batch", "resolve_target", "Target", "check_options"]
+__all__ = ["image_array", "image_batch", "resolve_target", "Target", "check_options"]
+
+_RESIZE = ("a batch is one array, so every image needs the model's input size: resize them "
+           "first (camutils.resize, or a zoo model's preprocess(), which crops and resizes "
+           "each photo).")
+
+
+def image_array(images) -> np.ndarray:
+    """``images`` (numpy, a tensor, or a list of images) as one numpy array; a list of images
+    of different sizes raises a ValueError that names two of them and says to resize."""
+    return stacked(images, "image", _RESIZE)
 
 
 def image_batch(images, input_shape: tuple, input_dtype: str, model_name: str) -> np.ndarray:
@@ -22,14 +34,13 @@ def image_batch(images, input_shape: tuple, input_dtype: str, model_name: str) -
         input_shape: the model's input shape ``(None, H, W, C)`` (None where free).
 
     Raises:
-        ValueError: wrong number of dimensions, a shape the model does not take, an empty
-            batch, or NaN / infinite values (the message says which images).
+        ValueError: wrong number of dimensions, a shape the model does not take, images
+            of different sizes, an empty batch or images without pixels.
+        camutils.model_errors.NonFiniteError: NaN or infinite values (a ValueError; the
+            message says which images).
         TypeError: not numbers.
     """
-    try:
-        array = np.asarray(images)
-    except Exception as error:  # e.g. ragged nested lists
-        raise TypeError(f"Cannot read the images as an array: {error}") from None
+    array = image_array(images)
     if array.dtype == object or not (
         np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_
     ):
@@ -47,6 +58,10 @@ def image_batch(images, input_shape: tuple, input_dtype: str, model_name: str) -
         )
     if array.shape[0] == 0:
         raise ValueError("The batch of images is empty: pass at least one image.")
+    if 0 in array.shape[1:-1]:
+        size = " x ".join(str(s) for s in array.shape[1:-1])
+        raise ValueError(f"The images have no pixels ({size}): pass real images, of the size "
+                         "the model expects.")
     if any(e is not None and e != a for e, a in zip(expected, array.shape[1:])):
         hint = ""
         if array.shape[-1] not in (expected[-1], None) and array.shape[1] == expected[-1]:
@@ -61,11 +76,10 @@ def image_batch(images, input_shape: tuple, input_dtype: str, model_name: str) -
     if not finite.all():
         bad = np.flatnonzero(~finite.reshape(len(array), -1).all(axis=1))
         nans, infs = int(np.isnan(array).sum()), int(np.isinf(array).sum())
-        raise ValueError(
-            f"The images contain {nans} NaN and {infs} infinite value(s) (in image(s) "
-            f"{bad[:10].tolist()}{'...' if len(bad) > 10 else ''}); a map of them would mean "
-            "nothing. Check the preprocessing (a division by zero?)."
-        )
+        raise NonFiniteError(
+            f"The images contain {nans} NaN and {infs} infinite value(s) (in {{images}}); a "
+            "map of them would mean nothing. Check the preprocessing (a division by zero?).",
+            bad)
     return array
 
 

@@ -15,13 +15,14 @@ internal                                        what camutils uses it for
                                                 hook around every layer call
 ``Functional._standardize_inputs``              putting inputs in the structure that runner
                                                 expects (as ``Functional.call`` does)
-``Layer._call_context_args``                    knowing whether a layer takes ``training``
-                                                (to call it in inference mode)
+``Layer._call_context_args`` (Keras 3.10+),     knowing whether a layer takes ``training``
+``Layer._call_has_training_arg`` (before 3.10)  (to call it in inference mode)
 ``Functional._outputs_struct``                  the names of a dict-output model's outputs
 ``KerasTensor._keras_history``                  the layer that produces a model output
 ``keras.src.backend.config.keras_home``         the Keras cache folder of downloaded
-                                                weights (with a fallback to Keras'
-                                                documented rule when it is missing)
+                                                weights once Keras is imported (before,
+                                                and when it is missing, Keras'
+                                                documented rule)
 ``tf.function``'s
 ``_omit_frequent_tracing_warning``              (TensorFlow's) silencing the "frequent
                                                 retracing" warning for functions that
@@ -29,7 +30,8 @@ internal                                        what camutils uses it for
                                                 if TensorFlow drops it
 =============================================== ===========================================
 
-Used by Keras 3.8 to 3.15 (the tested range). `check_internals` looks for each of them and
+Present in every Keras minor release from 3.3 (the lower bound, 3.3.3) to 3.15; the tests
+pass on 3.3.3, 3.5.0, 3.8.0, 3.10.0, 3.12.4 and 3.15.1 (docs/platforms.md). `check_internals` looks for each of them and
 says which are missing; the test suite runs it (a canary: a Keras upgrade that moves one
 fails that test with a message naming it, before any method fails in an obscure way).
 TensorFlow's graph API (``Tensor.op``, ``Operation.inputs``, ``Operation.type``) is public
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 __all__ = [
     "INTERNALS", "check_internals", "functional_class", "is_graph_model", "call_layer",
+    "takes_training",
     "run_graph", "output_names", "keras_home", "traced_once",
 ]
 
@@ -48,7 +51,7 @@ INTERNALS: tuple[tuple[str, str], ...] = (
     ("keras.src.models.functional", "Functional"),
     ("Functional", "_run_through_graph"),
     ("Functional", "_standardize_inputs"),
-    ("Layer", "_call_context_args"),
+    ("Layer", "_call_context_args|_call_has_training_arg"),  # either one (3.10+ | earlier)
     ("Functional", "_outputs_struct"),
     ("KerasTensor", "_keras_history"),
     ("keras.src.backend.config", "keras_home"),
@@ -69,9 +72,22 @@ def is_graph_model(layer) -> bool:
     return isinstance(layer, (functional_class(), keras.Sequential))
 
 
+def takes_training(layer) -> bool:
+    """Whether ``Functional.call(training=False)`` passes ``training=False`` to ``layer``.
+
+    Keras 3.10 and later list the arguments it passes in ``Layer._call_context_args``;
+    earlier versions pass ``training`` where ``Layer._call_has_training_arg`` is set (a
+    feature check, not a version check).
+    """
+    context = getattr(layer, "_call_context_args", None)
+    if context is not None:
+        return "training" in context
+    return bool(getattr(layer, "_call_has_training_arg", False))
+
+
 def call_layer(layer, *args, **kwargs):
     """Call one layer in inference mode, as ``Functional.call(training=False)`` does."""
-    if "training" in getattr(layer, "_call_context_args", ()):
+    if takes_training(layer):
         kwargs["training"] = False
     return layer(*args, **kwargs)
 
@@ -105,15 +121,26 @@ def output_names(model) -> list[list[str]]:
 
 
 def keras_home() -> str:
-    """The Keras home folder (``~/.keras`` or ``$KERAS_HOME``), as Keras itself resolves it."""
+    """The Keras home folder (``~/.keras`` or ``$KERAS_HOME``), as Keras itself resolves it.
+
+    Keras is not imported for it (importing it takes seconds, and a zoo model that cannot be
+    downloaded must fail before that): until Keras is imported, its documented rule is
+    followed, the rule that Keras applies when it is imported.
+    """
     import os
+    import sys
 
-    try:
-        from keras.src.backend.config import keras_home as home
+    if sys.modules.get("keras") is not None:
+        try:
+            from keras.src.backend.config import keras_home as home
 
-        return home()
-    except ImportError:  # Keras moved its private helper: follow its documented rule
-        return os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+            return home()
+        except ImportError:  # Keras moved its private helper: follow its documented rule
+            pass
+    if "KERAS_HOME" in os.environ:
+        return os.environ["KERAS_HOME"]
+    base = os.path.expanduser("~")
+    return os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
 
 
 def traced_once(function):
@@ -151,7 +178,8 @@ def check_internals() -> list[str]:
                 present = False
         else:
             owner = {"Functional": model, "Layer": layer, "KerasTensor": output}[where]
-            present = isinstance(model, functional) and hasattr(owner, name)
+            present = isinstance(model, functional) and any(
+                hasattr(owner, alternative) for alternative in name.split("|"))
         if not present:
             missing.append(f"{where}.{name}")
     return missing

@@ -15,7 +15,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..checks import positive_int
-from .pipeline import compiled, explanation, finish, forward_with_gradients, prepare, signature
+from ..model_errors import nonfinite_error
+from .pipeline import (
+    check_finite, compiled, explanation, finish, finite_flags, forward_with_gradients,
+    pass_checks, prepare, signature,
+)
 
 __all__ = ["scorecam", "ablationcam"]
 
@@ -38,7 +42,8 @@ def _activation_specs(request):
 
 
 def _pass_function(request, method: str, max_channels: int | None = None):
-    """Compiled first pass: ``(activations (N, h, w, M), classes, scores)``.
+    """Compiled first pass: ``(activations (N, h, w, M), classes, scores, finite)``, where
+    ``finite`` is `finite_flags` of the activations and the logits.
 
     With ``max_channels``, only each image's ``max_channels`` channels of highest mean
     activation are kept (``M = max_channels``). The cache key is built from the same
@@ -51,12 +56,13 @@ def _pass_function(request, method: str, max_channels: int | None = None):
     def build():
         def graph(images, given):
             p = forward_with_gradients(feature, images, given, target.mode, target.k, False)
+            finite = finite_flags(p.activations, p.logits)
             activations = p.activations
             if max_channels is not None:
                 most_active = tf.math.top_k(tf.reduce_mean(activations, axis=[1, 2]),
                                             k=max_channels).indices
                 activations = tf.gather(activations, most_active, axis=3, batch_dims=1)
-            return activations, p.classes, p.scores
+            return activations, p.classes, p.scores, finite
 
         return graph
 
@@ -65,13 +71,15 @@ def _pass_function(request, method: str, max_channels: int | None = None):
 
 
 def _combine_function(request):
-    """Compiled last step: ``weights (N, M, k)`` and activations -> raw maps and maps."""
+    """Compiled last step: ``weights (N, M, k)`` and activations -> raw maps, maps and
+    `finite_flags` of the raw maps before the ReLU."""
     import tensorflow as tf
 
     def build():
         def graph(images, activations, weights):
             raw = tf.einsum("nhwm,nmk->nkhw", activations, weights)
-            return finish(raw, tf.shape(images)[1:3])
+            finite = finite_flags(raw)
+            return (*finish(raw, tf.shape(images)[1:3]), finite)
 
         return graph
 
@@ -79,6 +87,28 @@ def _combine_function(request):
     weights = tf.TensorSpec((None, None, request.target.k), tf.float32, name="weights")
     return compiled(request, ("combine", request.target.k), build,
                     [spec, _activation_specs(request), weights])
+
+
+def _first_pass(request, method: str, max_channels: int | None = None):
+    """The first pass's activations, classes and scores, checked to be finite."""
+    activations, classes, scores, finite = _pass_function(request, method, max_channels)(
+        request.images, request.target.given)
+    check_finite(request, finite, pass_checks(request, method)[:2])
+    return activations, classes, scores
+
+
+def _combine(request, method: str, activations, weights):
+    """The raw maps and maps from the channel weights, checked to be finite."""
+    raw, maps, finite = _combine_function(request)(request.images, activations, weights)
+    check_finite(request, finite, (pass_checks(request, method)[3],))
+    return raw, maps
+
+
+def _check_weights(request, values: np.ndarray, what: str) -> None:
+    """Raise `NonFiniteError` when the batched evaluations ``(N, M, k)`` are not finite."""
+    finite = np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+    if not finite.all():
+        raise nonfinite_error(request.model, what, np.flatnonzero(~finite), request.images)
 
 
 def _rectangles(images: int, channels: int, batch_size: int):
@@ -129,7 +159,12 @@ def _flatten_pairs(tensor):
     import tensorflow as tf
 
     shape = tf.shape(tensor)
-    return tf.reshape(tensor, tf.concat([[shape[0] * shape[1]], shape[2:]], axis=0))
+    flat = tf.reshape(tensor, tf.concat([[shape[0] * shape[1]], shape[2:]], axis=0))
+    # Keep the static sizes of the trailing axes: layers that read them (Flatten up to
+    # Keras 3.10 builds its reshape from them) fail on unknown sizes.
+    if tensor.shape.rank is not None:
+        flat.set_shape([None, *tensor.shape[2:]])
+    return flat
 
 
 def _target_scores(values, classes, m):
@@ -175,8 +210,7 @@ def scorecam(model, images, target=None, layer=None, *, class_names=None, output
     if max_channels is not None and channels is not None:
         max_channels = min(max_channels, channels)
 
-    activations, classes, scores = _pass_function(request, "scorecam", max_channels)(
-        request.images, request.target.given)
+    activations, classes, scores = _first_pass(request, "scorecam", max_channels)
 
     def build():
         def graph(images, acts, classes, n0, n1, k0, k1):
@@ -197,7 +231,9 @@ def scorecam(model, images, target=None, layer=None, *, class_names=None, output
     batch = compiled(request, ("scorecam-batch", request.target.k), build,
                      _batch_signature(request))
     weights = _batched(request, batch, activations, classes, batch_size, progress, "Score-CAM")
-    raw, maps = _combine_function(request)(request.images, activations, weights)
+    _check_weights(request, weights, "the class probabilities of the images masked by each "
+                   f"channel of layer {feature.layer!r}")
+    raw, maps = _combine(request, "scorecam", activations, weights)
     return explanation(request, "scorecam", maps, raw, classes, scores)
 
 
@@ -216,9 +252,10 @@ def _ablated_pooled(feature, acts, keep):
     import tensorflow as tf
 
     pooled = feature.pool(acts)  # (g, C), or (g, 1, 1, C) with keepdims
-    m, channels = tf.shape(keep)[0], tf.shape(keep)[1]
-    middle = tf.ones([len(pooled.shape) - 2], tf.int32)
-    keep = tf.reshape(tf.cast(keep, pooled.dtype), tf.concat([[1, m], middle, [channels]], 0))
+    # (1, m, 1, ..., C), with every size but m known statically where the pooling's is
+    channels = pooled.shape[-1] if pooled.shape[-1] is not None else tf.shape(keep)[1]
+    keep = tf.reshape(tf.cast(keep, pooled.dtype),
+                      [1, -1, *[1] * (len(pooled.shape) - 2), channels])
     return _flatten_pairs(pooled[:, None] * keep)  # (g, m, ..., C) -> (g m, ..., C)
 
 
@@ -244,11 +281,13 @@ def ablationcam(model, images, target=None, layer=None, *, class_names=None, out
     request = prepare(model, images, target, layer, class_names, output)
     batch_size = positive_int(batch_size, "batch_size")
     feature = request.feature
-    activations, classes, scores = _pass_function(request, "ablationcam")(
-        request.images, request.target.given)
+    activations, classes, scores = _first_pass(request, "ablationcam")
 
     def build():
         def graph(images, acts, classes, n0, n1, k0, k1):
+            # Every channel is here: give the head the layer's static sizes (the signature
+            # leaves the channels open for Score-CAM's selections).
+            acts = tf.ensure_shape(acts, (None, *feature.activation_shape))
             keep = 1.0 - tf.one_hot(tf.range(k0, k1), tf.shape(acts)[3], dtype=acts.dtype)
             m = k1 - k0
             inputs = tf.repeat(images[n0:n1], m, axis=0)  # pruned unless a path bypasses
@@ -266,6 +305,8 @@ def ablationcam(model, images, target=None, layer=None, *, class_names=None, out
                      _batch_signature(request))
     ablated = _batched(request, batch, activations, classes, batch_size, progress,
                        "Ablation-CAM")
+    _check_weights(request, ablated, "the logits with each channel of layer "
+                   f"{feature.layer!r} set to zero")
     weights = tf.math.divide_no_nan(scores[:, None, :] - ablated, tf.abs(scores)[:, None, :])
-    raw, maps = _combine_function(request)(request.images, activations, weights)
+    raw, maps = _combine(request, "ablationcam", activations, weights)
     return explanation(request, "ablationcam", maps, raw, classes, scores)

@@ -21,22 +21,37 @@ Conventions
       rounding in the upsampling is not stretched into a map). Since the ReLU leaves a zero
       somewhere in most maps, this is usually a division by the maximum.
     * Never NaN: NaN in a raw map becomes 0 and +inf the largest float32 before the ReLU.
+    * Non-finite values are an error, never a map: the compiled function also returns, per
+      image, whether the activations, the logits, the gradients and the rule's weights or
+      map were all finite (a few reductions, folded into the same graph: no extra pass),
+      and `check_finite` raises `camutils.model_errors.NonFiniteError` on the result, naming
+      the images and the cause (NaN weights, or values that overflowed).
+    * Compiled functions are called as concrete functions, so they run as graphs even under
+      ``tf.config.run_functions_eagerly(True)``: that debugging switch is for the user's own
+      functions, and a method's graph cannot run eagerly (the logits beneath a softmax are
+      found in the graph, and guided backpropagation overrides gradients in it).
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
 from ..model_cache import model_cache
+from ..model_errors import nonfinite_error, run_model
 from .explanation import Explanation
 from .feature_model import FeatureModel, feature_model
 from .keras_internals import traced_once
 from .inputs import Target, image_batch, resolve_target
 
-__all__ = ["Pass", "Rule", "Request", "prepare", "run_rule", "finish", "choose_classes"]
+__all__ = [
+    "Pass", "Rule", "Request", "prepare", "run_rule", "rule_chain", "capture_rule",
+    "RuleCaptured", "finish", "choose_classes", "finite_flags", "check_finite", "pass_checks",
+]
 
 
 @dataclass
@@ -194,8 +209,26 @@ def signature(request: Request, *extra):
     ]
 
 
-def compiled(request: Request, key: tuple, build: Callable[[], Callable], input_signature):
-    """The cached ``tf.function`` for ``key`` (built by ``build()`` on first use)."""
+class Compiled:
+    """A cached ``tf.function`` of a request's model, called as its concrete function.
+
+    A concrete function runs as a graph whatever ``tf.config.run_functions_eagerly`` says
+    (see the module's notes), and accepts any batch size of its signature. An image too
+    small for the model's layers raises a clear error (`camutils.model_errors.run_model`).
+    """
+
+    def __init__(self, model, function):
+        self.model = model
+        self.function = function.get_concrete_function()
+
+    def __call__(self, images, *args):
+        return run_model(self.model, self.function, images, *args)
+
+
+def compiled(request: Request, key: tuple, build: Callable[[], Callable],
+             input_signature) -> Compiled:
+    """The cached ``tf.function`` for ``key`` (built by ``build()`` on first use), to call as
+    a `Compiled`."""
     import tensorflow as tf
 
     cache = request.cache
@@ -206,7 +239,48 @@ def compiled(request: Request, key: tuple, build: Callable[[], Callable], input_
         # "frequent retracing" warning counts traces per source line and would misfire.
         traced_once(function)
         cache[full_key] = function
-    return cache[full_key]
+    return Compiled(request.model, cache[full_key])
+
+
+def finite_flags(*tensors):
+    """bool ``(N, len(tensors))``: whether each image's values in each tensor (batch first)
+    are all finite. None, or a tensor that is not floating point, counts as finite.
+
+    A handful of reductions, meant to be folded into a method's compiled function and
+    checked once on its result with `check_finite`.
+    """
+    import tensorflow as tf
+
+    batch = next(t for t in tensors if t is not None)
+    flags = []
+    for tensor in tensors:
+        if tensor is None or not tensor.dtype.is_floating:
+            flags.append(tf.ones(tf.shape(batch)[:1], tf.bool))
+            continue
+        axes = list(range(1, len(tensor.shape)))
+        flags.append(tf.reduce_all(tf.math.is_finite(tensor), axis=axes) if axes
+                     else tf.math.is_finite(tensor))
+    return tf.stack(flags, axis=1)
+
+
+def check_finite(request: Request, flags, checked) -> None:
+    """Raise `NonFiniteError` for the first of ``checked`` (descriptions, in the order of
+    ``flags``' columns, the order in which the values are computed) that is not finite."""
+    flags = np.asarray(flags)
+    if flags.all():
+        return
+    column = int(np.flatnonzero(~flags.all(axis=0))[0])
+    raise nonfinite_error(request.model, checked[column], np.flatnonzero(~flags[:, column]),
+                          request.images)
+
+
+def pass_checks(request: Request, method: str) -> tuple[str, str, str, str]:
+    """What `finite_flags` of ``(activations, logits, gradients, raw map)`` checks."""
+    layer = request.feature.layer
+    beneath = " (beneath its softmax)" if request.feature.softmax else ""
+    return (f"the activations of layer {layer!r}", f"the model's logits{beneath}",
+            f"the gradients of the class scores with respect to layer {layer!r}",
+            f"the values of the {method} map before its ReLU")
 
 
 def forward_with_gradients(feature, images, given, mode: str, k: int, gradients: bool):
@@ -233,25 +307,74 @@ def forward_with_gradients(feature, images, given, mode: str, k: int, gradients:
     return Pass(tf.cast(activations, tf.float32), grads, logits, classes, scores, feature)
 
 
-def run_rule(request: Request, rule: Rule) -> Explanation:
-    """Explain ``request`` with a single-pass ``rule`` (CAM, the Grad-CAM family, Eigen-CAM)."""
+def rule_chain(feature, rule: Rule, images, given, mode: str, k: int):
+    """The whole single-pass chain in graph code: ``(maps, raw, Pass, finite)`` for a batch.
+
+    Forward (and backward) pass, the rule, the weighted sum, ReLU, upsampling and
+    normalisation, and `finite_flags` of the activations, logits, gradients and raw map (for
+    `check_finite` with `pass_checks`): what `run_rule` compiles, and what `camutils.dataset`
+    runs on each replica of a `tf.distribute` strategy (the same computation per image by
+    construction).
+    """
     import tensorflow as tf
 
+    p = forward_with_gradients(feature, images, given, mode, k, rule.gradients)
+    out = rule(p)
+    raw = weighted_sum(p.activations, out) if rule.kind == "weights" else out
+    finite = finite_flags(p.activations, p.logits, p.gradients, raw)
+    raw, maps = finish(raw, tf.shape(images)[1:3])
+    return maps, raw, p, finite
+
+
+class RuleCaptured(Exception):
+    """Raised by `run_rule` inside `capture_rule`: the call stopped before running."""
+
+
+_CAPTURE: ContextVar[list | None] = ContextVar("camutils_capture_rule", default=None)
+
+
+@contextmanager
+def capture_rule():
+    """Inside this block, a single-pass method's call checks its arguments, then stops with
+    `RuleCaptured` instead of running; the list it yields then holds its ``(Request, Rule)``.
+
+        with capture_rule() as captured:
+            try:
+                explain(model, probe, "gradcam", layer=layer)
+            except RuleCaptured:
+                pass
+        request, rule = captured[0]       # (empty: the method is not single-pass)
+
+    `camutils.dataset` uses it to run any single-pass method of the method table inside its
+    own compiled step (with `rule_chain`), without a table of its own.
+    """
+    captured: list = []
+    token = _CAPTURE.set(captured)
+    try:
+        yield captured
+    finally:
+        _CAPTURE.reset(token)
+
+
+def run_rule(request: Request, rule: Rule) -> Explanation:
+    """Explain ``request`` with a single-pass ``rule`` (CAM, the Grad-CAM family, Eigen-CAM)."""
     feature, target = request.feature, request.target
     mode, k = target.mode, target.k
+    captured = _CAPTURE.get()
+    if captured is not None:
+        captured.append((request, rule))
+        raise RuleCaptured(rule.name)
 
     def build():
         def graph(images, given):
-            p = forward_with_gradients(feature, images, given, mode, k, rule.gradients)
-            out = rule(p)
-            raw = weighted_sum(p.activations, out) if rule.kind == "weights" else out
-            raw, maps = finish(raw, tf.shape(images)[1:3])
-            return maps, raw, p.classes, p.scores
+            maps, raw, p, finite = rule_chain(feature, rule, images, given, mode, k)
+            return maps, raw, p.classes, p.scores, finite
 
         return graph
 
     function = compiled(request, ("rule", rule, mode, k), build, signature(request))
-    maps, raw, classes, scores = function(request.images, target.given)
+    maps, raw, classes, scores, finite = function(request.images, target.given)
+    check_finite(request, finite, pass_checks(request, rule.name))
     return explanation(request, rule.name, maps, raw, classes, scores)
 
 

@@ -22,12 +22,13 @@ from typing import Callable
 import numpy as np
 
 from ..checks import positive_int
+from ..model_errors import NonFiniteError
 from ..suggestions import ranked
 from .explanation import Explanation
 from .gradient import gradcam, gradcam_plus_plus, hirescam, layercam, xgradcam
 from .gradient_free import cam, eigencam
 from .guided import guided_backprop, guided_gradcam
-from .inputs import check_options
+from .inputs import check_options, image_array
 from .perturbation import ablationcam, scorecam
 
 __all__ = [
@@ -212,18 +213,21 @@ def explain(model, images, method: str = "gradcam", target=None, layer=None, *,
     """
     function = method_function(method)
     check_options(function, options)
+    chunk_size = positive_int(chunk_size, "chunk_size", none=True)
     run = functools.partial(function, model, layer=layer, class_names=class_names,
                             output=output, **options)
-    count = len(images) if np.ndim(images) == 4 else 1
+    images = image_array(images)
+    count = len(images) if images.ndim == 4 else 1
     if chunk_size is None or count <= chunk_size:
         return run(images, target)
-    chunk_size = positive_int(chunk_size, "chunk_size", none=True)
     per_image = isinstance(target, (list, tuple, np.ndarray)) and len(target) == count
-    parts = [
-        run(images[start:start + chunk_size],
-            target[start:start + chunk_size] if per_image else target)
-        for start in range(0, count, chunk_size)
-    ]
+    parts = []
+    for start in range(0, count, chunk_size):
+        try:
+            parts.append(run(images[start:start + chunk_size],
+                             target[start:start + chunk_size] if per_image else target))
+        except NonFiniteError as error:  # name the images in the whole batch, not the chunk
+            raise error.shifted(start) from None
     return _join(parts)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import stacked
+
 __all__ = ["as_maps", "as_masks", "as_boxes", "boxes_to_masks", "region_masks", "as_targets"]
 
 
@@ -16,7 +18,8 @@ def as_maps(maps) -> np.ndarray:
     """Maps as float32 ``(n, H, W)``. Accepts an `Explanation` (its ``.maps``) or one ``(H, W)`` map."""
     if hasattr(maps, "maps") and not isinstance(maps, np.ndarray):
         maps = maps.maps
-    a = np.asarray(maps)
+    a = stacked(maps, "map", "maps must be at the input resolution, one size for all "
+                "(explanation.maps are; resize others with camutils.resize).")
     if a.ndim == 2:
         a = a[None]
     if a.ndim != 3:
@@ -41,7 +44,7 @@ def as_maps(maps) -> np.ndarray:
 
 def as_masks(masks, shape: tuple[int, int, int], what: str = "masks") -> np.ndarray:
     """Ground-truth masks as bool ``(n, H, W)``, checked against the maps' ``shape``."""
-    a = np.asarray(masks)
+    a = stacked(masks, "mask", "give one mask per map, at the maps' resolution.")
     if a.ndim == 2:
         a = a[None]
     if a.dtype != bool:
@@ -67,7 +70,8 @@ def as_boxes(boxes, n: int, size: tuple[int, int] | None = None) -> np.ndarray:
     where rows of ``-1`` are padding (as `camutils.course.shapes.ShapeScenes` pads). Each image
     needs at least one real box, and a real box must have ``x1 > x0`` and ``y1 > y0``.
     """
-    a = np.asarray(boxes)
+    a = stacked(boxes, "box list", "give each image the same number of boxes, padding the "
+                "shorter lists with rows of -1 (as camutils.course.shapes.ShapeScenes does).")
     if a.ndim == 1:
         a = a[None]
     if a.ndim == 2:

@@ -29,7 +29,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..checks import stacked
 from ..model_cache import compiled_forward
+from ..model_errors import check_finite, run_model
 from ..scores import softmax
 
 __all__ = ["PerturbationSpace", "perturbation_space", "zero_pixel", "softmax"]
@@ -83,13 +85,20 @@ class PerturbationSpace:
         return np.asarray(batch, dtype=np.float32)
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
-        """Class probabilities ``(b, classes)`` (float64) for a batch in this space."""
-        outputs = np.asarray(compiled_forward(self.model)(self.to_inputs(batch)))
+        """Class probabilities ``(b, classes)`` (float64) for a batch in this space.
+
+        Raises `camutils.model_errors.NonFiniteError` when the model's outputs are NaN or
+        infinite (a metric of them would mean nothing).
+        """
+        inputs = self.to_inputs(batch)
+        outputs = np.asarray(run_model(self.model, compiled_forward(self.model), inputs))
         if outputs.ndim != 2:
             raise ValueError(
                 f"The model's output has shape {outputs.shape}; the faithfulness metrics need "
                 "one score per class, (batch, classes)."
             )
+        check_finite(self.model, outputs, "the model's outputs on the images a metric scores",
+                     inputs, name_images=False)
         if self.probabilities_out:
             return outputs.astype(np.float64)
         if outputs.shape[1] == 1:
@@ -122,7 +131,8 @@ def perturbation_space(model, inputs, output: str = "auto") -> PerturbationSpace
         zero = zero_pixel(model)
     elif hasattr(model, "layers") and callable(model):
         keras_model, normalize, pixels = model, None, False
-        images = np.asarray(inputs)
+        images = stacked(inputs, "image", "a batch is one array, so every image needs the "
+                         "model's input size: resize them first (camutils.resize).")
         if images.ndim == 3:
             images = images[None]
         if images.ndim != 4:

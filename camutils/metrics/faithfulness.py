@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import positive_int
 from ._inputs import as_maps, as_targets
 from ._scoring import PerturbationSpace, perturbation_space
 
@@ -111,9 +112,7 @@ def _blur(images: np.ndarray, sigma: float, size: int) -> np.ndarray:
 def _batches(total: int, batch_size: int, progress: bool, desc: str):
     from tqdm.auto import tqdm
 
-    batch_size = int(batch_size)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1; got {batch_size}.")
+    batch_size = positive_int(batch_size, "batch_size")
     starts = range(0, total, batch_size)
     return tqdm(starts, desc=desc, unit="batch", disable=not progress, leave=False)
 
@@ -162,7 +161,7 @@ def _curve(model, inputs, maps, target, *, mode: str, steps: int, baseline, batc
     images = space.images
     n, h, w, _ = images.shape
     pixels = h * w
-    steps = int(steps)
+    steps = positive_int(steps, "steps")
     if not 1 <= steps <= pixels:
         raise ValueError(f"steps must be between 1 and the number of pixels ({pixels}); got {steps}.")
     base = baseline_images(images, baseline, blur_sigma, blur_size, zero=space.zero)

@@ -154,8 +154,11 @@ class Explorer:
         from ..methods import explain as explain_function
         from ..plot import overlay
 
-        if top_k < 1:
-            raise ValueError(f"top_k must be at least 1; got {top_k}.")
+        from ..checks import positive_int
+
+        top_k = positive_int(top_k, "top_k")
+        scorecam_channels = positive_int(scorecam_channels, "scorecam_channels", none=True)
+        display_width = positive_int(display_width, "display_width")
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1]; got {alpha}.")
         self._overlay = overlay

@@ -169,28 +169,70 @@ def _unavailable(app: KerasApplication, reason: str) -> WeightsUnavailableError:
     )
 
 
-def _intact(path: Path, md5: str | None) -> bool:
-    """Whether ``path`` has the MD5 Keras expects (always True where Keras has no hash)."""
-    if md5 is None:
-        return True
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest() == md5
+def _unreadable(app: KerasApplication, weights: str, source: str, error: Exception):
+    """The error for a weights file that Keras cannot load into the model."""
+    what = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if source == "from a file":
+        return ValueError(
+            f"Cannot load the weights file {weights!r} into keras.applications."
+            f"{app.constructor} ({what}): pass the path of that application's weights (an "
+            "HDF5 or .weights.h5 file saved from the same architecture), \"imagenet\" or None.")
+    return WeightsUnavailableError(
+        f"The cached ImageNet weights of {app.name!r}, {Path(weights).name} in the Keras cache "
+        f"({Path(weights).parent}), are incomplete or damaged: Keras cannot load them ({what}).\n"
+        f"  - Delete that file and fetch it again while online:  python -m camutils prefetch "
+        f"{app.name}\n"
+        f"  - Or use {OFFLINE_MODEL!r}, whose ImageNet weights ship with the course and work "
+        f"offline: camutils.load_model({OFFLINE_MODEL!r})."
+    )
+
+
+def _damage(path: Path, md5: str | None) -> str | None:
+    """Why the cached file at ``path`` cannot be used (None when it is intact).
+
+    With an MD5 (what Keras checks), the file must have it. Without one (MobileNetV2), it
+    must be a complete HDF5 file whose every array can be read: a download cut short is
+    not (HDF5 files record their length; a truncated one does not open, and a file of
+    other bytes has no HDF5 signature).
+    """
+    if md5 is not None:
+        digest = hashlib.md5(usedforsecurity=False)
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        return None if digest.hexdigest() == md5 else f"its MD5 is not {md5}"
+    import h5py
+
+    def read(name, item):
+        if isinstance(item, h5py.Dataset):
+            item[()]
+
+    try:
+        with h5py.File(path, "r") as f:
+            f.visititems(read)
+    except Exception as error:  # h5py raises OSError, KeyError, RuntimeError ...
+        return f"it is not a complete HDF5 file: {str(error).strip() or type(error).__name__}"
+    return None
 
 
 def _download(app: KerasApplication, timeout: float) -> Path:
-    """Fetch ``app``'s weights into the Keras cache (no-op when cached); return the path."""
+    """Fetch ``app``'s weights into the Keras cache (no-op when cached); return the path.
+
+    A damaged cached copy is replaced when the weights' host can be reached (it is deleted
+    first: Keras does not download again a file without a hash that already exists).
+    """
     path = cached_weights_path(app.name)
-    if path.is_file() and _intact(path, app.weights_md5):
+    damage = _damage(path, app.weights_md5) if path.is_file() else None
+    if path.is_file() and damage is None:
         return path
     reason = check_reachable(app.weights_url, timeout)
     if reason is not None:
-        if path.is_file():
-            reason = (f"the cached copy {path.name} is incomplete or damaged (its MD5 is not "
-                      f"{app.weights_md5}), and {reason}")
+        if damage is not None:
+            reason = (f"the cached copy {path.name} is incomplete or damaged ({damage}), "
+                      f"and {reason}")
         raise _unavailable(app, reason)
+    if damage is not None:
+        path.unlink()
     import keras
 
     previous = socket.getdefaulttimeout()
@@ -256,25 +298,29 @@ def load_keras_application(name: str, weights: str | os.PathLike | None = "image
             (within ``timeout`` seconds when the host is unreachable); the message says how
             to pre-fetch them and which model works offline.
     """
+    app = _application(name)
+    source = {"imagenet": "ImageNet-1k (Keras applications)", None: "random"}.get(
+        weights, "from a file")
+    # The weights first: offline, this fails in seconds, before Keras is imported.
+    if weights == "imagenet":
+        weights = str(_download(app, timeout))
+    elif weights is not None and not Path(weights).is_file():
+        raise FileNotFoundError(f"No weights file at {str(weights)!r}: pass \"imagenet\", None "
+                                "(random weights) or the path of a weights file.")
     import keras
 
     from ..images import center_crop_resize
     from .imagenet import class_names
     from .model import ZooModel
 
-    app = _application(name)
-    source = {"imagenet": "ImageNet-1k (Keras applications)", None: "random"}.get(
-        weights, "from a file")
-    if weights == "imagenet":
-        weights = str(_download(app, timeout))
-    elif weights is not None and not Path(weights).is_file():
-        raise FileNotFoundError(f"No weights file at {str(weights)!r}: pass \"imagenet\", None "
-                                "(random weights) or the path of a weights file.")
     constructor = getattr(keras.applications, app.constructor)
     model = constructor(weights=None, classifier_activation=None,
                         input_shape=(*app.input_size, 3))
     if weights is not None:
-        model.load_weights(weights)
+        try:
+            model.load_weights(weights)
+        except Exception as error:  # h5py's OSError, Keras' ValueError on a wrong file
+            raise _unreadable(app, weights, source, error) from None
     size, fraction = app.input_size, CROP_FRACTION
     return ZooModel(
         name=app.name,

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..checks import positive_int
 from ..model_cache import compiled_forward
+from ..model_errors import check_finite, run_model
 from ..scores import softmax
 
 __all__ = ["ZooModel"]
@@ -71,18 +72,25 @@ class ZooModel:
         return self.predict_inputs(inputs, batch_size)
 
     def predict_inputs(self, inputs: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        """Run already preprocessed ``inputs`` (float32, as `normalize` returns) in batches."""
+        """Run already preprocessed ``inputs`` (float32, as `normalize` returns) in batches.
+
+        Raises `camutils.model_errors.NonFiniteError` (naming the images and the cause) when
+        the outputs are NaN or infinite.
+        """
         from tqdm.auto import tqdm
 
         batch_size = positive_int(batch_size, "batch_size")
         forward = compiled_forward(self.model)
         starts = range(0, len(inputs), batch_size)
         outputs = [
-            np.asarray(forward(np.asarray(inputs[i:i + batch_size], np.float32)))
+            np.asarray(run_model(self.model, forward,
+                                 np.asarray(inputs[i:i + batch_size], np.float32)))
             for i in tqdm(starts, desc=f"{self.name} forward", unit="batch",
                           disable=len(starts) <= 4, leave=False)
         ]
-        return np.concatenate(outputs, axis=0).astype(np.float32, copy=False)
+        outputs = np.concatenate(outputs, axis=0).astype(np.float32, copy=False)
+        check_finite(self.model, outputs, "the model's outputs", inputs)
+        return outputs
 
     def top_k(self, images, k: int = 5) -> list[list[tuple[int, str, float]]]:
         """For each image, the ``k`` most probable classes as ``(index, name, probability)``."""
