@@ -61,10 +61,13 @@ def _all_cells_ran(driver) -> bool:
 
 
 def _error_outputs(driver) -> list[str]:
-    """The text of every traceback shown in the notebook."""
+    """The text of every traceback shown in the notebook (a line that starts with an
+    exception's name; an error message quoted inside a printed line, as 07 prints the Keras
+    recipe's errors, is not one)."""
     return driver.execute_script(
         "return Array.from(document.querySelectorAll('.jp-OutputArea-output'))"
-        ".map(e => e.textContent).filter(t => /Traceback|Error:/.test(t))"
+        ".map(e => e.textContent)"
+        ".filter(t => /Traceback \\(most recent call last\\)|(^|\\n)\\w*(Error|Exception): /.test(t))"
         ".map(t => t.slice(-1500));")
 
 

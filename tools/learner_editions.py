@@ -20,9 +20,9 @@ the task's title and a first hint in comments: a function keeps its signature an
 body ``...``; a value becomes ``name = ...`` (only the names that the rest of the cell reads:
 the answer, not the steps towards it). ``assert ex.check(...)`` becomes ``ex.check(...)``, so
 an unattempted exercise prints "not attempted yet" and the notebook runs on. Every other cell
-is copied with its outputs (they do not depend on any answer: the tests compare the learner
-edition's checked outputs with these), the answer cells lose theirs, and no cell keeps an
-execution count. The header says which edition this is and links the other.
+is copied with its outputs and execution count (they do not depend on any answer: nbval
+compares the learner edition's checked outputs with these, and refuses outputs on a cell
+without an execution count); the answer cells lose both. The header says which edition this is and links the other.
 
 The rules that keep a wrong answer from changing anything downstream are checked here
 (a learner edition cannot be written otherwise) and again by tests/test_learner_editions.py:
@@ -205,15 +205,11 @@ def learner_notebook(nb, name: str):
     regions = dict(notebook_regions(nb, name))
     out = copy.deepcopy(nb)
     for index, cell in enumerate(out.cells):
-        if cell.cell_type == "code":
-            cell.execution_count = None
-            for output in cell.get("outputs", []):
-                if "execution_count" in output:
-                    output["execution_count"] = None
         if index in regions:
             region = regions[index]
             cell.source = "\n".join(region.before + region.placeholder + _learner_after(region.after))
             cell.outputs = []
+            cell.execution_count = None   # unrun: nbval neither compares nor refuses it
     header = out.cells[0]
     text = _source(header).replace(f"notebooks/{name}", f"notebooks/learner/{name}")
     lines = text.split("\n")
