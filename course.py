@@ -117,14 +117,26 @@ def cmd_lab(args) -> int:
                env=course_env(args.onednn), check=False)
 
 
+def test_workers() -> list[str]:
+    """pytest-xdist's options: one test process per core, at most two (each notebook kernel
+    needs up to 1.5 GiB), or $COURSE_TEST_WORKERS. A file's tests stay in one process, so a
+    notebook's cells run in order in one kernel."""
+    workers = int(os.environ.get("COURSE_TEST_WORKERS") or min(2, os.cpu_count() or 1))
+    return ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
+
+
 def unit_tests(python: Path, env: dict, rest: list[str]) -> int:
-    return run([python, "-m", "pytest", "tests", *rest], env=env, check=False)
+    """The unit tests: everything under tests/ but the end-to-end browser test."""
+    return run([python, "-m", "pytest", "tests", "-m", "not retrain and not browser",
+                *test_workers(), *rest], env=env, check=False)
 
 
 def notebook_tests(python: Path, env: dict, rest: list[str]) -> int:
+    """Every notebook (complete and learner editions) under nbval, and the explorer's notebook
+    in JupyterLab in a real browser."""
     return run([python, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
-                "--nbval-cell-timeout=600", "-p", "no:cacheprovider", "notebooks", *rest],
-               env=env, check=False)
+                "--nbval-cell-timeout=600", "-p", "no:cacheprovider", *test_workers(),
+                "notebooks", "tests/test_browser.py", *rest], env=env, check=False)
 
 
 def cmd_test(args) -> int:

@@ -66,3 +66,20 @@ def test_help_runs_on_a_bare_python():
     done = subprocess.run([sys.executable, "-I", str(ROOT / "course.py"), "--help"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "doctor" in done.stdout and "lab" in done.stdout
+
+
+def test_make_test_splits_the_work_over_the_cores_and_keeps_a_notebook_in_one_process(monkeypatch):
+    monkeypatch.delenv("COURSE_TEST_WORKERS", raising=False)
+    monkeypatch.setattr(course.os, "cpu_count", lambda: 8)
+    assert course.test_workers() == ["-n", "2", "--dist", "loadfile"]   # at most two kernels
+    monkeypatch.setattr(course.os, "cpu_count", lambda: 1)
+    assert course.test_workers() == []
+    monkeypatch.setenv("COURSE_TEST_WORKERS", "3")
+    assert course.test_workers() == ["-n", "3", "--dist", "loadfile"]
+    calls = []
+    monkeypatch.setattr(course, "run", lambda cmd, **kw: calls.append([str(c) for c in cmd]) or 0)
+    course.unit_tests(Path("python"), {}, [])
+    course.notebook_tests(Path("python"), {}, [])
+    unit, notebooks = calls
+    assert "not browser" in " ".join(unit) and "tests/test_browser.py" in notebooks
+    assert {"notebooks", "--nbval-lax"} <= set(notebooks)
