@@ -43,10 +43,14 @@ class _MovedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return importlib.util.spec_from_loader(fullname, self)
 
     def create_module(self, spec):
-        return importlib.import_module(_new_name(spec.name))
+        module = importlib.import_module(_new_name(spec.name))
+        spec.loader_state = module.__spec__  # importlib now sets module.__spec__ = spec ...
+        return module
 
     def exec_module(self, module):
-        pass  # the module at the new path is already imported
+        # ... so give the module back its own spec (relative imports read __spec__.parent);
+        # it is already imported at its new path.
+        module.__spec__ = module.__spec__.loader_state or module.__spec__
 
     def get_code(self, fullname):
         """For ``python -m <old path>``: run the module at its new path as ``__main__``."""

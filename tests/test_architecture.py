@@ -261,6 +261,11 @@ def test_no_other_module_touches_keras_internals():
 def test_old_import_paths_give_the_moved_module(old, new):
     assert importlib.import_module(old) is importlib.import_module(new)
     assert getattr(camutils, old.rpartition(".")[2]) is importlib.import_module(new)
+    # The module keeps its own spec: importlib sets __spec__ on whatever a loader returns, and
+    # relative imports read __spec__.parent (Python 3.13 warns when it differs from
+    # __package__; later Pythons resolve ``from ..images import`` with it).
+    module = importlib.import_module(new)
+    assert module.__spec__.name == new and module.__spec__.parent == module.__package__
 
 
 def test_old_names_still_import():
