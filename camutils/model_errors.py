@@ -156,15 +156,42 @@ def _single_input(model):
     return inputs[0]
 
 
-def _shape_problem(model, shape: tuple, dtype) -> str | None:
-    """Keras' reason why ``model`` cannot take inputs of ``shape`` (None when it can)."""
+def _spatial_probe(model):
+    """``model`` with every 4-D layer output as an output as well (None when it has none
+    that can be read): shape inference on it shows a map shrunk to nothing on the way."""
+    import keras
+
+    outputs = []
+    for layer in model.layers:
+        try:
+            output = layer.output
+        except (AttributeError, ValueError):  # never called, or called several times
+            continue
+        if len(getattr(output, "shape", ())) == 4:
+            outputs.append(output)
+    try:
+        return keras.Model(model.inputs, [*outputs, *model.outputs]) if outputs else None
+    except Exception:  # not a graph network (a subclassed model)
+        return None
+
+
+def _shape_problem(model, shape: tuple, dtype, probe=None) -> str | None:
+    """Keras' reason why ``model`` cannot take inputs of ``shape`` (None when it can).
+
+    Keras raises for a size that shrinks below zero; older versions (3.3) let a layer shrink a map
+    to zero size, which fails only when the graph runs, so ``probe`` (`_spatial_probe`)
+    looks for an empty map too.
+    """
     import keras
 
     try:
-        model.compute_output_spec(keras.KerasTensor(shape, dtype=dtype))
+        specs = (probe or model).compute_output_spec(keras.KerasTensor(shape, dtype=dtype))
     except Exception as error:  # Keras raises ValueError for a size that shrinks to nothing
         text = str(error).strip()
         return text.splitlines()[0].rstrip(".") if text else type(error).__name__
+    for spec in (specs if isinstance(specs, (list, tuple)) else [specs]):
+        if len(spec.shape) == 4 and 0 in spec.shape[1:3]:
+            return f"a layer's output is {spec.shape[1]} x {spec.shape[2]}"
     return None
 
 
@@ -172,7 +199,8 @@ def _smallest_square(model, channels, dtype) -> int | None:
     """The smallest ``s`` such that ``model`` takes ``s x s`` images (None: none up to
     `LARGEST_SIZE_TRIED`). Assumes that larger sizes work once one does (as for strided
     and valid convolutions and pooling): doubling, then bisection."""
-    works = lambda s: _shape_problem(model, (1, s, s, channels), dtype) is None  # noqa: E731
+    probe = _spatial_probe(model)
+    works = lambda s: _shape_problem(model, (1, s, s, channels), dtype, probe) is None  # noqa: E731
     high = 1
     while not works(high):
         high *= 2
@@ -198,7 +226,7 @@ def input_size_error(model, shape) -> ValueError | None:
     if tensor.shape[1] is not None and tensor.shape[2] is not None:
         return None  # fixed size: the images were checked against it
     dtype = getattr(tensor, "dtype", "float32")
-    reason = _shape_problem(model, (1, *shape[1:]), dtype)
+    reason = _shape_problem(model, (1, *shape[1:]), dtype, _spatial_probe(model))
     if reason is None:
         return None
     smallest = _smallest_square(model, shape[3], dtype)
