@@ -373,10 +373,17 @@ def png_rgba16_zeros(side: int = 3000) -> bytes:
 
 
 def jpeg_header(width: int, height: int) -> bytes:
-    """A JPEG's start: SOI, a baseline frame header (SOF0) of ``width x height``, 3 components;
-    no tables and no scan."""
-    sof = struct.pack(">BHHB", 8, height, width, 3) + b"\x01\x22\x00\x02\x11\x01\x03\x11\x01"
-    return b"\xff\xd8\xff\xc0" + struct.pack(">H", len(sof) + 2) + sof + b"\xff\xd9"
+    """A real 8 x 8 JPEG (its tables and its scan) whose frame header (SOF0) declares
+    ``width x height``: a decompression bomb as a reader of headers sees it. (Pillow before 13
+    cannot read the size of a bare SOF0 without tables and scan.)"""
+    import cv2
+    import numpy as np
+
+    ok, encoded = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))
+    data = bytearray(encoded.tobytes())
+    sof = data.index(b"\xff\xc0")  # marker, length (2 bytes), precision (1), height, width
+    struct.pack_into(">HH", data, sof + 5, height, width)
+    return bytes(data)
 
 
 def bmp_header(width: int, height: int) -> bytes:

@@ -295,8 +295,8 @@ def _reference_auc(fractions, scores) -> np.ndarray:
     hints=[
         "np.diff(fractions) gives the widths, one fewer than the points.",
         "The mean heights are (scores[:, 1:] + scores[:, :-1]) / 2.",
-        "Multiply the heights by the widths and sum along axis 1. (np.trapezoid(scores, "
-        "fractions, axis=1) does the same: try it to check.)",
+        "Multiply the heights by the widths and sum along axis 1. "
+        "(scipy.integrate.trapezoid(scores, fractions, axis=1) does the same: try it to check.)",
     ],
     solution="""
     def auc(fractions, scores):
