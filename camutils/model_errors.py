@@ -195,11 +195,11 @@ def _shape_problem(model, shape: tuple, dtype, probe=None) -> str | None:
     return None
 
 
-def _smallest_square(model, channels, dtype) -> int | None:
+def _smallest_square(model, channels, dtype, probe=None) -> int | None:
     """The smallest ``s`` such that ``model`` takes ``s x s`` images (None: none up to
     `LARGEST_SIZE_TRIED`). Assumes that larger sizes work once one does (as for strided
-    and valid convolutions and pooling): doubling, then bisection."""
-    probe = _spatial_probe(model)
+    and valid convolutions and pooling): doubling, then bisection. ``probe``: as for
+    `_shape_problem`."""
     works = lambda s: _shape_problem(model, (1, s, s, channels), dtype, probe) is None  # noqa: E731
     high = 1
     while not works(high):
@@ -226,10 +226,11 @@ def input_size_error(model, shape) -> ValueError | None:
     if tensor.shape[1] is not None and tensor.shape[2] is not None:
         return None  # fixed size: the images were checked against it
     dtype = getattr(tensor, "dtype", "float32")
-    reason = _shape_problem(model, (1, *shape[1:]), dtype, _spatial_probe(model))
+    probe = _spatial_probe(model)
+    reason = _shape_problem(model, (1, *shape[1:]), dtype, probe)
     if reason is None:
         return None
-    smallest = _smallest_square(model, shape[3], dtype)
+    smallest = _smallest_square(model, shape[3], dtype, probe)
     if smallest is None:
         return None  # no size works: something else is wrong
     return ValueError(
