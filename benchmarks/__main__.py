@@ -15,7 +15,6 @@ figures, each with the date it was measured.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from .course import ROOT, measure_make_test, measure_notebooks, merge_notebooks
 from .machine import describe_machine
 from .report import write_report
 from .results import (DatasetResult, ModelResult, StoredModels, load_dataset, load_models,
-                      save_dataset, save_models)
+                      read_json, save_dataset, save_models, write_json)
 from .subjects import SUBJECTS
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -36,20 +35,6 @@ RESULTS = ROOT / "benchmarks" / "results"
 # models run in the order of SUBJECTS: EfficientNet-Lite0 first, the shapes network after).
 DEADLINE_SHARE = {"efficientnet_lite0": 0.75, "shapes_gap": 0.95}
 DOCS = ROOT / "docs"
-
-
-def _load(path: Path) -> dict:
-    if path.is_file():
-        with open(path) as handle:
-            return json.load(handle)
-    return {}
-
-
-def _save(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        json.dump(data, handle, indent=1)
-        handle.write("\n")
 
 
 def run_model(name: str, settings: dict | None = None,
@@ -70,7 +55,7 @@ def run_model(name: str, settings: dict | None = None,
         command = [sys.executable, "-m", "benchmarks.model_bench", name, str(output)]
         if settings is not None:
             settings_path = Path(folder) / "settings.json"
-            _save(settings_path, settings)
+            write_json(settings_path, settings)
             command += ["--settings", str(settings_path)]
         if deadline is not None:
             command += ["--deadline", str(deadline)]
@@ -126,16 +111,16 @@ def main(argv: list[str] | None = None) -> int:
     # The zoo models in their usual order (EfficientNet-Lite0 first), then any others.
     models = {name: models[name] for name in
               [n for n in SUBJECTS if n in models] + [n for n in models if n not in SUBJECTS]}
-    course = _load(args.results / "course.json")
+    course = read_json(args.results / "course.json") or {}
     if args.course:
         measured = measure_notebooks(args.notebooks)
         # only some notebooks (--notebooks): the others keep their last figures
         course["notebooks"] = merge_notebooks(course.get("notebooks"), measured) \
             if args.notebooks else measured
-        _save(args.results / "course.json", course)
+        write_json(args.results / "course.json", course)
     if args.make_test:
         course["make_test"] = measure_make_test()
-        _save(args.results / "course.json", course)
+        write_json(args.results / "course.json", course)
 
     dataset = load_dataset(args.results / "dataset.json")
     if args.dataset:

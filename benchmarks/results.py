@@ -25,6 +25,7 @@ from typing import Any
 __all__ = [
     "Measured", "BlockResult", "ModelResult", "StoredModels", "PERTURBATION_BLOCKS",
     "load_models", "save_models", "DatasetResult", "load_dataset", "save_dataset",
+    "read_json", "write_json",
 ]
 
 #: The blocks in which a perturbation method is timed against the passes it must run.
@@ -191,19 +192,30 @@ class StoredModels:
 
 def load_models(path) -> StoredModels:
     """Read ``models.json`` (an empty `StoredModels` when the file does not exist)."""
-    path = Path(path)
-    if not path.is_file():
-        return StoredModels()
-    with open(path) as handle:
-        return StoredModels.from_dict(json.load(handle))
+    data = read_json(path)
+    return StoredModels() if data is None else StoredModels.from_dict(data)
 
 
 def save_models(path, stored: StoredModels) -> None:
     """Write ``models.json`` (indented, one trailing newline)."""
+    write_json(path, stored.to_dict())
+
+
+def read_json(path) -> dict | None:
+    """A results file's data (None when it does not exist)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def write_json(path, data: dict) -> None:
+    """A results file, indented, with one trailing newline (numpy values as plain numbers)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as handle:
-        json.dump(stored.to_dict(), handle, indent=1, default=_jsonable)
+        json.dump(data, handle, indent=1, default=_jsonable)
         handle.write("\n")
 
 
@@ -262,19 +274,13 @@ class DatasetResult:
 
 def load_dataset(path) -> DatasetResult | None:
     """Read ``dataset.json`` (None when it does not exist)."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    with open(path) as handle:
-        return DatasetResult.from_dict(json.load(handle))
+    data = read_json(path)
+    return None if data is None else DatasetResult.from_dict(data)
 
 
 def save_dataset(path, result: DatasetResult) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        json.dump(result.to_dict(), handle, indent=1, default=_jsonable)
-        handle.write("\n")
+    """Write ``dataset.json`` (indented, one trailing newline)."""
+    write_json(path, result.to_dict())
 
 
 def is_missing(value) -> bool:
