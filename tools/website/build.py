@@ -39,7 +39,7 @@ from urllib.parse import unquote, urlsplit
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-from course_site import course_notebooks  # noqa: E402
+from site_contents import course_notebooks  # noqa: E402
 
 DEFAULT_OUT = ROOT / "build" / "site"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from course_site import REPOSITORY, site_url  # noqa: E402
+from site_contents import REPOSITORY, site_url  # noqa: E402
 
 project = "CAM course"
 copyright = "the CAM course contributors, Apache-2.0"  # noqa: A001 (Sphinx's name)

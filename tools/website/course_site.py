@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -24,66 +25,10 @@ from sphinx import addnodes
 from sphinx.transforms import SphinxTransform
 from sphinx.transforms.post_transforms import SphinxPostTransform
 
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
-# The reference pages in reading order; any other page in docs/ follows, by name.
-DOCS_ORDER = ("instructor_guide", "cheatsheet", "solutions", "datasets", "platforms",
-              "benchmarks", "architecture")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from site_contents import REPOSITORY, learner_edition_cell, toctree_source  # noqa: E402
+
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-
-
-def _repository() -> str:
-    """The repository's address, from pyproject.toml's [project.urls] (the one place it is)."""
-    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    found = re.search(r'^Repository\s*=\s*"(https://github\.com/[^"]+?)/?"', text, re.M)
-    if not found:
-        raise RuntimeError("pyproject.toml has no [project.urls] Repository on github.com")
-    return found.group(1)
-
-
-REPOSITORY = _repository()
-
-
-def site_url(repository: str = REPOSITORY) -> str:
-    """Where GitHub Pages publishes the site of a GitHub repository."""
-    owner, name = repository.removeprefix("https://github.com/").split("/")[:2]
-    return f"https://{owner.lower()}.github.io/{name}/"
-
-
-def course_notebooks(root: Path = ROOT) -> list[Path]:
-    """The course's notebooks in course order: notebooks/NN_*.ipynb sorted by file name."""
-    return sorted((root / "notebooks").glob(NOTEBOOK_PATTERN))
-
-
-def reference_pages(root: Path = ROOT) -> list[str]:
-    """docs/*.md as page names, in DOCS_ORDER, then any other by file name."""
-    names = sorted(p.stem for p in (root / "docs").glob("*.md"))
-    ordered = [n for n in DOCS_ORDER if n in names]
-    return [f"docs/{n}" for n in ordered + [n for n in names if n not in ordered]]
-
-
-def toctree_source(root: Path = ROOT) -> str:
-    """The hidden tables of contents appended to the home page's source (MyST)."""
-    notebooks = "\n".join(f"notebooks/{p.stem}" for p in course_notebooks(root))
-    docs = "\n".join(reference_pages(root))
-    return (f"\n\n```{{toctree}}\n:hidden:\n:caption: The notebooks\n\n{notebooks}\n```\n"
-            f"\n```{{toctree}}\n:hidden:\n:caption: Teaching and reference\n\n{docs}\n```\n")
-
-
-def learner_edition_cell(notebook: str) -> dict:
-    """A markdown cell that links a notebook's learner edition (``notebook``: its file name)."""
-    path = f"notebooks/learner/{notebook}"
-    colab = f"https://colab.research.google.com/github/{REPOSITORY.removeprefix('https://github.com/')}/blob/main/{path}"
-    binder = (f"https://mybinder.org/v2/gh/{REPOSITORY.removeprefix('https://github.com/')}"
-              f"/main?urlpath=lab/tree/{path}")
-    text = (":::{admonition} Learner edition\n:class: tip\n"
-            "The same notebook with each exercise's answer left for you to write "
-            "(this page shows the complete edition, answers in): "
-            f"[open in Colab]({colab}) · [launch on Binder]({binder}) · "
-            f"[view on GitHub]({REPOSITORY}/blob/main/{path}) · "
-            f"[download](learner/{notebook}).\n:::")
-    return {"cell_type": "markdown", "id": "course-site-learner-edition", "metadata": {},
-            "source": text}
 
 
 def _add_contents_and_learner_links(app, docname: str, source: list[str]) -> None:
