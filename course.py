@@ -190,16 +190,22 @@ def cmd_site(args) -> int:
     """The course as a website in build/site/, built offline from the committed notebooks."""
     python = setup()
     install_extra(python, "site")
-    return run([python, "tools/website/build.py", *args.rest], env=course_env(), check=False)
+    return run([python, "tools/website/build_site.py", *args.rest], env=course_env(),
+               check=False)
 
 
 def cmd_site_test(args) -> int:
-    """Build the site and check it in a real browser (Debian's chromium): pages, figures,
-    search, console errors, no request leaving the machine; and its links."""
+    """`site` (what the Pages workflow runs), then the site it built in a real browser (Debian's
+    chromium): pages, figures, search, console errors, no request leaving the machine; its
+    link checker shown to catch a broken link."""
     python = setup()
-    install_extra(python, "site")
+    site = argparse.Namespace(rest=[])
+    status = cmd_site(site)
+    if status:
+        return status
+    env = dict(course_env(), COURSE_SITE_DIR=str(ROOT / "build" / "site"))
     return run([python, "-m", "pytest", "tests/test_site.py", "-m", "site", "-p",
-                "no:cacheprovider", *args.rest], env=course_env(), check=False)
+                "no:cacheprovider", *args.rest], env=env, check=False)
 
 
 def cmd_bench(args) -> int:

@@ -1,6 +1,6 @@
 """Build the course's website into build/site/, offline, and check it (`make site`).
 
-    python tools/website/build.py [--out build/site]
+    python tools/website/build_site.py [--out build/site]
 
 1. Every notebook in notebooks/ must be committed executed: one without outputs, with a cell
    that never ran, or with an error output stops the build, named (the site is never
