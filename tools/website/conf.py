@@ -49,6 +49,10 @@ html_theme = "sphinx_book_theme"
 html_title = "CAM course"
 html_static_path = ["_static"]
 html_css_files = ["course.css"]
+html_favicon = "_static/favicon.svg"  # declared, so that no browser asks for /favicon.ico
+# The theme's light / dark / auto switch needs a starting mode (without one, pydata-sphinx-theme
+# logs an error in the console on a reader's first visit).
+html_context = {"default_mode": "auto"}
 html_copy_source = True  # the theme's download button gives each notebook's .ipynb
 html_show_sourcelink = False
 html_last_updated_fmt = None
