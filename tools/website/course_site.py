@@ -7,8 +7,8 @@
 - Links to repository files that are not pages (LICENSE, data/README.md) point at GitHub; a
   notebook (the learner editions) is offered as a download.
 - Nothing on a page is fetched from another site: remote images (the Colab, Binder and CI badges)
-  become their text, ipywidgets outputs (which need a live kernel) become a note, and MathJax is
-  served from the site.
+  become their text, ipywidgets outputs (which need a live kernel) become a note, a Mermaid
+  diagram shows its source (GitHub draws it), and MathJax is served from the site.
 """
 
 from __future__ import annotations
@@ -57,6 +57,26 @@ class RemoteImagesAsText(SphinxTransform):
             if re.match(r"https?://", image.get("uri", "")):
                 text = image.get("alt") or "image"
                 image.replace_self(nodes.inline(text, text, classes=["course-badge-text"]))
+
+
+class MermaidAsSource(SphinxTransform):
+    """A Mermaid diagram (docs/architecture.md) is drawn by GitHub; Mermaid's script would come
+    from a CDN, so the site shows the diagram's source, with a link to the drawn one."""
+
+    default_priority = 400
+
+    def apply(self, **kwargs) -> None:
+        for block in list(self.document.findall(nodes.literal_block)):
+            if block.get("language") == "mermaid":
+                source = Path(self.env.doc2path(self.env.docname)).relative_to(
+                    Path(self.env.srcdir)).as_posix()
+                note = nodes.paragraph("", "", classes=["course-note"])
+                note += nodes.Text("A Mermaid diagram, shown here as its source: ")
+                link = nodes.reference("", "see it drawn on GitHub",
+                                       refuri=f"{REPOSITORY}/blob/main/{source}", internal=False)
+                note += link
+                note += nodes.Text(".")
+                block.parent.insert(block.parent.index(block), note)
 
 
 class RepositoryFileLinks(SphinxTransform):
@@ -114,7 +134,7 @@ class WidgetsAsNotes(SphinxPostTransform):
                     "", "An interactive widget was here: it runs in a live notebook. Open "
                         "this notebook in Colab or on Binder (the rocket button at the top of "
                         "the page) or in JupyterLab (make lab) to use it.",
-                    classes=["course-widget-note"])
+                    classes=["course-note"])
                 raw.replace_self(note)
 
 
@@ -156,8 +176,8 @@ def setup(app):
     app.connect("build-finished", _copy_mathjax_and_home)
     app.add_transform(RemoteImagesAsText)
     app.add_transform(RepositoryFileLinks)
+    app.add_transform(MermaidAsSource)
     app.add_post_transform(WidgetsAsNotes)
-    # docs/architecture.md draws with Mermaid, which GitHub renders; on the site its source
-    # is shown as text (Mermaid's script would come from a CDN).
+    # Mermaid's source is shown as plain text (MermaidAsSource)
     app.add_lexer("mermaid", TextLexer)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
