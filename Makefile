@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 NOTEBOOKS ?=
 WHEELHOUSE_ARGS ?=
 
-.PHONY: help venv lab test nbtest notebooks student doctor platforms wheelhouse bench bench-course clean
+.PHONY: help venv lab test nbtest notebooks student doctor platforms wheelhouse site site-test bench bench-course clean
 
 help:
 	@$(COURSE) --help
@@ -45,6 +45,14 @@ platforms:
 
 wheelhouse:
 	$(COURSE) wheelhouse $(WHEELHOUSE_ARGS)
+
+# The course as a website in build/site/ (offline; installs the `site` extra on first use),
+# and its test in Debian's chromium.
+site:
+	$(COURSE) site
+
+site-test:
+	$(COURSE) site-test $(PYTEST_ARGS)
 
 bench:
 	$(COURSE) bench

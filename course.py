@@ -83,6 +83,17 @@ def setup(force: bool = False, extras: str = "dev") -> Path:
     return python
 
 
+def install_extra(python: Path, extra: str) -> None:
+    """Install an optional extra of pyproject.toml (e.g. `site`) into .venv on first use, and
+    again when pyproject.toml changes; `make venv` stays without it."""
+    stamp = VENV / f".installed-{extra}"
+    if stamp.exists() and stamp.read_text() == _install_key():
+        return
+    print(f"Installing the course's `{extra}` extra ...", flush=True)
+    run([python, "-m", "pip", "install", "--quiet", "-e", f".[{extra}]"])
+    stamp.write_text(_install_key())
+
+
 def course_env(onednn: str = "off") -> dict:
     """The environment of every command: quiet TensorFlow, oneDNN as asked."""
     if onednn not in ("on", "off"):
@@ -126,9 +137,11 @@ def test_workers() -> list[str]:
 
 
 def unit_tests(python: Path, env: dict, rest: list[str]) -> int:
-    """The unit tests: everything under tests/ but the end-to-end browser test."""
-    return run([python, "-m", "pytest", "tests", "-m", "not retrain and not browser",
-                *test_workers(), *rest], env=env, check=False)
+    """The unit tests: everything under tests/ but the end-to-end browser tests (notebook 07
+    in JupyterLab; the website, which `site-test` runs)."""
+    return run([python, "-m", "pytest", "tests", "-m",
+                "not retrain and not browser and not site", *test_workers(), *rest],
+               env=env, check=False)
 
 
 def notebook_tests(python: Path, env: dict, rest: list[str]) -> int:
@@ -171,6 +184,28 @@ def cmd_student(args) -> int:
     """The learner editions (answers replaced by placeholders) and docs/solutions.md."""
     return run([setup(), "tools/learner_editions.py", *args.rest], env=course_env(),
                check=False)
+
+
+def cmd_site(args) -> int:
+    """The course as a website in build/site/, built offline from the committed notebooks."""
+    python = setup()
+    install_extra(python, "site")
+    return run([python, "tools/website/build_site.py", *args.rest], env=course_env(),
+               check=False)
+
+
+def cmd_site_test(args) -> int:
+    """`site` (what the Pages workflow runs), then the site it built in a real browser (Debian's
+    chromium): pages, figures, search, console errors, no request leaving the machine; its
+    link checker shown to catch a broken link."""
+    python = setup()
+    site = argparse.Namespace(rest=[])
+    status = cmd_site(site)
+    if status:
+        return status
+    env = dict(course_env(), COURSE_SITE_DIR=str(ROOT / "build" / "site"))
+    return run([python, "-m", "pytest", "tests/test_site.py", "-m", "site", "-p",
+                "no:cacheprovider", *args.rest], env=env, check=False)
 
 
 def cmd_bench(args) -> int:
@@ -217,6 +252,9 @@ COMMANDS = {
                                  "wheelhouse (needs the package registry)"),
     "wheelhouse": (cmd_wheelhouse, "download every wheel for offline installs "
                                    "(`wheelhouse --help` for options)"),
+    "site": (cmd_site, "build the course's website into build/site/ (offline, from the "
+                       "committed notebooks) and check its links"),
+    "site-test": (cmd_site_test, "build the website and test it in Debian's chromium"),
     "bench": (cmd_bench, "run the benchmark suite and write docs/benchmarks.md"),
     "test-py313": (cmd_py313, "(opt-in, Linux, root) the course on Debian 13's Python 3.13 "
                               "in a chroot"),

@@ -120,8 +120,11 @@ def stop_process_group(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def chromium(profile: Path):
-    """Headless Debian Chromium through Debian's chromedriver; yields the Selenium driver."""
+def chromium(profile: Path, logs: bool = False):
+    """Headless Debian Chromium through Debian's chromedriver; yields the Selenium driver.
+
+    With ``logs``, the driver keeps the console (``driver.get_log("browser")``) and every
+    network event (``driver.get_log("performance")``)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -130,6 +133,8 @@ def chromium(profile: Path):
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
+    if logs:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     service = Service(executable_path=shutil.which("chromedriver"),
                       log_output=str(profile.parent / "chromedriver.log"))
     driver = webdriver.Chrome(options=options, service=service)

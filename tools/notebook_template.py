@@ -31,10 +31,15 @@ def repository_slug() -> str:
     return repository_url().split("github.com/", 1)[1]
 
 
-def badges(notebook: str) -> str:
+def launch_urls(path: str) -> tuple[str, str]:
+    """Colab's and Binder's addresses of the notebook at ``path`` in the repository."""
     slug = repository_slug()
-    colab = f"https://colab.research.google.com/github/{slug}/blob/main/notebooks/{notebook}"
-    binder = f"https://mybinder.org/v2/gh/{slug}/main?urlpath=lab/tree/notebooks/{notebook}"
+    return (f"https://colab.research.google.com/github/{slug}/blob/main/{path}",
+            f"https://mybinder.org/v2/gh/{slug}/main?urlpath=lab/tree/{path}")
+
+
+def badges(notebook: str) -> str:
+    colab, binder = launch_urls(f"notebooks/{notebook}")
     return (f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab}) "
             f"[![Launch on Binder](https://mybinder.org/badge_logo.svg)]({binder})")
 
