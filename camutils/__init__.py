@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import importlib
 
-from . import _moved
-
 __version__ = "0.1.0"
-
-_moved.install()  # old module paths (camutils.keras_apps, camutils.course_models, ...) keep working
 
 # public name -> the module that defines it. Submodules are public too (camutils.plot, ...).
 _EXPORTS: dict[str, str] = {
@@ -61,9 +57,6 @@ _EXPORTS: dict[str, str] = {
 _SUBMODULES = {
     "images", "samples", "plot", "environment", "preflight", "methods", "zoo", "metrics",
     "widgets", "course", "model_cache", "model_errors", "dataset", "atomic",
-    # old paths, still importable (see camutils._moved)
-    "exercises", "targets", "datasets", "imagenet", "course_models", "keras_apps",
-    "efficientnet", "torch_pickle",
 }
 
 

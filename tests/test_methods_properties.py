@@ -16,7 +16,7 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
 from camutils import methods as cm  # noqa: E402
-from camutils import targets  # noqa: E402
+from camutils.model_cache import model_cache  # noqa: E402
 
 METHODS = list(cm.METHODS)
 GRADIENT_METHODS = ["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam",
@@ -126,7 +126,7 @@ def test_same_call_twice_gives_identical_maps(method):
 
 
 def _compiled(model):
-    return {key: value for key, value in targets.model_cache(model).items()
+    return {key: value for key, value in model_cache(model).items()
             if key[0] == "compiled"}
 
 

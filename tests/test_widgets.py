@@ -203,7 +203,7 @@ def test_colour_map_reblends_and_changes_the_colour_bar(explorer):
 
 
 def test_layer_choices_are_the_spatial_layers_and_change_the_map(explorer, tiny):
-    from camutils.targets import spatial_layers
+    from camutils.methods.layers import spatial_layers
 
     assert list(explorer.layer_select.options) == spatial_layers(tiny.model)
     assert explorer.layer_select.value == tiny.cam_layer

@@ -423,7 +423,7 @@ class Explorer:
     # ------------------------------------------------------------------ the pipeline
 
     def _load_model(self) -> None:
-        from ..targets import spatial_layers
+        from ..methods.layers import spatial_layers
 
         name = self.model_select.value
         self._clear_results()

@@ -20,6 +20,7 @@ course material, in `camutils.course.models`.
 """
 
 from ..images import center_crop_resize
+from . import imagenet
 from .model import ZooModel
 from .registry import list_models, load_model
 

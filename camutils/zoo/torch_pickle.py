@@ -1,6 +1,6 @@
 """Read a PyTorch state dict (a ``.pth`` file) into numpy arrays, without torch, safely.
 
-    from camutils.torch_pickle import load_state_dict
+    from camutils.zoo.torch_pickle import load_state_dict
     weights = load_state_dict(path, sha256="5793...")   # {"_conv_stem.weight": ndarray, ...}
 
 A ``.pth`` file is a Python pickle, and unpickling runs whatever code the file names: a
@@ -36,8 +36,8 @@ file that asks for more is refused with `TorchFileError` before anything large i
   expand a small file into a large copy. Tied weights (a few tensors over one storage) fit.
 - A zip archive's central directory may take at most `MAX_ZIP_DIRECTORY_BYTES`.
 
-The limits are module attributes: raise them (``camutils.torch_pickle.MAX_PICKLE_OPS = ...``)
-for a large file you trust.
+The limits are module attributes: raise them
+(``camutils.zoo.torch_pickle.MAX_PICKLE_OPS = ...``) for a large file you trust.
 """
 
 from __future__ import annotations
@@ -252,7 +252,7 @@ class _PickleReader:
             raise TorchFileError(
                 f"The file's pickle needs more than {MAX_PICKLE_BYTES:,} bytes (a string or list "
                 "far larger than a state dict's): refused as a possible resource attack. For a "
-                "file you trust, raise camutils.torch_pickle.MAX_PICKLE_BYTES.")
+                "file you trust, raise camutils.zoo.torch_pickle.MAX_PICKLE_BYTES.")
         if n > self.end - self.file.tell():
             raise TorchFileError("The file is truncated inside a pickle.")
         self.left -= n
@@ -325,7 +325,7 @@ def _unpickle(file, end: int, storages: dict[str, _Storage] | None = None):
                 raise TorchFileError(
                     f"The file's pickle has more than {MAX_PICKLE_OPS:,} operations, far more "
                     "than a state dict needs: refused as a possible resource attack. For a file "
-                    "you trust, raise camutils.torch_pickle.MAX_PICKLE_OPS.")
+                    "you trust, raise camutils.zoo.torch_pickle.MAX_PICKLE_OPS.")
             name = opcode.name
             if name in _ARG_VALUES:
                 stack.append(arg)
@@ -481,7 +481,7 @@ def _state_dict_tensors(result) -> list[tuple[str, _Tensor]]:
             f"tensor data in the file: more than {MAX_EXPANSION} times as much. A tensor with a "
             "zero or overlapping stride, or many tensors over one storage, expands the file; it "
             "was refused as a possible memory bomb. For a file you trust, raise "
-            "camutils.torch_pickle.MAX_EXPANSION."
+            "camutils.zoo.torch_pickle.MAX_EXPANSION."
         )
     return tensors
 
@@ -567,7 +567,7 @@ def _read_zip(file):
             f"The zip archive's directory takes {end_record[zipfile._ECD_SIZE]:,} bytes, more "
             f"than the {MAX_ZIP_DIRECTORY_BYTES:,} a state dict needs (too many entries): "
             "refused as a possible resource attack. For a file you trust, raise "
-            "camutils.torch_pickle.MAX_ZIP_DIRECTORY_BYTES.")
+            "camutils.zoo.torch_pickle.MAX_ZIP_DIRECTORY_BYTES.")
     with zipfile.ZipFile(file) as archive:
         pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
         if len(pickles) != 1:
@@ -586,7 +586,7 @@ def _read_zip(file):
             raise TorchFileError(
                 f"The file's pickle takes {info.file_size:,} bytes, more than "
                 f"{MAX_PICKLE_BYTES:,}: refused as a possible resource attack. For a file you "
-                "trust, raise camutils.torch_pickle.MAX_PICKLE_BYTES.")
+                "trust, raise camutils.zoo.torch_pickle.MAX_PICKLE_BYTES.")
         data = _read_entry(archive, info, info.file_size)
         storages: dict[str, _Storage] = {}
         tensors = _state_dict_tensors(_unpickle(io.BytesIO(data), len(data), storages))
