@@ -5,7 +5,11 @@
     camutils.plot.gallery(images, explanation.maps)
 
 The public names below are imported on first use, so that ``import camutils`` stays quick
-(TensorFlow is only loaded when a name that needs it is touched).
+(TensorFlow is only loaded when a name that needs it is touched). This is the package's one
+lazy export: the table `_EXPORTS` (name -> module), read by the module's ``__getattr__``, and
+the method table, from which each method's plain function (``camutils.gradcam``, ...) is read.
+The subpackages import their modules plainly (`camutils.methods` reads the plain functions
+from the method table too).
 """
 
 from __future__ import annotations
@@ -58,7 +62,6 @@ _SUBMODULES = {
     "images", "samples", "plot", "environment", "preflight", "methods", "zoo", "metrics",
     "widgets", "course", "model_cache", "model_errors", "dataset", "atomic",
 }
-
 
 
 def _method_functions() -> dict:

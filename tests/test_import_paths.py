@@ -9,6 +9,7 @@ import importlib
 import json
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -65,6 +66,19 @@ def test_the_new_homes_are_reached_from_import_camutils():
     assert camutils.course.exercises.get("01.cam_by_hand").key == "01.cam_by_hand"
     assert camutils.zoo.imagenet.class_index("espresso") == 967
     assert len(camutils.course.shapes.MARKER_COLORS) == 6
+
+
+def test_import_camutils_loads_no_tensorflow():
+    """``import camutils`` stays quick: its public names are imported on first use, and the
+    packages that need no model (the dataset format and audit, the metrics, the zoo's
+    registry, the course's shapes) do not import TensorFlow or Keras either."""
+    code = ("import sys, camutils, camutils.dataset, camutils.metrics, camutils.zoo, "
+            "camutils.course\ncamutils.load_image, camutils.audit, camutils.make_shapes\n"
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 # --------------------------------------------------------------------------- nobody names them

@@ -35,8 +35,8 @@ from .classes import find_class
 from .render import blank_image, colorbar_image, decode_image, png_bytes, status_html, top_k_html
 from .timing import Debouncer, LRUCache
 
-__all__ = ["Explorer", "METHOD_LABELS", "COLOUR_MAPS", "SLOW_METHODS", "method_labels",
-           "slow_methods", "default_images", "shared_zoo_model"]
+__all__ = ["Explorer", "COLOUR_MAPS", "method_labels", "slow_methods", "default_images",
+           "shared_zoo_model"]
 
 #: Colour maps offered: perceptually uniform first; jet last, for comparison only.
 COLOUR_MAPS = ("inferno", "viridis", "magma", "plasma", "cividis", "jet")
@@ -58,13 +58,6 @@ def slow_methods() -> frozenset[str]:
     return frozenset(m.name for m in method_table() if m.cost == "per channel")
 
 
-def __getattr__(name: str):
-    # METHOD_LABELS and SLOW_METHODS, as they were: read from the method table when asked.
-    if name == "METHOD_LABELS":
-        return method_labels()
-    if name == "SLOW_METHODS":
-        return slow_methods()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 _TOP_CLASS = -1  # the class dropdown's value for "each image's top class"
 _NO_COMPARISON = ""
 
