@@ -25,4 +25,4 @@ from .models import load_course_model
 from .shapes import SHAPE_CLASSES, make_scenes, make_shapes, make_shortcut
 
 __all__ = ["load_course_model", "make_shapes", "make_scenes", "make_shortcut", "SHAPE_CLASSES",
-           "claim", "ClaimFailed"]
+           "claim", "ClaimFailed", "exercises"]

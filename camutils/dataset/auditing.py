@@ -28,7 +28,6 @@ browser.
 from __future__ import annotations
 
 import html
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -392,7 +391,7 @@ def _heat(ax, values, title, cmap="inferno"):
 
 def _write_report(folder: Path, out: Path, manifest, summary: AuditSummary, table: dict,
                   name_of, border, corner, model) -> Path:
-    from ..atomic import atomic_writer
+    from ..atomic import atomic_write_json, atomic_writer
     from ..images import resize
     from ..plot import overlay
 
@@ -483,8 +482,7 @@ def _write_report(folder: Path, out: Path, manifest, summary: AuditSummary, tabl
          int(table["peak"][i]) // map_width, int(table["peak"][i]) % map_width,
          bool(table["peak_in_corner"][i]), float(table["dissimilarity"][i])]
         for i in order))
-    with atomic_writer(folder / "summary.json", "w", encoding="utf-8") as handle:
-        json.dump(summary.to_dict(), handle, indent=1)
+    atomic_write_json(folder / "summary.json", summary.to_dict())
     path = folder / "report.html"
     with atomic_writer(path, "w", encoding="utf-8") as handle:
         handle.write(_html(manifest, summary, out, folder))

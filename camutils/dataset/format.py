@@ -37,7 +37,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..atomic import atomic_writer, is_temporary
+from ..atomic import atomic_write_json, atomic_writer, is_temporary, json_default
 
 __all__ = [
     "FORMAT", "FORMAT_VERSION", "FIELDS", "CSV_COLUMNS", "MANIFEST", "INDEX", "SHARDS",
@@ -92,9 +92,7 @@ class ArgumentsDiffer(ValueError):
 
 
 def write_manifest(out: Path, manifest: dict) -> None:
-    with atomic_writer(Path(out) / MANIFEST, "w", durable=True, encoding="utf-8") as handle:
-        json.dump(manifest, handle, indent=1, sort_keys=False, default=_jsonable)
-        handle.write("\n")
+    atomic_write_json(Path(out) / MANIFEST, manifest, durable=True)
 
 
 def read_manifest(out) -> dict:
@@ -152,24 +150,12 @@ def check_arguments(out: Path, stored: dict, wanted: dict) -> None:
 
 
 def _normalised(value):
-    return json.loads(json.dumps(value, default=_jsonable))
+    return json.loads(json.dumps(value, default=json_default))
 
 
 def _short(value) -> str:
     text = "(none)" if value is None else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _jsonable(value):
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"Cannot write {type(value).__name__} in a manifest.")
 
 
 # --------------------------------------------------------------------------- shards

@@ -24,4 +24,4 @@ from . import imagenet
 from .model import ZooModel
 from .registry import list_models, load_model
 
-__all__ = ["ZooModel", "load_model", "list_models", "center_crop_resize"]
+__all__ = ["ZooModel", "load_model", "list_models", "center_crop_resize", "imagenet"]
