@@ -15,8 +15,8 @@ suspects for a shortcut, as an HTML report with figures.
 """
 
 from .auditing import AuditSummary, audit
-from .format import ArgumentsDiffer, iter_shards, read_manifest
+from .format import ArgumentsDiffer, DamagedRunFile, iter_shards, read_manifest
 from .runner import DatasetRun, explain_dataset, load_results
 
 __all__ = ["explain_dataset", "DatasetRun", "load_results", "iter_shards", "read_manifest",
-           "audit", "AuditSummary", "ArgumentsDiffer"]
+           "audit", "AuditSummary", "ArgumentsDiffer", "DamagedRunFile"]
