@@ -42,12 +42,17 @@ def test_spatial_layers_look_into_nested_models(nested):
     assert layers == ["base/conv1", "base/conv2", "base/top_activation", "base"]
 
 
-def test_spatial_layers_leave_out_layers_the_logits_do_not_depend_on():
+def _logits_and_an_unused_branch():
+    """Outputs: the logits (from conv "used") and conv "unused", which they do not read."""
     inputs = keras.Input((16, 16, 3))
     used = keras.layers.Conv2D(4, 3, padding="same", name="used")(inputs)
     unused = keras.layers.Conv2D(4, 3, padding="same", name="unused")(inputs)
     logits = keras.layers.Dense(3, name="logits")(keras.layers.GlobalAveragePooling2D()(used))
-    model = keras.Model(inputs, [logits, unused])
+    return keras.Model(inputs, [logits, unused])
+
+
+def test_spatial_layers_leave_out_layers_the_logits_do_not_depend_on():
+    model = _logits_and_an_unused_branch()
     assert "unused" not in spatial_layers(model, output=0)
     assert spatial_layers(model, output=0) == ["used"]
 
@@ -124,11 +129,7 @@ def test_layer_of_another_model_is_an_error(functional):
 
 
 def test_layer_that_the_logits_do_not_depend_on_is_an_error():
-    inputs = keras.Input((16, 16, 3))
-    used = keras.layers.Conv2D(4, 3, padding="same", name="used")(inputs)
-    unused = keras.layers.Conv2D(4, 3, padding="same", name="unused")(inputs)
-    logits = keras.layers.Dense(3, name="logits")(keras.layers.GlobalAveragePooling2D()(used))
-    model = keras.Model(inputs, [logits, unused])
+    model = _logits_and_an_unused_branch()
     with pytest.raises(ValueError, match="do not depend on layer 'unused'.*'used'"):
         resolve_layer(model, "unused", output=0)
 
