@@ -20,7 +20,6 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
 
 __all__ = [
     "Measured", "BlockResult", "ModelResult", "StoredModels", "PERTURBATION_BLOCKS",
@@ -212,23 +211,9 @@ def read_json(path) -> dict | None:
 
 def write_json(path, data: dict) -> None:
     """A results file, indented, with one trailing newline (numpy values as plain numbers)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        json.dump(data, handle, indent=1, default=_jsonable)
-        handle.write("\n")
+    from camutils.atomic import atomic_write_json
 
-
-def _jsonable(value: Any):
-    import numpy as np
-
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"Cannot write {type(value).__name__} as JSON.")
+    atomic_write_json(path, data)
 
 
 @dataclass

@@ -5,18 +5,18 @@
     camutils.plot.gallery(images, explanation.maps)
 
 The public names below are imported on first use, so that ``import camutils`` stays quick
-(TensorFlow is only loaded when a name that needs it is touched).
+(TensorFlow is only loaded when a name that needs it is touched). This is the package's one
+lazy export: the table `_EXPORTS` (name -> module), read by the module's ``__getattr__``, and
+the method table, from which each method's plain function (``camutils.gradcam``, ...) is read.
+The subpackages import their modules plainly (`camutils.methods` reads the plain functions
+from the method table too).
 """
 
 from __future__ import annotations
 
 import importlib
 
-from . import _moved
-
 __version__ = "0.1.0"
-
-_moved.install()  # old module paths (camutils.keras_apps, camutils.course_models, ...) keep working
 
 # public name -> the module that defines it. Submodules are public too (camutils.plot, ...).
 _EXPORTS: dict[str, str] = {
@@ -61,11 +61,7 @@ _EXPORTS: dict[str, str] = {
 _SUBMODULES = {
     "images", "samples", "plot", "environment", "preflight", "methods", "zoo", "metrics",
     "widgets", "course", "model_cache", "model_errors", "dataset", "atomic",
-    # old paths, still importable (see camutils._moved)
-    "exercises", "targets", "datasets", "imagenet", "course_models", "keras_apps",
-    "efficientnet", "torch_pickle",
 }
-
 
 
 def _method_functions() -> dict:

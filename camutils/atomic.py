@@ -1,23 +1,26 @@
 """Files that are either whole or absent: write to a temporary name, then rename.
 
     atomic_write_bytes(path, data)                       # bytes
+    atomic_write_json(path, {"n": np.int64(3)})          # indented JSON (numpy values as plain)
     with atomic_writer(path, "w") as handle: ...         # a file object; renamed on success
 
 A run that is killed while writing leaves at most a temporary file beside the target
 (``.NAME.tmp-HOST-PID``, which readers ignore), never a truncated file under the target's
 name: the rename (`os.replace`) is atomic on every operating system Python supports, as long
-as both names are in the same folder. The command line's overlays and the shards of
-`camutils.dataset` are written this way.
+as both names are in the same folder. The command line's overlays, the shards and manifest of
+`camutils.dataset` and the benchmarks' results files are written this way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_writer", "temporary_name", "is_temporary"]
+__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_writer", "json_default",
+           "temporary_name", "is_temporary"]
 
 _MARK = ".tmp-"
 
@@ -65,3 +68,27 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     with atomic_writer(path, "wb") as handle:
         handle.write(data)
     return Path(path)
+
+
+def atomic_write_json(path, data, durable: bool = False) -> Path:
+    """Write ``data`` to ``path`` as JSON (indented, one trailing newline; numpy numbers and
+    arrays and paths as plain JSON values, see `json_default`) through a temporary file."""
+    with atomic_writer(path, "w", durable=durable, encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1, default=json_default)
+        handle.write("\n")
+    return Path(path)
+
+
+def json_default(value):
+    """``json.dump``'s ``default=``: a numpy number or array, or a path, as plain JSON."""
+    import numpy as np
+
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"Cannot write {type(value).__name__} as JSON.")

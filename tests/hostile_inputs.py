@@ -435,7 +435,7 @@ class Case:
     """One hostile input: how to build it, and what camutils must do with it."""
 
     name: str
-    group: str  # "torch" (camutils.torch_pickle) or "images" (camutils.images)
+    group: str  # "torch" (camutils.zoo.torch_pickle) or "images" (camutils.images)
     build: Callable[[], bytes] | None  # the file's bytes (None: ``make`` makes the path)
     error: str | None  # the exception's class name; None: it loads
     match: str  # a regular expression the message (or, when it loads, the keys) must match
@@ -507,7 +507,7 @@ CASES = [
 
 def _load(case: Case, path: str) -> list[str]:
     if case.group == "torch":
-        from camutils.torch_pickle import load_state_dict
+        from camutils.zoo.torch_pickle import load_state_dict
 
         return list(load_state_dict(path))
     from camutils.images import load_image
@@ -540,7 +540,7 @@ def _peak_mib(since_reset: bool) -> tuple[float, str]:
 def run(group: str, skip: set[str] = frozenset()) -> None:
     """Run the cases of ``group`` in this process, one JSON line each (and one before each)."""
     # imported first, so that no case's time includes the import
-    __import__("camutils.torch_pickle" if group == "torch" else "camutils.images")
+    __import__("camutils.zoo.torch_pickle" if group == "torch" else "camutils.images")
     with tempfile.TemporaryDirectory() as folder:
         for case in CASES:
             if case.group != group or case.name in skip:

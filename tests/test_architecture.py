@@ -1,5 +1,5 @@
 """The package's shape: no import cycles, one method table that everything reads, the Keras
-internals in one module (with a canary), old import paths that still work."""
+internals in one module (with a canary). One import path per module: tests/test_import_paths.py."""
 
 from __future__ import annotations
 
@@ -252,54 +252,6 @@ def test_no_other_module_touches_keras_internals():
         for marker in markers if marker in path.read_text(encoding="utf-8")
     ]
     assert not offenders, offenders
-
-
-# --------------------------------------------------------------------------- old paths
-
-
-@pytest.mark.parametrize("old, new", sorted(importlib.import_module("camutils._moved").MOVED.items()))
-def test_old_import_paths_give_the_moved_module(old, new):
-    assert importlib.import_module(old) is importlib.import_module(new)
-    assert getattr(camutils, old.rpartition(".")[2]) is importlib.import_module(new)
-    # The module keeps its own spec: importlib sets __spec__ on whatever a loader returns, and
-    # relative imports read __spec__.parent (Python 3.13 warns when it differs from
-    # __package__; later Pythons resolve ``from ..images import`` with it).
-    module = importlib.import_module(new)
-    assert module.__spec__.name == new and module.__spec__.parent == module.__package__
-
-
-def test_old_names_still_import():
-    from camutils.course_models import CAM_LAYER, TRAINING, seed_everything, train_course_model
-    from camutils.datasets import MARKER_COLORS, make_shapes
-    from camutils.exercises import get
-    from camutils.keras_apps import WeightsUnavailableError, weights_are_cached
-    from camutils.targets import (
-        CamHead, FeatureModel, describe_model, feature_model, model_cache, resolve_layer,
-        spatial_layers,
-    )
-    from camutils.methods import feature_model as new_feature_model, layers
-
-    assert resolve_layer is layers.resolve_layer and spatial_layers is layers.spatial_layers
-    assert feature_model is new_feature_model.feature_model
-    assert get("01.cam_by_hand").key == "01.cam_by_hand"
-    import camutils.exercises.nb01 as old_module
-    import camutils.course.exercises.nb01 as new_module
-
-    assert old_module is new_module  # one registry of exercises, not two
-    assert all(callable(f) for f in (seed_everything, train_course_model, make_shapes,
-                                      weights_are_cached, describe_model, model_cache))
-    assert CAM_LAYER == "last_conv_relu" and "gap" in TRAINING and len(MARKER_COLORS) == 6
-    assert issubclass(WeightsUnavailableError, Exception) and CamHead and FeatureModel
-
-
-def test_an_old_path_still_runs_as_a_script():
-    """``python -m camutils.keras_apps`` (as Binder's set-up and older notes run it) works."""
-    import subprocess
-
-    result = subprocess.run([sys.executable, "-m", "camutils.keras_apps", "--help"],
-                            capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert "prefetch" in result.stdout and "python -m camutils.zoo.keras_apps" in result.stdout
 
 
 def test_training_argument_found_on_keras_before_and_after_3_10():

@@ -272,11 +272,11 @@ def test_ablationcam_through_the_pooled_vector_equals_ablating_the_maps(pooling,
     import keras
 
     from camutils import methods as cm
-    from camutils import targets
+    from camutils.methods.feature_model import feature_model
 
     model = _mlp_head_model(pooling, keepdims)
     x = M.images(3, seed=5)
-    feature = targets.feature_model(model, "conv2")
+    feature = feature_model(model, "conv2")
     assert feature.pooling == "pool"  # the shortcut applies
     activations, logits = feature(x)
     classes = logits.argmax(axis=1)
@@ -295,11 +295,11 @@ def test_ablationcam_through_the_pooled_vector_equals_ablating_the_maps(pooling,
 
 
 def test_no_pooling_shortcut_where_the_layer_bypasses_the_pooling():
-    from camutils import targets
+    from camutils.methods.feature_model import feature_model
 
-    assert targets.feature_model(M.skip_model(seed=2), "branch").pooling is None
-    assert targets.feature_model(M.gap_model(head="flatten"), "conv2").pooling is None
-    assert targets.feature_model(M.gap_model(dropout=0.5), "conv2").pooling is not None
+    assert feature_model(M.skip_model(seed=2), "branch").pooling is None
+    assert feature_model(M.gap_model(head="flatten"), "conv2").pooling is None
+    assert feature_model(M.gap_model(dropout=0.5), "conv2").pooling is not None
 
 
 def test_command_renders_stored_results_without_measuring(smoke_result, tmp_path, capsys):

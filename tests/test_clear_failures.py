@@ -77,12 +77,18 @@ def test_overflowing_inputs_raise_and_say_why(model, method):
     assert "weights are all finite" in message and "preprocessing" in message
 
 
+@pytest.fixture(scope="module")
+def nan_hidden_by_relu_model():
+    return _with_weights(M.gap_model(classes=5, seed=33),
+                         lambda name, w: np.full_like(w, np.nan) if name == "conv1/kernel" else w)
+
+
 @pytest.mark.parametrize("method", METHODS)
-def test_nan_weights_hidden_by_a_relu_give_an_error_or_finite_maps(method):
+def test_nan_weights_hidden_by_a_relu_give_an_error_or_finite_maps(nan_hidden_by_relu_model,
+                                                                   method):
     # conv1's NaN outputs become 0 after its ReLU, so the logits are finite; the input
     # gradients (guided methods) are not. Either way: a clear error or valid maps.
-    model = _with_weights(M.gap_model(classes=5, seed=33),
-                          lambda name, w: np.full_like(w, np.nan) if name == "conv1/kernel" else w)
+    model = nan_hidden_by_relu_model
     try:
         explanation = cm.explain(model, M.images(2), method)
     except NonFiniteError as error:

@@ -24,7 +24,7 @@ def test_the_estimate_counts_words_code_figures_and_exercises(tmp_path):
     nb.cells = [
         nbformat.v4.new_markdown_cell("# Title\n\nOne two three four $x^2$ [a link](x.ipynb) `code`."
                                       "\n\n## Further reading\n\nnot counted at all"),
-        nbformat.v4.new_code_cell('ex = camutils.exercises.get("00.safe_normalise")\n# a comment\n\nx = 1'),
+        nbformat.v4.new_code_cell('ex = camutils.course.exercises.get("00.safe_normalise")\n# a comment\n\nx = 1'),
         nbformat.v4.new_code_cell("### BEGIN SOLUTION\ndef normalise(x):\n    return x\n### END SOLUTION\n"
                                   "assert ex.check(normalise)\nplt.show()"),
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -566,6 +567,138 @@ def test_the_audit_of_a_folder_without_a_run_is_a_clear_error(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="No dataset run in .*no manifest.json"):
         camutils.audit(tmp_path)
+
+
+# --------------------------------------------------------------------------- damaged files
+
+
+def _cut_short(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _garble(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3: len(data) // 3 + 40] = bytes(range(128, 168))  # not UTF-8
+    path.write_bytes(bytes(data))
+
+
+# what is damaged, how, and what the message must say
+DAMAGES = {
+    "shard cut short": ("shards/shard-00001.npz", _cut_short, "BadZipFile"),
+    "shard overwritten": ("shards/shard-00001.npz", _garble, "shard-00001.npz"),
+    "csv cut short": ("shards/shard-00001.csv", _cut_short, "columns|rows are not"),
+    "csv garbled": ("shards/shard-00001.csv", _garble, "UnicodeDecodeError"),
+}
+
+
+def _assert_names_the_shard(error, out: Path, name: str, why: str):
+    message = str(error)
+    assert f"{name} (" in message and re.search(why, message), message
+    assert "delete shard-00001.npz and shard-00001.csv" in message
+    assert "explain the dataset again with the same arguments" in message
+    assert error.shards == [1] and error.paths == [out / name]
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_the_audit_names_a_damaged_shard_and_how_to_re_run_it(tmp_path, damage):
+    import camutils
+    from camutils.dataset import DamagedRunFile
+
+    name, spoil, why = DAMAGES[damage]
+    _synthetic_run(tmp_path)
+    spoil(tmp_path / name)
+    with pytest.raises(DamagedRunFile) as caught:
+        camutils.audit(tmp_path, report=False)
+    _assert_names_the_shard(caught.value, tmp_path, name, why)
+    with pytest.raises(DamagedRunFile, match="shard-00001"):
+        camutils.dataset.load_results(tmp_path)
+
+
+@pytest.mark.parametrize("spoil, why", [(_cut_short, "JSONDecodeError"),
+                                        (_garble, "UnicodeDecodeError"),
+                                        (lambda p: p.write_text(json.dumps(
+                                            {"format": "camutils-explanations", "images": 3})),
+                                         r"lacks arguments \(dict\), shards \(int\)")])
+def test_the_audit_names_a_damaged_manifest(tmp_path, spoil, why):
+    import camutils
+    from camutils.dataset import DamagedRunFile
+
+    _synthetic_run(tmp_path)
+    spoil(tmp_path / "manifest.json")
+    with pytest.raises(DamagedRunFile, match=why) as caught:
+        camutils.audit(tmp_path)
+    assert "manifest.json" in str(caught.value) and "restore it from a copy" in str(caught.value)
+    assert caught.value.paths == [tmp_path / "manifest.json"]
+
+
+def test_a_damaged_index_csv_is_named(tmp_path):
+    from camutils.dataset import DamagedRunFile
+    from camutils.dataset import format as fmt
+
+    _synthetic_run(tmp_path)
+    rows = fmt.read_table(tmp_path)
+    assert fmt.write_index(tmp_path, 2) == tmp_path / "index.csv"
+    assert fmt.read_table(tmp_path) == rows and len(rows) == 120
+    _cut_short(tmp_path / "index.csv")
+    with pytest.raises(DamagedRunFile, match=r"index\.csv.*Delete it, then explain the dataset "
+                                             r"again with the same arguments"):
+        fmt.read_table(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def finished_run(model, folder, tmp_path_factory):
+    """A complete run of the tiny model on the folder (Grad-CAM, batch 4, shards of 8)."""
+    import camutils
+
+    out = tmp_path_factory.mktemp("finished") / "run"
+    run = camutils.explain_dataset(model, folder, out=out, batch_size=4, shard_size=8,
+                                   progress=False)
+    assert run.written_shards == [0, 1, 2] and run.complete
+    return out
+
+
+@pytest.mark.parametrize("damage", ["shard cut short", "csv garbled"])
+def test_resuming_names_a_damaged_shard_and_re_runs_it_once_deleted(
+        model, folder, finished_run, tmp_path, damage):
+    import shutil
+
+    import camutils
+    from camutils.dataset import DamagedRunFile
+
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    (out / "index.csv").unlink()  # as when the run was interrupted after shard 2
+    name, spoil, why = DAMAGES[damage]
+    spoil(out / name)
+    resume = dict(out=out, batch_size=4, shard_size=8, progress=False)
+    with pytest.raises(DamagedRunFile) as caught:
+        camutils.explain_dataset(model, folder, **resume)
+    _assert_names_the_shard(caught.value, out, name, why)
+    # what the message says to do: delete the shard's files and run again
+    for path in caught.value.paths:
+        for suffix in (".npz", ".csv"):
+            path.with_suffix(suffix).unlink()
+    again = camutils.explain_dataset(model, folder, **resume)
+    assert again.resumed_shards == [0, 2] and again.written_shards == [1] and again.complete
+    a, b = again.load(), camutils.dataset.load_results(finished_run)
+    for field in a:
+        np.testing.assert_array_equal(a[field], b[field], err_msg=field)
+
+
+def test_resuming_names_a_damaged_manifest(model, folder, finished_run, tmp_path):
+    import shutil
+
+    import camutils
+    from camutils.dataset import DamagedRunFile
+
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    _cut_short(out / "manifest.json")
+    with pytest.raises(DamagedRunFile, match=r"manifest\.json.*JSONDecodeError.*restore it from "
+                                             r"a copy, or explain the dataset again into an "
+                                             r"empty folder"):
+        camutils.explain_dataset(model, folder, out=out, batch_size=4, shard_size=8,
+                                 progress=False)
 
 
 def test_the_debugging_switch_run_functions_eagerly_changes_nothing(model, folder, tmp_path):

@@ -15,7 +15,7 @@ import keras  # noqa: E402
 import camutils  # noqa: E402
 from camutils.zoo import efficientnet  # noqa: E402
 from camutils.images import collage, collage_boxes  # noqa: E402
-from camutils.torch_pickle import load_state_dict  # noqa: E402
+from camutils.zoo.torch_pickle import load_state_dict  # noqa: E402
 
 CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 ESPRESSO = 967

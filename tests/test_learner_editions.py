@@ -36,7 +36,7 @@ def _notebook(*sources: str, first_markdown: str = "# title\n\n**Learning object
     return nb
 
 
-SETUP = 'import numpy as np\nex = camutils.exercises.get("00.safe_normalise")'
+SETUP = 'import numpy as np\nex = camutils.course.exercises.get("00.safe_normalise")'
 ANSWER = '''### BEGIN SOLUTION
 def normalise(x):
     x = np.asarray(x, dtype=np.float32)

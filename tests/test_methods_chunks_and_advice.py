@@ -43,6 +43,6 @@ def test_cam_error_suggests_moving_the_layer_only_when_that_helps():
     assert "just before the global pooling" not in str(info.value)
 
     gap = gap_model()
-    first_conv = camutils.targets.spatial_layers(gap)[0]
+    first_conv = camutils.methods.spatial_layers(gap)[0]
     with pytest.raises(ValueError, match="just before the global pooling"):
         camutils.explain(gap, np.zeros((1, *gap.input_shape[1:]), "float32"), "cam", layer=first_conv)

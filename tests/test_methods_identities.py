@@ -7,7 +7,7 @@ import _models as M
 
 import tensorflow as tf  # noqa: E402
 from camutils import methods as cm  # noqa: E402
-from camutils import targets  # noqa: E402
+from camutils.methods.feature_model import feature_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def x():
 
 
 def _layer_and_kernel(model, x, layer="conv2"):
-    activations, logits = targets.feature_model(model, layer)(x)
+    activations, logits = feature_model(model, layer)(x)
     dense = model.get_layer("logits")
     return activations, logits, dense.kernel.numpy(), dense.bias.numpy()
 
@@ -168,8 +168,8 @@ def test_ablationcam_by_hand_on_a_linear_head(model, x):
 def test_ablationcam_runs_shortcuts_around_the_layer():
     model = M.skip_model(seed=2)
     x = M.images(3)
-    branch, logits = targets.feature_model(model, "branch")(x)
-    shortcut, _ = targets.feature_model(model, "conv1")(x)
+    branch, logits = feature_model(model, "branch")(x)
+    shortcut, _ = feature_model(model, "conv1")(x)
     dense = model.get_layer("logits")
     kernel, bias = dense.kernel.numpy(), dense.bias.numpy()
     classes = logits.argmax(axis=1)
@@ -289,7 +289,7 @@ def test_guided_backprop_handles_relu6():
     model = M.gap_model(activation="relu6", seed=4)
     x = M.images(2) * 8.0  # large enough for some units to saturate at 6
     e = cm.guided_backprop(model, x)
-    activations, _ = targets.feature_model(model, "conv1")(x)
+    activations, _ = feature_model(model, "conv1")(x)
     assert (activations >= 6).any()
     assert np.isfinite(e.maps).all() and e.maps.max() == 1.0
 

@@ -20,9 +20,15 @@ def _check(e, n, size=(16, 16), method=None):
         assert e.method == method
 
 
+@pytest.fixture(scope="module")
+def nested():
+    """One nested model for every method (each method compiles its own function on it)."""
+    return M.nested_model(seed=1)
+
+
 @pytest.mark.parametrize("method", list(cm.METHODS))
-def test_every_method_on_a_pretrained_style_base_nested_in_a_sequential(method):
-    model = M.nested_model(seed=1)
+def test_every_method_on_a_pretrained_style_base_nested_in_a_sequential(nested, method):
+    model = nested
     x = M.images(3)
     e = cm.explain(model, x, method, layer="base/top_activation", class_names=NAMES)
     _check(e, 3, method=method)
@@ -134,13 +140,27 @@ def _keepdims_flatten_model(check: str | None):
     return keras.Model(inputs, keras.layers.Dense(5, kernel_initializer=M._init(8))(x))
 
 
+@pytest.fixture(scope="module")
+def keepdims_maps():
+    """Each method's maps of two images on `_keepdims_flatten_model` (checks "before",
+    "after" or None), computed once per model and method."""
+    models = {check: _keepdims_flatten_model(check) for check in ("before", "after", None)}
+    maps = {}
+
+    def explained(method, check):
+        if (method, check) not in maps:
+            maps[method, check] = cm.explain(models[check], M.images(2), method,
+                                             layer="conv2").maps
+        return maps[method, check]
+
+    return explained
+
+
 @pytest.mark.parametrize("check", ["before", "after"])
 @pytest.mark.parametrize("method", list(cm.METHODS))
-def test_layers_after_the_explained_one_see_static_sizes(method, check):
-    x = M.images(2)
-    e = cm.explain(_keepdims_flatten_model(check), x, method, layer="conv2")
-    reference = cm.explain(_keepdims_flatten_model(None), x, method, layer="conv2")
-    np.testing.assert_allclose(e.maps, reference.maps, rtol=1e-5, atol=1e-6)
+def test_layers_after_the_explained_one_see_static_sizes(keepdims_maps, method, check):
+    np.testing.assert_allclose(keepdims_maps(method, check), keepdims_maps(method, None),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_fully_convolutional_model_takes_any_size():

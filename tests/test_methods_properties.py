@@ -16,7 +16,7 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
 from camutils import methods as cm  # noqa: E402
-from camutils import targets  # noqa: E402
+from camutils.model_cache import model_cache  # noqa: E402
 
 METHODS = list(cm.METHODS)
 GRADIENT_METHODS = ["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam",
@@ -95,10 +95,22 @@ def _with_dense_kernel(kernel_fn, seed):
     return model
 
 
+@pytest.fixture(scope="module")
+def negative_weights_model():
+    """ReLU features and a dense kernel < 0: every class's evidence is negative (shared by
+    the methods: none changes the model)."""
+    return _with_dense_kernel(lambda k: -np.abs(k) - 0.01, seed=22)
+
+
+@pytest.fixture(scope="module")
+def zero_weights_model():
+    return _with_dense_kernel(np.zeros_like, seed=23)
+
+
 @pytest.mark.parametrize("method", ["cam", "gradcam", "hirescam", "layercam", "xgradcam",
                                     "gradcam++", "ablationcam"])
-def test_all_negative_maps_give_all_zero_maps(method):
-    model = _with_dense_kernel(lambda k: -np.abs(k) - 0.01, seed=22)  # ReLU features, W < 0
+def test_all_negative_maps_give_all_zero_maps(negative_weights_model, method):
+    model = negative_weights_model
     x = M.images(2)
     e = cm.explain(model, x, method, target=0)
     _assert_valid(e)
@@ -107,8 +119,8 @@ def test_all_negative_maps_give_all_zero_maps(method):
 
 
 @pytest.mark.parametrize("method", ["cam"] + GRADIENT_METHODS)
-def test_zero_gradients_give_all_zero_maps(method):
-    model = _with_dense_kernel(np.zeros_like, seed=23)
+def test_zero_gradients_give_all_zero_maps(zero_weights_model, method):
+    model = zero_weights_model
     e = cm.explain(model, M.images(2), method)
     _assert_valid(e)
     np.testing.assert_array_equal(e.maps, 0.0)
@@ -126,36 +138,46 @@ def test_same_call_twice_gives_identical_maps(method):
 
 
 def _compiled(model):
-    return {key: value for key, value in targets.model_cache(model).items()
+    return {key: value for key, value in model_cache(model).items()
             if key[0] == "compiled"}
 
 
-def test_one_trace_per_function_whatever_the_batch_size():
+@pytest.fixture(scope="module")
+def traced_at_every_batch_size():
+    """A model explained by every method at batch sizes 1, 2, 5 and 3 (shared: tracing
+    every method is the slow part of the two tests below)."""
     model = M.gap_model(channels=(3, 4), seed=24)
     for n in (1, 2, 5, 3):
         for method in METHODS:
             cm.explain(model, M.images(n, seed=n), method)
-    functions = _compiled(model)
+    return model
+
+
+def test_one_trace_per_function_whatever_the_batch_size(traced_at_every_batch_size):
+    functions = _compiled(traced_at_every_batch_size)
     assert len(functions) >= len(METHODS)
     counts = {key: f.experimental_get_tracing_count() for key, f in functions.items()}
     assert set(counts.values()) == {1}, counts
 
 
-def _graph_sizes(channels):
-    model = M.gap_model(channels=channels, seed=25)
-    for method in METHODS:
-        cm.explain(model, M.images(2), method)
+def _graph_sizes(model):
     return {
         key[3:]: len(f.get_concrete_function().graph.get_operations())
         for key, f in _compiled(model).items()
     }
 
 
-def test_graphs_do_not_grow_with_channels_or_images():
+def test_graphs_do_not_grow_with_channels_or_images(traced_at_every_batch_size):
     # A Python loop over channels (or images) would unroll into more operations.
-    small, large = _graph_sizes((3, 4)), _graph_sizes((3, 24))
+    large = M.gap_model(channels=(3, 24), seed=25)
+    for method in METHODS:
+        cm.explain(large, M.images(2), method)
+    small, large = _graph_sizes(traced_at_every_batch_size), _graph_sizes(large)
     assert small.keys() == large.keys()
     assert small == large
+    # reading the graphs traced nothing new
+    assert {f.experimental_get_tracing_count()
+            for f in _compiled(traced_at_every_batch_size).values()} == {1}
 
 
 def test_explaining_does_not_keep_the_model_alive():

@@ -100,6 +100,44 @@ def test_pointing_game_is_batched_with_one_truth_per_map():
     assert pointing_game(maps, boxes=boxes, tolerance=0).tolist() == [True, False, True]
 
 
+# Non-square maps and boxes: x is the column, y the row. On square maps with boxes and
+# points symmetric about the diagonal, swapping them changes nothing; here it does.
+WIDE_BOX = [1, 4, 5, 6]  # columns x 1..4, rows y 4..5 of an 8 x 12 (H x W) map
+
+
+def test_peaks_are_x_y_on_a_non_square_map():
+    assert peak_locations(_map_with_peak(10, 1, size=(6, 12))).tolist() == [[10, 1]]
+    assert peak_locations(_map_with_peak(1, 10, size=(12, 6))).tolist() == [[1, 10]]
+
+
+def test_pointing_game_on_a_non_square_map_and_box_reads_x_as_the_column():
+    # (2, 5) is inside; (5, 2), its mirror across the diagonal, is not (and (2, 5) read as
+    # row 2, column 5 would be outside, (5, 2) read so would be inside).
+    maps = np.stack([_map_with_peak(2, 5, size=(8, 12)), _map_with_peak(5, 2, size=(8, 12))])
+    boxes = np.array([WIDE_BOX, WIDE_BOX])
+    assert pointing_game(maps, boxes=boxes, tolerance=0).tolist() == [True, False]
+    masks = np.zeros((2, 8, 12), bool)
+    masks[:, 4:6, 1:5] = True
+    assert pointing_game(maps, masks=masks, tolerance=0).tolist() == [True, False]
+    # the transposed problem (12 x 8 maps, a tall box) gives the same answers
+    tall = np.stack([_map_with_peak(5, 2, size=(12, 8)), _map_with_peak(2, 5, size=(12, 8))])
+    assert pointing_game(tall, boxes=[[4, 1, 6, 5]] * 2, tolerance=0).tolist() == [True, False]
+
+
+def test_pointing_game_tolerance_on_a_non_square_map_and_box():
+    # nearest box pixels: (4, 5) for (10, 5), 6 px away; (2, 4) for (2, 0), 4 px away
+    maps = np.stack([_map_with_peak(10, 5, size=(8, 12)), _map_with_peak(2, 0, size=(8, 12))])
+    boxes = np.array([WIDE_BOX, WIDE_BOX])
+    assert pointing_game(maps, boxes=boxes, tolerance=3.99).tolist() == [False, False]
+    assert pointing_game(maps, boxes=boxes, tolerance=4).tolist() == [False, True]
+    assert pointing_game(maps, boxes=boxes, tolerance=5.99).tolist() == [False, True]
+    assert pointing_game(maps, boxes=boxes, tolerance=6).tolist() == [True, True]
+    # energy: a map whose mass is 3 parts in the box's rows and columns, 1 part in their mirror
+    m = np.zeros((8, 12), np.float32)
+    m[4, 1], m[1, 4] = 3.0, 1.0
+    assert energy_pointing_game(m, boxes=WIDE_BOX).tolist() == pytest.approx([0.75])
+
+
 def test_several_boxes_per_image_with_padding_count_any_of_them():
     maps = np.stack([_map_with_peak(8, 8), _map_with_peak(0, 9)])
     boxes = np.array([[[0, 0, 2, 2], [7, 7, 10, 10]],

@@ -42,25 +42,31 @@ def test_other_differences_do_not(reference, actual):
     assert not numbers_agree(reference, actual)
 
 
-def _notebook(path: Path, stored: str, value: float) -> None:
+def _notebook(path: Path, cells: list[tuple[str, float]]) -> None:
+    """One checked cell per ``(stored output, value)``: it prints the value as the stored
+    output was printed."""
     nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell(f'# NBVAL_CHECK_OUTPUT\nprint(f"AUC {{{value!r}:.3f}}, 32/32 hits")')
-    cell.execution_count = 1
-    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=stored)]
-    nb.cells = [cell]
+    for count, (stored, value) in enumerate(cells, start=1):
+        cell = nbformat.v4.new_code_cell(
+            f'# NBVAL_CHECK_OUTPUT\nprint(f"AUC {{{value!r}:.3f}}, 32/32 hits")')
+        cell.execution_count = count
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=stored)]
+        nb.cells.append(cell)
     nbformat.write(nb, path)
 
 
 @pytest.mark.slow
 def test_nbval_uses_the_tolerance(tmp_path):
-    """A real nbval run: one-unit drift passes, a larger change and a count change fail."""
+    """A real nbval run (one kernel, one cell per case): one-unit drift passes, a larger
+    change and a count change fail."""
     shutil.copy(CONFTEST, tmp_path / "conftest.py")
-    _notebook(tmp_path / "drift.ipynb", "AUC 0.225, 32/32 hits\n", 0.2244)
-    _notebook(tmp_path / "changed.ipynb", "AUC 0.227, 32/32 hits\n", 0.2244)
-    _notebook(tmp_path / "count.ipynb", "AUC 0.224, 31/32 hits\n", 0.2244)
+    _notebook(tmp_path / "cases.ipynb", [("AUC 0.225, 32/32 hits\n", 0.2244),    # drift
+                                         ("AUC 0.227, 32/32 hits\n", 0.2244),    # changed
+                                         ("AUC 0.224, 31/32 hits\n", 0.2244)])   # count
     done = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
                            "-p", "no:cacheprovider", "-rA", "-q", "."], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
     report = done.stdout
-    assert "PASSED drift.ipynb" in report, report
-    assert "FAILED changed.ipynb" in report and "FAILED count.ipynb" in report, report
+    assert "PASSED cases.ipynb::Cell 0" in report, report
+    assert "FAILED cases.ipynb::Cell 1" in report, report
+    assert "FAILED cases.ipynb::Cell 2" in report, report

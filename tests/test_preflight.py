@@ -64,7 +64,7 @@ def test_memory_is_compared_with_the_notebook_budget():
 
 
 def test_damaged_course_model_is_caught(monkeypatch, tmp_path):
-    from camutils import course_models
+    from camutils.course import models as course_models
 
     source = course_models._data_dir()
     for entry in course_models.read_manifest()["models"].values():
@@ -79,7 +79,7 @@ def test_damaged_course_model_is_caught(monkeypatch, tmp_path):
 
 
 def test_lite0_weights_are_verified(monkeypatch, tmp_path):
-    from camutils import efficientnet
+    from camutils.zoo import efficientnet
 
     assert preflight.check_lite0().status == "ok"
     fake = tmp_path / "lite0.pth"

@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from camutils import torch_pickle
-from camutils.torch_pickle import TorchFileError, UnsafePickleError, load_state_dict
+from camutils.zoo import torch_pickle
+from camutils.zoo.torch_pickle import TorchFileError, UnsafePickleError, load_state_dict
 
 DTYPE_STORAGE = {np.dtype("float32"): "FloatStorage", np.dtype("float64"): "DoubleStorage",
                  np.dtype("int64"): "LongStorage", np.dtype("uint8"): "ByteStorage",

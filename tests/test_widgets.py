@@ -203,7 +203,7 @@ def test_colour_map_reblends_and_changes_the_colour_bar(explorer):
 
 
 def test_layer_choices_are_the_spatial_layers_and_change_the_map(explorer, tiny):
-    from camutils.targets import spatial_layers
+    from camutils.methods.layers import spatial_layers
 
     assert list(explorer.layer_select.options) == spatial_layers(tiny.model)
     assert explorer.layer_select.value == tiny.cam_layer
@@ -399,21 +399,26 @@ def test_explorer_on_efficientnet_lite0_explains_the_cat(lite0, monkeypatch):
     assert "tabby" in explorer.status and "tiger_cat" in explorer.status
 
 
-def test_online_only_zoo_model_chosen_offline_shows_the_zoo_message():
+def test_online_only_zoo_model_chosen_offline_shows_the_zoo_message(tmp_path, monkeypatch):
+    """Offline by construction, whatever this machine has cached or can reach: the Keras
+    weights cache is an empty folder, and the probe of the weights' host fails."""
     from camutils.zoo import keras_apps
     from camutils.widgets import Explorer
 
-    if keras_apps.weights_are_cached("vgg16"):
-        pytest.skip("VGG16's weights are cached here, so it would load instead of failing")
+    monkeypatch.setattr(keras_apps, "_keras_cache_dir", lambda: tmp_path)
+    monkeypatch.setattr(keras_apps, "check_reachable",
+                        lambda url, timeout=3.0: "no network here (simulated)")
+    assert not keras_apps.weights_are_cached("vgg16")
     explorer = Explorer(include_online=True, image="chelsea", debounce=0)  # Lite0 is shared
     assert explorer.status_level == "ready"
     assert ("vgg16 (online only)", "vgg16") in explorer.model_select.options
     explorer.model_select.value = "vgg16"
-    if explorer.status_level == "ready":  # pragma: no cover - a machine that is online
-        pytest.skip("the network is reachable: VGG16's weights were downloaded")
+    assert explorer.status_level != "ready"
     assert "Model 'vgg16' is not available" in explorer.status
     assert "needs the network once" in explorer.status and "efficientnet_lite0" in explorer.status
+    assert "no network here (simulated)" in explorer.status
     assert explorer.overlay_image is None and explorer.layer_select.options == ()
+    assert list(tmp_path.iterdir()) == []  # nothing was downloaded
 
 
 # ------------------------------------------------------------------------------ pieces

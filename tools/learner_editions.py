@@ -125,7 +125,8 @@ def find_region(source: str, key: str | None, where: str) -> Region | None:
     if len(begins) != 1 or len(ends) != 1 or ends[0] < begins[0]:
         raise EditionError(f"{where}: one {BEGIN!r} and then one {END!r} per cell.")
     if key is None:
-        raise EditionError(f"{where}: an answer region before any camutils.exercises.get(...).")
+        raise EditionError(f"{where}: an answer region before any "
+                           "camutils.course.exercises.get(...).")
     if lines and lines[0].strip() == CHECKED:
         raise EditionError(f"{where}: an answer cell's output cannot be compared by nbval "
                            "(it differs between the editions); move the printed result to the "
@@ -165,7 +166,7 @@ def notebook_regions(nb, name: str) -> list[tuple[int, Region]]:
             continue
         source = _source(cell)
         keys = EXERCISE_KEY.findall(source)
-        key = keys[-1] if keys else key            # `ex = camutils.exercises.get(...)`
+        key = keys[-1] if keys else key            # `ex = camutils.course.exercises.get(...)`
         region = find_region(source, key, f"{name} cell {index}")
         if region is None:
             continue

@@ -9,17 +9,20 @@
   ``solution``);
 - `camutils.course.claims`: `claim`, the notebooks' readable check of a claim against its
   numbers;
-- `camutils.course.editions`: the learner editions of the notebooks (answers replaced by
-  placeholders), written by ``python course.py student``.
+
+The learner editions of the notebooks (answers replaced by placeholders) are not part of the
+package: ``tools/learner_editions.py`` writes them from the complete notebooks (``make
+student``).
 
 The library's core (`camutils.methods`, `camutils.metrics`, `camutils.model_cache`,
 `camutils.zoo`) never imports this package: the zoo's registry names the shapes networks'
-loader by its path and imports it only when one is loaded. The old paths ``camutils.datasets``, ``camutils.course_models`` and ``camutils.exercises`` still work.
+loader by its path and imports it only when one is loaded.
 """
 
+from . import exercises
 from .claims import ClaimFailed, claim
 from .models import load_course_model
 from .shapes import SHAPE_CLASSES, make_scenes, make_shapes, make_shortcut
 
 __all__ = ["load_course_model", "make_shapes", "make_scenes", "make_shortcut", "SHAPE_CLASSES",
-           "claim", "ClaimFailed"]
+           "claim", "ClaimFailed", "exercises"]

@@ -10,8 +10,8 @@ records for each one its sha256, how it was trained (seed, epochs, command, vers
 loss after each epoch) and what it scores on a freshly generated test set
 (`camutils.course.evaluation`). The architecture is in `camutils.course.architecture`.
 
-This module is also what the old path ``camutils.course_models`` gives, so it re-exports the
-names that lived there (the architecture, the training configuration and functions).
+It is the course networks' one entry point: it re-exports the architecture, the training
+configuration and the training functions beside the loader.
 """
 
 from __future__ import annotations

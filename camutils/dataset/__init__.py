@@ -14,32 +14,9 @@ maps' energy in the image's border and corners, the images least like their clas
 suspects for a shortcut, as an HTML report with figures.
 """
 
-from __future__ import annotations
-
-import importlib
+from .auditing import AuditSummary, audit
+from .format import ArgumentsDiffer, DamagedRunFile, iter_shards, read_manifest
+from .runner import DatasetRun, explain_dataset, load_results
 
 __all__ = ["explain_dataset", "DatasetRun", "load_results", "iter_shards", "read_manifest",
-           "audit", "AuditSummary", "ArgumentsDiffer"]
-
-_WHERE = {
-    "explain_dataset": "runner", "DatasetRun": "runner", "load_results": "runner",
-    "iter_shards": "format", "read_manifest": "format", "ArgumentsDiffer": "format",
-    "audit": "auditing", "AuditSummary": "auditing",
-}
-
-
-_SUBMODULES = ("format", "sources", "runner", "auditing")
-
-
-def __getattr__(name: str):
-    if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    if name in _WHERE:
-        value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(__all__) + list(_SUBMODULES)
+           "audit", "AuditSummary", "ArgumentsDiffer", "DamagedRunFile"]

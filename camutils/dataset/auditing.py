@@ -28,7 +28,6 @@ browser.
 from __future__ import annotations
 
 import html
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,31 +190,57 @@ def audit(out, report: bool = True, border: float = 0.125, corner: float = 0.25,
     numbers = sorted(fmt.complete_shards(out))
     if not numbers:
         raise ValueError(f"The run in {str(out)!r} has no complete shard yet: nothing to audit.")
-    arguments = manifest["arguments"]
-    input_size = tuple(arguments["model"]["input_shape"][:2])
-    map_shape = tuple(manifest["map_shape"])
-    class_names = manifest.get("class_names")
-    classes_count = int(arguments["model"]["classes"])
-    weights = region_weights(map_shape, input_size, border, corner)
-    masks = region_masks(input_size, border, corner)
-    centres_y = ((np.arange(map_shape[0]) + 0.5) * input_size[0] / map_shape[0]).astype(int)
-    centres_x = ((np.arange(map_shape[1]) + 0.5) * input_size[1] / map_shape[1]).astype(int)
-    corner_cells = masks["corners"][centres_y][:, centres_x]
-    areas = {"border": float(masks["border"].mean()), "corners": float(masks["corners"].mean()),
-             "corner_cells": float(corner_cells.mean())}
+    regions = _Regions.of(manifest, border, corner)
+    table, means, skipped = _measure(out, numbers, regions,
+                                     int(manifest["arguments"]["model"]["classes"]))
+    table["dissimilarity"] = _dissimilarity(out, numbers, table, means, regions)
+    summary = _summarise(manifest, table, means, regions, top, skipped, len(numbers))
+    if report:
+        folder = Path(folder) if folder is not None else out / "audit"
+        summary.report = _write_report(folder, out, manifest, summary, table, regions, model)
+    return summary
 
-    # first pass: each map's numbers, and the sum of each class's sum-1 maps
+
+@dataclass
+class _Regions:
+    """Where the border and the corners are, on the input and on the map's cells."""
+
+    input_size: tuple
+    map_shape: tuple
+    masks: dict          # bool (H, W) at the input's size: "border", "corners"
+    weights: dict        # (h, w): each region's energy from a raw map (`region_weights`)
+    corner_cells: np.ndarray  # bool (h, w): the map's cells whose centre is in a corner
+    areas: dict          # each region's share of the image (and of the map's cells)
+
+    @classmethod
+    def of(cls, manifest: dict, border: float, corner: float) -> "_Regions":
+        input_size = tuple(manifest["arguments"]["model"]["input_shape"][:2])
+        map_shape = tuple(manifest["map_shape"])
+        masks = region_masks(input_size, border, corner)
+        centres_y = ((np.arange(map_shape[0]) + 0.5) * input_size[0] / map_shape[0]).astype(int)
+        centres_x = ((np.arange(map_shape[1]) + 0.5) * input_size[1] / map_shape[1]).astype(int)
+        corner_cells = masks["corners"][centres_y][:, centres_x]
+        areas = {"border": float(masks["border"].mean()),
+                 "corners": float(masks["corners"].mean()),
+                 "corner_cells": float(corner_cells.mean())}
+        return cls(input_size, map_shape, masks,
+                   region_weights(map_shape, input_size, border, corner), corner_cells, areas)
+
+
+def _measure(out: Path, numbers: list[int], regions: _Regions, classes_count: int):
+    """The first pass over the shards: each map's numbers (a table of `_COLUMNS`, ``id``),
+    each class's mean sum-1 map, and how many images were unreadable or had an empty map."""
     parts: dict[str, list] = {name: [] for name in _COLUMNS}
     ids: list = []
-    mean_sums = np.zeros((classes_count, *map_shape))
-    unreadable = empty = 0
+    mean_sums = np.zeros((classes_count, *regions.map_shape))
+    skipped = {"unreadable": 0, "empty": 0}
     for shard in fmt.iter_shards(out, numbers):
         a = shard.arrays
         live, border_share, corner_share, peak, in_corner, normalised = _per_image(
-            a["raw"], weights, corner_cells)
+            a["raw"], regions.weights, regions.corner_cells)
         keep = a["ok"] & live
-        unreadable += int((~a["ok"]).sum())
-        empty += int((a["ok"] & ~live).sum())
+        skipped["unreadable"] += int((~a["ok"]).sum())
+        skipped["empty"] += int((a["ok"] & ~live).sum())
         cls = a["class_index"][keep]
         np.add.at(mean_sums, cls, normalised[keep])
         for name, values in (("index", a["index"]), ("class_index", a["class_index"]),
@@ -231,27 +256,39 @@ def audit(out, report: bool = True, border: float = 0.125, corner: float = 0.25,
         raise ValueError(f"The run in {str(out)!r} has no explained image with a non-empty map: "
                          "nothing to audit.")
     counts = np.bincount(table["class_index"], minlength=classes_count)
-    means = mean_sums / np.maximum(counts, 1)[:, None, None]
+    return table, mean_sums / np.maximum(counts, 1)[:, None, None], skipped
 
-    # second pass: each map's distance to its class's mean map
+
+def _dissimilarity(out: Path, numbers: list[int], table: dict, means: np.ndarray,
+                   regions: _Regions) -> np.ndarray:
+    """The second pass over the shards: each listed map's distance to its class's mean map,
+    in the table's order."""
     order = np.argsort(table["index"])
     distance = np.full(len(order), np.nan)
     for shard in fmt.iter_shards(out, numbers):
         a = shard.arrays
-        *_, normalised = _per_image(a["raw"], weights, corner_cells)
+        *_, normalised = _per_image(a["raw"], regions.weights, regions.corner_cells)
         rows = np.searchsorted(table["index"][order], a["index"])
         rows = np.minimum(rows, len(order) - 1)
         found = table["index"][order][rows] == a["index"]
         cls = np.where(found, a["class_index"], 0)
         distance[order[rows[found]]] = _cosine_distance(normalised[found], means[cls[found]])
-    table["dissimilarity"] = distance
+    return distance
 
-    labelled = arguments.get("labels") is not None
-    present = np.flatnonzero(counts)
-    name_of = (lambda c: str(class_names[c])) if class_names else (lambda c: f"class {c}")
+
+def _summarise(manifest: dict, table: dict, means: np.ndarray, regions: _Regions, top: int,
+               skipped: dict, shards: int) -> AuditSummary:
+    """The per-class rows, the findings and the listed images (the table gains each image's
+    ``shortcut_score``)."""
+    areas = regions.areas
+    labelled = manifest["arguments"].get("labels") is not None
+    class_names = manifest.get("class_names")
+    name_of = _namer(class_names)
+    present = np.flatnonzero(np.bincount(table["class_index"], minlength=len(means)))
     classes = {name_of(c): _class_row(table, table["class_index"] == c, areas, labelled)
                for c in present}
-    overall = _class_row(table, np.ones(len(order), bool), areas, labelled)
+    count = len(table["index"])
+    overall = _class_row(table, np.ones(count, bool), areas, labelled)
     table["shortcut_score"] = (table["corner_share"] / areas["corners"]
                                + table["border_share"] / areas["border"])
 
@@ -259,19 +296,22 @@ def audit(out, report: bool = True, border: float = 0.125, corner: float = 0.25,
         ranked = np.lexsort((table["index"], -table[key]))[:top]
         return [_public(table, i, name_of) for i in ranked]
 
-    summary = AuditSummary(
+    return AuditSummary(
         classes=classes, overall=overall, area=areas,
-        findings=_findings(classes, overall, areas, unreadable, empty, len(order),
-                           len(numbers), manifest["shards"]),
+        findings=_findings(classes, overall, areas, skipped["unreadable"], skipped["empty"],
+                           count, shards, manifest["shards"]),
         suspects=listed("shortcut_score"), least_typical=listed("dissimilarity"),
-        unreadable=unreadable, images=len(order),
+        unreadable=skipped["unreadable"], images=count,
         mean_maps={name_of(c): means[c] for c in present},
-        peaks=np.bincount(table["peak"], minlength=int(np.prod(map_shape))).reshape(map_shape))
-    if report:
-        folder = Path(folder) if folder is not None else out / "audit"
-        summary.report = _write_report(folder, out, manifest, summary, table, name_of, border,
-                                       corner, model)
-    return summary
+        peaks=np.bincount(table["peak"],
+                          minlength=int(np.prod(regions.map_shape))).reshape(regions.map_shape))
+
+
+def _namer(class_names):
+    """A class's name from its index: the run's class names, or ``"class 3"``."""
+    if class_names:
+        return lambda c: str(class_names[c])
+    return lambda c: f"class {c}"
 
 
 def _public(table: dict, i: int, name_of) -> dict:
@@ -391,35 +431,52 @@ def _heat(ax, values, title, cmap="inferno"):
 
 
 def _write_report(folder: Path, out: Path, manifest, summary: AuditSummary, table: dict,
-                  name_of, border, corner, model) -> Path:
+                  regions: _Regions, model) -> Path:
+    """The report in ``folder``: its figures, its tables (CSV, JSON) and ``report.html``."""
     from ..atomic import atomic_writer
-    from ..images import resize
-    from ..plot import overlay
 
     folder.mkdir(parents=True, exist_ok=True)
-    arguments = manifest["arguments"]
-    input_size = tuple(arguments["model"]["input_shape"][:2])
-    masks = region_masks(input_size, border, corner)
+    _plot_class_means(folder / "class_means.png", summary, regions)
+    _plot_energy(folder / "energy.png", summary)
+    _plot_peaks(folder / "peaks.png", summary)
+    raws = _raw_maps(out, summary.suspects + summary.least_typical)
+    view = _view(manifest, model)
+    for name, listed in (("suspects", summary.suspects), ("least_typical", summary.least_typical)):
+        _plot_listed(folder / f"{name}.png", listed, raws, view, regions.input_size)
+    _write_tables(folder, summary, table, _namer(manifest.get("class_names")))
+    path = folder / "report.html"
+    with atomic_writer(path, "w", encoding="utf-8") as handle:
+        handle.write(_html(manifest, summary, out, folder))
+    return path
 
-    # class means (each upsampled to the input's size as the maps are)
+
+def _plot_class_means(path: Path, summary: AuditSummary, regions: _Regions) -> None:
+    """Each class's mean map, upsampled to the input's size as the maps are, beside the
+    regions."""
+    from ..images import resize
+
     names = list(summary.mean_maps)
     cols = min(8, len(names) + 1)
     rows = -(-(len(names) + 1) // cols)
     fig = _figure(cols, rows)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    masks = regions.masks
     outline = np.where(masks["corners"], 0.35, np.where(masks["border"], 0.15, 0.0))
     _heat(axes[0], outline, "regions: border,\ncorners (brighter)", "gray")
     for ax, name in zip(axes[1:], names):
         mean = summary.mean_maps[name]
-        up = resize(mean.astype(np.float32), input_size, interpolation="bilinear")
+        up = resize(mean.astype(np.float32), regions.input_size, interpolation="bilinear")
         row = summary.classes[name]
         _heat(ax, up, f"{name} ({row['images']})\ncorners {row['corner_share']:.0%}")
     for ax in axes[len(names) + 1:]:
         ax.axis("off")
     fig.suptitle("Mean map of each class (every map scaled to sum 1)", fontsize=8)
-    fig.savefig(folder / "class_means.png", bbox_inches="tight")
+    fig.savefig(path, bbox_inches="tight")
 
-    # energy shares per class against the regions' area
+
+def _plot_energy(path: Path, summary: AuditSummary) -> None:
+    """The energy shares of each class in the corners and the border, against their area."""
+    names = list(summary.mean_maps)
     fig = _figure(1, 1, 0)
     fig.set_size_inches(max(4.0, 0.55 * len(names) + 2), 2.8)
     ax = fig.subplots()
@@ -433,9 +490,11 @@ def _write_report(folder: Path, out: Path, manifest, summary: AuditSummary, tabl
     ax.set_ylabel("share of map energy")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=6, ncol=2)
-    fig.savefig(folder / "energy.png", bbox_inches="tight")
+    fig.savefig(path, bbox_inches="tight")
 
-    # where the maps peak
+
+def _plot_peaks(path: Path, summary: AuditSummary) -> None:
+    """Where the maps peak: the share of maps per cell."""
     fig = _figure(1, 1, 2.6)
     ax = fig.subplots()
     image = ax.imshow(summary.peaks / max(1, summary.peaks.sum()), cmap="inferno")
@@ -443,32 +502,39 @@ def _write_report(folder: Path, out: Path, manifest, summary: AuditSummary, tabl
     ax.set_title("where the maps peak (share of maps per cell)", fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
-    fig.savefig(folder / "peaks.png", bbox_inches="tight")
+    fig.savefig(path, bbox_inches="tight")
 
-    # the suspects and the least typical images
-    raws = _raw_maps(out, summary.suspects + summary.least_typical)
-    view = _view(manifest, model)
-    for name, listed in (("suspects", summary.suspects), ("least_typical", summary.least_typical)):
-        cols = min(6, len(listed))
-        rows = -(-len(listed) // cols)
-        fig = _figure(cols, rows, 1.7)
-        axes = fig.subplots(rows, cols, squeeze=False).ravel()
-        for ax, row in zip(axes, listed):
-            raw = raws[row["index"]]
-            peak = raw.max()
-            heat = resize((raw / peak if peak > 0 else raw).astype(np.float32), input_size,
-                          interpolation="bilinear")
-            seen = None if view is None else view(row)
-            shown = overlay(seen, heat, 0.55) if seen is not None else heat
-            ax.imshow(shown, cmap="inferno")
-            label = row["id"] if len(row["id"]) <= 22 else "..." + row["id"][-19:]
-            ax.set_title(f"{label}\n{row['class_name']}: corners {row['corner_share']:.0%}",
-                         fontsize=6)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        for ax in axes[len(listed):]:
-            ax.axis("off")
-        fig.savefig(folder / f"{name}.png", bbox_inches="tight")
+
+def _plot_listed(path: Path, listed: list[dict], raws: dict, view, input_size) -> None:
+    """The listed images' maps (over the image the network saw, where ``view`` rebuilds it)."""
+    from ..images import resize
+    from ..plot import overlay
+
+    cols = min(6, len(listed))
+    rows = -(-len(listed) // cols)
+    fig = _figure(cols, rows, 1.7)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, row in zip(axes, listed):
+        raw = raws[row["index"]]
+        peak = raw.max()
+        heat = resize((raw / peak if peak > 0 else raw).astype(np.float32), input_size,
+                      interpolation="bilinear")
+        seen = None if view is None else view(row)
+        shown = overlay(seen, heat, 0.55) if seen is not None else heat
+        ax.imshow(shown, cmap="inferno")
+        label = row["id"] if len(row["id"]) <= 22 else "..." + row["id"][-19:]
+        ax.set_title(f"{label}\n{row['class_name']}: corners {row['corner_share']:.0%}",
+                     fontsize=6)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[len(listed):]:
+        ax.axis("off")
+    fig.savefig(path, bbox_inches="tight")
+
+
+def _write_tables(folder: Path, summary: AuditSummary, table: dict, name_of) -> None:
+    """``classes.csv``, ``images.csv`` (in index order) and ``summary.json``."""
+    from ..atomic import atomic_write_json
 
     _write_csv(folder / "classes.csv", ["class"] + list(summary.overall),
                [[n] + list(r.values()) for n, r in summary.classes.items()])
@@ -483,12 +549,7 @@ def _write_report(folder: Path, out: Path, manifest, summary: AuditSummary, tabl
          int(table["peak"][i]) // map_width, int(table["peak"][i]) % map_width,
          bool(table["peak_in_corner"][i]), float(table["dissimilarity"][i])]
         for i in order))
-    with atomic_writer(folder / "summary.json", "w", encoding="utf-8") as handle:
-        json.dump(summary.to_dict(), handle, indent=1)
-    path = folder / "report.html"
-    with atomic_writer(path, "w", encoding="utf-8") as handle:
-        handle.write(_html(manifest, summary, out, folder))
-    return path
+    atomic_write_json(folder / "summary.json", summary.to_dict())
 
 
 def _raw_maps(out: Path, rows: list[dict]) -> dict:

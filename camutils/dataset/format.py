@@ -22,6 +22,10 @@ renamed when complete (`camutils.atomic`), the CSV first: a shard is complete wh
 ``.npz`` exists, and a run interrupted at any moment resumes after its last complete shard.
 Numpy and the standard library write everything, so the format needs neither pandas nor
 pyarrow (pandas reads it, if you have it).
+
+A file that cannot be read (cut short, overwritten, edited) raises `DamagedRunFile`, which
+names it and says what to do: a damaged shard is re-run by deleting its two files and
+explaining the dataset again with the same arguments.
 """
 
 from __future__ import annotations
@@ -31,19 +35,21 @@ import io
 import json
 import math
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-from ..atomic import atomic_writer, is_temporary
+from ..atomic import atomic_write_json, atomic_writer, is_temporary, json_default
 
 __all__ = [
     "FORMAT", "FORMAT_VERSION", "FIELDS", "CSV_COLUMNS", "MANIFEST", "INDEX", "SHARDS",
     "shard_name", "shard_count", "complete_shards", "write_manifest", "read_manifest",
-    "write_shard", "read_shard", "iter_shards", "read_table", "write_index",
-    "ArgumentsDiffer", "check_arguments", "Shard",
+    "write_shard", "read_shard", "iter_shards", "read_table", "write_index", "check_shards",
+    "ArgumentsDiffer", "DamagedRunFile", "check_arguments", "Shard",
 ]
 
 FORMAT = "camutils-explanations"
@@ -91,10 +97,39 @@ class ArgumentsDiffer(ValueError):
     """The output folder holds a run with other arguments (the message says which)."""
 
 
+class DamagedRunFile(ValueError):
+    """A file of a dataset run cannot be read; the message names it and says what to do.
+
+    Attributes:
+        paths: the files that could not be read.
+        shards: the numbers of the damaged shards (to re-run), if any.
+    """
+
+    def __init__(self, message: str, paths, shards=()):
+        super().__init__(message)
+        self.paths = [Path(p) for p in paths]
+        self.shards = sorted(shards)
+
+
+class _Unreadable(Exception):
+    """A run's file that could not be read, and why (turned into `DamagedRunFile`)."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = Path(path), reason
+
+
+def _why(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+#: Manifest keys every reader needs, and their types.
+_MANIFEST_KEYS = {"arguments": dict, "images": int, "shards": int, "map_shape": list}
+
+
 def write_manifest(out: Path, manifest: dict) -> None:
-    with atomic_writer(Path(out) / MANIFEST, "w", durable=True, encoding="utf-8") as handle:
-        json.dump(manifest, handle, indent=1, sort_keys=False, default=_jsonable)
-        handle.write("\n")
+    atomic_write_json(Path(out) / MANIFEST, manifest, durable=True)
 
 
 def read_manifest(out) -> dict:
@@ -102,6 +137,7 @@ def read_manifest(out) -> dict:
 
     Raises:
         FileNotFoundError: ``out`` holds no run (the message says what a run looks like).
+        DamagedRunFile: the manifest cannot be read, or lacks what a run's manifest holds.
         ValueError: the manifest is not one camutils wrote, or a newer format.
     """
     path = Path(out) / MANIFEST
@@ -112,14 +148,26 @@ def read_manifest(out) -> dict:
             "python -m camutils explain FOLDER --out DIR.")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{str(path)!r} is not a readable manifest ({error}).") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise _damaged_manifest(out, path, _why(error)) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} is not the manifest of a camutils dataset run.")
     if manifest.get("format_version", 0) > FORMAT_VERSION:
         raise ValueError(f"{str(path)!r} was written by a newer camutils (format version "
                          f"{manifest['format_version']}); upgrade camutils to read it.")
+    wrong = [f"{key} ({kind.__name__})" for key, kind in _MANIFEST_KEYS.items()
+             if not isinstance(manifest.get(key), kind)]
+    if wrong:
+        raise _damaged_manifest(out, path, f"it lacks {', '.join(wrong)}")
     return manifest
+
+
+def _damaged_manifest(out, path: Path, why: str) -> DamagedRunFile:
+    return DamagedRunFile(
+        f"Cannot read the manifest {str(path)!r} of the run in {str(out)!r} ({why}): the file is "
+        "damaged. It records the run's arguments and cannot be rebuilt from the shards: restore "
+        "it from a copy, or explain the dataset again into an empty folder (delete "
+        f"{str(out)!r} first, or pass another out=).", [path])
 
 
 def _flatten(value, prefix="") -> dict:
@@ -152,24 +200,12 @@ def check_arguments(out: Path, stored: dict, wanted: dict) -> None:
 
 
 def _normalised(value):
-    return json.loads(json.dumps(value, default=_jsonable))
+    return json.loads(json.dumps(value, default=json_default))
 
 
 def _short(value) -> str:
     text = "(none)" if value is None else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _jsonable(value):
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"Cannot write {type(value).__name__} in a manifest.")
 
 
 # --------------------------------------------------------------------------- shards
@@ -244,17 +280,105 @@ def _csv_text(arrays: dict, errors: list, class_names, label_names) -> str:
     return buffer.getvalue()
 
 
-def read_shard(out, number: int) -> Shard:
-    """Shard ``number`` of the run in ``out`` (its arrays, and the errors from its CSV)."""
+def _read_arrays(path: Path, fields=None) -> dict:
+    """The arrays of a shard's ``.npz`` (``fields``: only these; None: every field)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [name for name in (fields or FIELDS) if name not in data.files]
+            if missing:
+                raise _Unreadable(path, f"it lacks the field(s) {', '.join(missing)}")
+            return {name: data[name] for name in (fields or data.files)}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise _Unreadable(path, _why(error)) from None
+
+
+def _read_text(path: Path) -> str:
+    """A CSV table's text, as written (no newline translation)."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise _Unreadable(path, _why(error)) from None
+
+
+def _read_rows(path: Path, text: str | None = None) -> list[dict]:
+    """The rows of one of the run's CSV tables (a shard's or ``index.csv``), checked: the
+    format's header, and every row with every column."""
+    text = _read_text(path) if text is None else text
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        rows = list(reader)
+    except csv.Error as error:
+        raise _Unreadable(path, _why(error)) from None
+    if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
+        raise _Unreadable(path, "its first line is not the table's header")
+    for line, row in enumerate(rows, start=2):
+        if None in row or None in row.values():
+            raise _Unreadable(path, f"row {line} has too few or too many columns")
+    return rows
+
+
+def _read_shard_files(out, number: int, fields=None, table_needed: bool = False):
+    """Shard ``number``'s arrays and CSV rows (None when its CSV is absent and not
+    ``table_needed``), the rows checked against the arrays' ``index``."""
     folder = Path(out) / SHARDS
-    with np.load(folder / shard_name(number), allow_pickle=False) as data:
-        arrays = {name: data[name] for name in data.files}
-    errors = [""] * len(arrays["index"])
+    arrays = _read_arrays(folder / shard_name(number), fields)
     table = folder / shard_name(number, ".csv")
-    if table.is_file():
-        with open(table, newline="", encoding="utf-8") as handle:
-            errors = [row["error"] for row in csv.DictReader(handle)]
+    if not (table_needed or table.is_file()):
+        return arrays, None
+    rows = _read_rows(table)
+    if [row["index"] for row in rows] != [str(int(i)) for i in arrays["index"]]:
+        raise _Unreadable(table, f"its rows are not the {len(arrays['index'])} images of "
+                                 f"{shard_name(number)}")
+    return arrays, rows
+
+
+def _damaged_shards(out, problems: dict[int, _Unreadable]) -> DamagedRunFile:
+    """The error for damaged shards: each file named, and how to re-run those shards."""
+    out = Path(out)
+    numbers = sorted(problems)
+    named = "; ".join(f"{problems[k].path.relative_to(out).as_posix()} ({problems[k].reason})"
+                      for k in numbers)
+    files = ", ".join(f"{shard_name(k)} and {shard_name(k, '.csv')}" for k in numbers)
+    these = "that shard" if len(numbers) == 1 else f"those {len(numbers)} shards"
+    return DamagedRunFile(
+        f"Cannot read the run in {str(out)!r}: {named}. The file is damaged (cut short or "
+        f"overwritten). To re-run {these}, delete {files} from {str(out / SHARDS)!r}, then "
+        "explain the dataset again with the same arguments and out= (camutils.explain_dataset, "
+        "or the same python -m camutils explain command): it explains the missing shards and "
+        "keeps the others.", [problems[k].path for k in numbers], numbers)
+
+
+def read_shard(out, number: int) -> Shard:
+    """Shard ``number`` of the run in ``out`` (its arrays, and the errors from its CSV).
+
+    Raises:
+        DamagedRunFile: a file of the shard cannot be read (named, with what to do).
+    """
+    try:
+        arrays, rows = _read_shard_files(out, number)
+    except _Unreadable as problem:
+        raise _damaged_shards(out, {number: problem}) from None
+    errors = [row["error"] for row in rows] if rows is not None else [""] * len(arrays["index"])
     return Shard(number, arrays, errors)
+
+
+def check_shards(out, numbers) -> dict[int, list[dict]]:
+    """The CSV rows of each complete shard in ``numbers``, after a check of both its files
+    (its ``.npz`` opens and holds every field, its CSV is whole and lists the same images):
+    what a resumed run relies on, without reading the maps.
+
+    Raises:
+        DamagedRunFile: naming every damaged shard among ``numbers`` and what to do.
+    """
+    rows, problems = {}, {}
+    for number in sorted(numbers):
+        try:
+            rows[number] = _read_shard_files(out, number, fields=("index",), table_needed=True)[1]
+        except _Unreadable as problem:
+            problems[number] = problem
+    if problems:
+        raise _damaged_shards(out, problems)
+    return rows
 
 
 def iter_shards(out, numbers=None) -> Iterator[Shard]:
@@ -267,25 +391,37 @@ def read_table(out) -> list[dict]:
     """Every row of the run's CSV tables (``index.csv`` when written, else the shards'), as
     dicts of strings, in index order."""
     out = Path(out)
-    paths = [out / INDEX] if (out / INDEX).is_file() else [
-        out / SHARDS / shard_name(k, ".csv") for k in sorted(complete_shards(out))]
-    rows = []
-    for path in paths:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows += list(csv.DictReader(handle))
-    return rows
+    if not (out / INDEX).is_file():
+        return [row for rows in check_shards(out, complete_shards(out)).values() for row in rows]
+    try:
+        return _read_rows(out / INDEX)
+    except _Unreadable as problem:
+        raise DamagedRunFile(
+            f"Cannot read {str(out / INDEX)!r} ({problem.reason}): the file is damaged. Delete "
+            "it, then explain the dataset again with the same arguments and out=: every shard "
+            "is complete, so nothing is explained again, and index.csv is written anew from "
+            "the shards' tables.", [out / INDEX]) from None
 
 
 def write_index(out, shards: int) -> Path | None:
     """Join the shards' CSV tables into ``index.csv`` once all ``shards`` are complete
     (else do nothing and return None). Several workers may do it at once: each writes the
-    same file under its own temporary name."""
+    same file under its own temporary name.
+
+    Raises:
+        DamagedRunFile: a shard's CSV table cannot be read (named, with what to do).
+    """
     out = Path(out)
     if complete_shards(out) != set(range(shards)):
         return None
     with atomic_writer(out / INDEX, "w", encoding="utf-8", newline="") as target:
         for k in range(shards):
-            with open(out / SHARDS / shard_name(k, ".csv"), encoding="utf-8", newline="") as part:
-                lines = part.read().splitlines(keepends=True)
+            path = out / SHARDS / shard_name(k, ".csv")
+            try:
+                text = _read_text(path)
+                _read_rows(path, text)
+            except _Unreadable as problem:
+                raise _damaged_shards(out, {k: problem}) from None
+            lines = text.splitlines(keepends=True)
             target.writelines(lines if k == 0 else lines[1:])
     return out / INDEX

@@ -649,16 +649,10 @@ def _run(subject, found, method, plan, options, out, batch_size, shard_size, str
 
 
 def _unreadable_rows(out: Path, shards: list) -> list:
-    """``(index, id, message)`` of the unreadable images of complete ``shards``."""
-    import csv
-
-    found = []
-    for k in shards:
-        with open(out / fmt.SHARDS / fmt.shard_name(k, ".csv"), newline="",
-                  encoding="utf-8") as handle:
-            found += [(int(r["index"]), r["id"], r["error"]) for r in csv.DictReader(handle)
-                      if r["ok"] != "True"]
-    return found
+    """``(index, id, message)`` of the unreadable images of complete ``shards`` (whose files
+    `fmt.check_shards` checks: a damaged one is named, with what to do)."""
+    return [(int(r["index"]), r["id"], r["error"])
+            for rows in fmt.check_shards(out, shards).values() for r in rows if r["ok"] != "True"]
 
 
 def _remove_leftovers(out: Path) -> None:

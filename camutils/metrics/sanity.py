@@ -413,37 +413,49 @@ def cascading_randomisation(model, inputs, method: str = "gradcam", target=None,
             f"have shape {original_maps.shape}. Give one target per image (not TopK)."
         )
     classes = np.asarray(original.class_index, dtype=np.int64)
-
     original_signed = signed_maps(original, keras_model, inputs, method, layer, explainer,
                                   **options)
+
     copy = _working_copy(keras_model)
-    saved = {}
-    correlations, kept = [], []
-    similarities = {name: [] for name in SIMILARITIES}
-    kept_signed = []
+    saved: dict = {}
+    records: dict[str, list] = {"correlation": [], "maps": [], "signed_maps": [],
+                                **{name: [] for name in SIMILARITIES}}
     for step, group in enumerate(tqdm(steps, desc=f"{mode} randomisation", unit="step",
                                       disable=not progress, leave=False)):
-        if mode == "independent":
-            for path, weights in saved.items():
-                _layer_at(copy, path).set_weights(weights)
-            saved.clear()
-        for path in group:
-            target_layer = _layer_at(copy, path)
-            if mode == "independent":
-                saved[path] = target_layer.get_weights()
-            _randomise_layer(target_layer, init, (int(seed), step, zlib.crc32(path.encode())))
+        _randomise_step(copy, group, step, mode, init, seed, saved)
         explanation = explainer(copy, inputs, method=method, target=classes, layer=layer, **options)
         maps = np.asarray(explanation.maps, dtype=np.float32)
-        correlations.append(rank_correlation(original_maps, maps))
+        records["correlation"].append(rank_correlation(original_maps, maps))
         signed = signed_maps(explanation, copy, inputs, method, layer, explainer, **options)
         for name, values in _similarities(original_signed, signed).items():
-            similarities[name].append(values)
+            records[name].append(values)
         if keep_maps:
-            kept_signed.append(signed)
-        if keep_maps:
-            kept.append(maps)
+            records["maps"].append(maps)
+            records["signed_maps"].append(signed)
+    return _randomisation_result(steps, records, classes, original_maps,
+                                 original_signed if keep_maps else None)
 
-    correlation = np.stack(correlations).astype(np.float32)
+
+def _randomise_step(model, group: list[str], step: int, mode: str, init: str, seed: int,
+                    saved: dict) -> None:
+    """Randomise one step's layers of ``model`` (a working copy). In the independent mode,
+    first put back the trained weights of the previous step's layers (kept in ``saved``)."""
+    if mode == "independent":
+        for path, weights in saved.items():
+            _layer_at(model, path).set_weights(weights)
+        saved.clear()
+    for path in group:
+        target_layer = _layer_at(model, path)
+        if mode == "independent":
+            saved[path] = target_layer.get_weights()
+        _randomise_layer(target_layer, init, (int(seed), step, zlib.crc32(path.encode())))
+
+
+def _randomisation_result(steps, records: dict, classes, original_maps,
+                          original_signed=None) -> dict:
+    """`cascading_randomisation`'s dict from what each step recorded (the maps too when
+    ``original_signed`` is given: ``keep_maps``)."""
+    correlation = np.stack(records["correlation"]).astype(np.float32)
     result = {
         "layers": ["+".join(group) for group in steps],
         "correlation": correlation,
@@ -451,11 +463,11 @@ def cascading_randomisation(model, inputs, method: str = "gradcam", target=None,
         "std_correlation": correlation.std(axis=1),
         "target": classes,
         "original_maps": original_maps,
-        **{name: np.stack(values).astype(np.float32) for name, values in similarities.items()},
+        **{name: np.stack(records[name]).astype(np.float32) for name in SIMILARITIES},
     }
-    if keep_maps:
-        result["maps"] = np.stack(kept)
-        result["signed_maps"] = np.stack(kept_signed).astype(np.float32)
+    if original_signed is not None:
+        result["maps"] = np.stack(records["maps"])
+        result["signed_maps"] = np.stack(records["signed_maps"]).astype(np.float32)
         result["original_signed_maps"] = np.asarray(original_signed, np.float32)
     return result
 

@@ -35,8 +35,8 @@ from .classes import find_class
 from .render import blank_image, colorbar_image, decode_image, png_bytes, status_html, top_k_html
 from .timing import Debouncer, LRUCache
 
-__all__ = ["Explorer", "METHOD_LABELS", "COLOUR_MAPS", "SLOW_METHODS", "method_labels",
-           "slow_methods", "default_images", "shared_zoo_model"]
+__all__ = ["Explorer", "COLOUR_MAPS", "method_labels", "slow_methods", "default_images",
+           "shared_zoo_model"]
 
 #: Colour maps offered: perceptually uniform first; jet last, for comparison only.
 COLOUR_MAPS = ("inferno", "viridis", "magma", "plasma", "cividis", "jet")
@@ -58,13 +58,6 @@ def slow_methods() -> frozenset[str]:
     return frozenset(m.name for m in method_table() if m.cost == "per channel")
 
 
-def __getattr__(name: str):
-    # METHOD_LABELS and SLOW_METHODS, as they were: read from the method table when asked.
-    if name == "METHOD_LABELS":
-        return method_labels()
-    if name == "SLOW_METHODS":
-        return slow_methods()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 _TOP_CLASS = -1  # the class dropdown's value for "each image's top class"
 _NO_COMPARISON = ""
 
@@ -148,13 +141,10 @@ class Explorer:
                  compare: str | None = None, alpha: float = 0.5, cmap: str = "inferno",
                  top_k: int = 5, scorecam_channels: int | None = 64, debounce: float = 0.15,
                  display_width: int = 256):
-        import ipywidgets as w
-
+        from ..checks import positive_int
         from ..methods import canonical_name
         from ..methods import explain as explain_function
         from ..plot import overlay
-
-        from ..checks import positive_int
 
         top_k = positive_int(top_k, "top_k")
         scorecam_channels = positive_int(scorecam_channels, "scorecam_channels", none=True)
@@ -171,6 +161,28 @@ class Explorer:
         self._sources: dict[str, Any] = dict(default_images() if images is None else images)
         if not self._sources:
             raise ValueError("The explorer needs at least one image: pass images={label: source}.")
+        self._start_state()
+
+        first_model = model.name if hasattr(model, "model") else model
+        if first_model is None:
+            first_model = next(iter(self._loaders))
+        if first_model not in self._loaders:
+            raise ValueError(f"Model {first_model!r} is not among the explorer's models: "
+                             f"{', '.join(self._loaders)}.")
+        method = canonical_name(method)
+        compare = _NO_COMPARISON if compare is None else canonical_name(compare)
+        first_image = self._image_label(image) if image is not None else next(iter(self._sources))
+
+        self._build_controls(first_image, first_model, descriptions, method, compare, alpha, cmap)
+        self._build_views()
+        self.widget = self._layout()
+        self._wire_callbacks(debounce)
+        self._load_model()
+
+    # ------------------------------------------------------------------ building the app
+
+    def _start_state(self) -> None:
+        """The caches, and what is shown (readable in Python), before anything is loaded."""
         self._image_cache: dict[str, np.ndarray] = {}
         self._inputs_cache = LRUCache(16)   # (model, image) -> (inputs, seen, top-k rows)
         self._explanations = LRUCache(48)   # (model, image, method, target, layer) -> Explanation
@@ -194,15 +206,11 @@ class Explorer:
         self.status_level = "ready"
         self.last_seconds = 0.0
 
-        first_model = model.name if hasattr(model, "model") else model
-        if first_model is None:
-            first_model = next(iter(self._loaders))
-        if first_model not in self._loaders:
-            raise ValueError(f"Model {first_model!r} is not among the explorer's models: "
-                             f"{', '.join(self._loaders)}.")
-        method = canonical_name(method)
-        compare = _NO_COMPARISON if compare is None else canonical_name(compare)
-        first_image = self._image_label(image) if image is not None else next(iter(self._sources))
+    def _build_controls(self, first_image: str, first_model: str, descriptions: dict,
+                        method: str, compare: str, alpha: float, cmap: str) -> None:
+        """The controls: image, upload, model, method, comparison, class, layer, opacity,
+        colour map, and the progress bar."""
+        import ipywidgets as w
 
         wide = w.Layout(width="300px")
         self.image_select = w.Dropdown(options=list(self._sources), value=first_image,
@@ -231,6 +239,12 @@ class Explorer:
         self.progress = w.IntProgress(value=0, min=0, max=1, description="Working",
                                       bar_style="info",
                                       layout=w.Layout(visibility="hidden", width="300px"))
+
+    def _build_views(self) -> None:
+        """What is shown: the pictures, their titles, the colour bar, the scores, the status
+        line and the log; each picture has a CSS class that the browser test finds it by."""
+        import ipywidgets as w
+
         self.status_html = w.HTML()
         self.log = w.Output(layout=w.Layout(max_height="60px"))
         size = dict(width=self.display_width)
@@ -249,6 +263,10 @@ class Explorer:
                             (self.status_html, "camutils-status-line")]:
             widget.add_class(css)
 
+    def _layout(self):
+        """The controls in rows above the pictures, in one box (what a notebook displays)."""
+        import ipywidgets as w
+
         self._compare_panel = w.VBox([self.compare_title, self.compare_view])
         pictures = w.HBox([
             w.VBox([w.HTML("<b>What the network sees</b>"), self.image_view]),
@@ -257,7 +275,7 @@ class Explorer:
             self._compare_panel,
             w.VBox([w.HTML("<b>Top classes</b>"), self.top_k_html]),
         ])
-        self.widget = w.VBox([
+        app = w.VBox([
             w.HBox([self.image_select, self.upload]),
             w.HBox([self.model_select, self.layer_select]),
             w.HBox([self.method_select, self.compare_select]),
@@ -267,8 +285,11 @@ class Explorer:
             self.log,
             pictures,
         ])
-        self.widget.add_class("camutils-explorer")
+        app.add_class("camutils-explorer")
+        return app
 
+    def _wire_callbacks(self, debounce: float) -> None:
+        """Each control to what it recomputes (the event handlers below)."""
         self._reblend = Debouncer(self._render, debounce)
         self.image_select.observe(self._on_image, "value")
         self.upload.observe(self._on_upload, "value")
@@ -281,7 +302,6 @@ class Explorer:
         self.search_button.on_click(lambda _: self.show_class(self.class_search.value))
         self.alpha_slider.observe(lambda _: self._reblend(), "value")
         self.cmap_select.observe(lambda _: self._reblend(), "value")
-        self._load_model()
 
     # ------------------------------------------------------------------ display and helpers
 
@@ -423,7 +443,7 @@ class Explorer:
     # ------------------------------------------------------------------ the pipeline
 
     def _load_model(self) -> None:
-        from ..targets import spatial_layers
+        from ..methods.layers import spatial_layers
 
         name = self.model_select.value
         self._clear_results()

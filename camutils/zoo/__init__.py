@@ -20,7 +20,8 @@ course material, in `camutils.course.models`.
 """
 
 from ..images import center_crop_resize
+from . import imagenet
 from .model import ZooModel
 from .registry import list_models, load_model
 
-__all__ = ["ZooModel", "load_model", "list_models", "center_crop_resize"]
+__all__ = ["ZooModel", "load_model", "list_models", "center_crop_resize", "imagenet"]

@@ -1,6 +1,6 @@
 """Read a PyTorch state dict (a ``.pth`` file) into numpy arrays, without torch, safely.
 
-    from camutils.torch_pickle import load_state_dict
+    from camutils.zoo.torch_pickle import load_state_dict
     weights = load_state_dict(path, sha256="5793...")   # {"_conv_stem.weight": ndarray, ...}
 
 A ``.pth`` file is a Python pickle, and unpickling runs whatever code the file names: a
@@ -36,8 +36,8 @@ file that asks for more is refused with `TorchFileError` before anything large i
   expand a small file into a large copy. Tied weights (a few tensors over one storage) fit.
 - A zip archive's central directory may take at most `MAX_ZIP_DIRECTORY_BYTES`.
 
-The limits are module attributes: raise them (``camutils.torch_pickle.MAX_PICKLE_OPS = ...``)
-for a large file you trust.
+The limits are module attributes: raise them
+(``camutils.zoo.torch_pickle.MAX_PICKLE_OPS = ...``) for a large file you trust.
 """
 
 from __future__ import annotations
@@ -252,7 +252,7 @@ class _PickleReader:
             raise TorchFileError(
                 f"The file's pickle needs more than {MAX_PICKLE_BYTES:,} bytes (a string or list "
                 "far larger than a state dict's): refused as a possible resource attack. For a "
-                "file you trust, raise camutils.torch_pickle.MAX_PICKLE_BYTES.")
+                "file you trust, raise camutils.zoo.torch_pickle.MAX_PICKLE_BYTES.")
         if n > self.end - self.file.tell():
             raise TorchFileError("The file is truncated inside a pickle.")
         self.left -= n
@@ -295,138 +295,171 @@ def _check_key(key) -> None:
             "are strings or numbers (a nested key can take forever to hash): refused.")
 
 
-def _unpickle(file, end: int, storages: dict[str, _Storage] | None = None):
-    """Build one pickle's object from ``file``, operation by operation (see the module
-    docstring); ``storages`` collects the persistent ids (None: none are allowed)."""
-    reader = _PickleReader(file, end)
-    stack: list = []
-    marks: list[int] = []
-    memo: dict = {}
+class _Machine:
+    """The pickle machine, restricted: its stack, marks and memo, and one small method per
+    kind of operation (values, the memo, containers, calls, control); `_unpickle` runs it."""
 
-    def pop_mark() -> list:
-        if not marks:
+    def __init__(self, storages: dict[str, _Storage] | None):
+        self.stack: list = []
+        self.marks: list[int] = []
+        self.memo: dict = {}
+        self.storages = storages
+
+    def pop_mark(self) -> list:
+        if not self.marks:
             raise TorchFileError("The file's pickle is damaged (an operation without its mark).")
-        start = marks.pop()
-        items = stack[start:]
-        del stack[start:]
+        start = self.marks.pop()
+        items = self.stack[start:]
+        del self.stack[start:]
         return items
 
-    def container(kinds):
-        target = stack[-1]
+    def container(self, kinds):
+        target = self.stack[-1]
         if type(target) not in kinds:
             raise TorchFileError(f"The file's pickle adds items to a {type(target).__name__}.")
         return target
 
-    ops = 0
+    def value(self, name: str, arg) -> None:
+        """Push a number, a string, a constant or an empty container."""
+        if name in _ARG_VALUES:
+            self.stack.append(arg)
+        elif name in _CONSTANTS:
+            self.stack.append(_CONSTANTS[name])
+        else:
+            self.stack.append({"EMPTY_LIST": list, "EMPTY_DICT": dict,
+                               "EMPTY_TUPLE": tuple}[name]())
+
+    def remember(self, name: str, arg) -> None:
+        """The memo (PUT, MEMOIZE, GET) and the marks."""
+        if name in ("BINPUT", "LONG_BINPUT", "PUT"):
+            self.memo[arg] = self.stack[-1]
+        elif name == "MEMOIZE":
+            self.memo[len(self.memo)] = self.stack[-1]
+        elif name in ("BINGET", "LONG_BINGET", "GET"):
+            self.stack.append(self.memo[arg])
+        else:  # MARK
+            self.marks.append(len(self.stack))
+
+    def collect(self, name: str, arg) -> None:
+        """Build a tuple, list or dict, or add items to one."""
+        stack = self.stack
+        if name in ("TUPLE1", "TUPLE2", "TUPLE3"):
+            n = int(name[-1])
+            if len(stack) < n:
+                raise IndexError("stack underflow")
+            items = tuple(stack[-n:])
+            del stack[-n:]
+            stack.append(items)
+        elif name == "TUPLE":
+            stack.append(tuple(self.pop_mark()))
+        elif name == "LIST":
+            stack.append(self.pop_mark())
+        elif name == "DICT":
+            items = self.pop_mark()
+            if len(items) % 2:
+                raise TorchFileError("The file's pickle is damaged (a key without a value).")
+            for key in items[::2]:
+                _check_key(key)
+            stack.append(dict(zip(items[::2], items[1::2])))
+        elif name == "APPEND":
+            value = stack.pop()
+            self.container((list,)).append(value)
+        elif name == "APPENDS":
+            items = self.pop_mark()
+            self.container((list,)).extend(items)
+        elif name == "SETITEM":
+            value, key = stack.pop(), stack.pop()
+            _check_key(key)
+            self.container((dict, collections.OrderedDict))[key] = value
+        else:  # SETITEMS
+            items = self.pop_mark()
+            target = self.container((dict, collections.OrderedDict))
+            if len(items) % 2:
+                raise TorchFileError("The file's pickle is damaged (a key without a value).")
+            for key, value in zip(items[::2], items[1::2]):
+                _check_key(key)
+                target[key] = value
+
+    def call(self, name: str, arg) -> None:
+        """Name a global (only the allowed ones), call it, set an object's state, or load a
+        storage by its persistent id."""
+        stack = self.stack
+        if name == "GLOBAL":
+            module, _, attribute = arg.partition(" ")
+            stack.append(_find_class(module, attribute))
+        elif name == "STACK_GLOBAL":
+            attribute, module = stack.pop(), stack.pop()
+            if type(module) is not str or type(attribute) is not str:
+                raise TorchFileError("The file's pickle names a global that is not a string.")
+            stack.append(_find_class(module, attribute))
+        elif name == "REDUCE":
+            args, function = stack.pop(), stack.pop()
+            if not isinstance(function, _Function):
+                raise TorchFileError(f"The file's pickle calls a {type(function).__name__}.")
+            if type(args) is not tuple:
+                raise TorchFileError("The file's pickle calls a function with arguments "
+                                     "that are not a tuple.")
+            stack.append(function(*args))
+        elif name == "BUILD":
+            state = stack.pop()
+            target = stack[-1]
+            if isinstance(target, _Sealed):
+                target.__setstate__(state)  # raises UnsafePickleError
+            elif type(target) is not collections.OrderedDict:
+                raise TorchFileError(
+                    f"The file's pickle sets the state of a {type(target).__name__}.")
+            # An OrderedDict's state holds its attributes (a state dict's ``_metadata``),
+            # which this reader drops with every other non-tensor.
+        else:  # BINPERSID
+            stack.append(_persistent_load(stack.pop(), self.storages))
+
+    def control(self, name: str, arg) -> None:
+        """The stack's housekeeping and the protocol's framing."""
+        if name == "POP":
+            self.stack.pop()
+        elif name == "POP_MARK":
+            self.pop_mark()
+        elif name == "DUP":
+            self.stack.append(self.stack[-1])
+        elif name == "PROTO" and arg > 5:
+            raise TorchFileError(f"The file uses pickle protocol {arg}, newer than any "
+                                 "this reader knows (at most 5).")
+        # FRAME (and PROTO up to 5): nothing to do
+
+
+#: each operation a state dict needs -> the step of `_Machine` that runs it
+_STEPS = {
+    **dict.fromkeys(_ARG_VALUES | set(_CONSTANTS) | {"EMPTY_LIST", "EMPTY_DICT", "EMPTY_TUPLE"},
+                    _Machine.value),
+    **dict.fromkeys(("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE", "BINGET", "LONG_BINGET", "GET",
+                     "MARK"), _Machine.remember),
+    **dict.fromkeys(("TUPLE1", "TUPLE2", "TUPLE3", "TUPLE", "LIST", "DICT", "APPEND", "APPENDS",
+                     "SETITEM", "SETITEMS"), _Machine.collect),
+    **dict.fromkeys(("GLOBAL", "STACK_GLOBAL", "REDUCE", "BUILD", "BINPERSID"), _Machine.call),
+    **dict.fromkeys(("POP", "POP_MARK", "DUP", "PROTO", "FRAME"), _Machine.control),
+}
+
+
+def _unpickle(file, end: int, storages: dict[str, _Storage] | None = None):
+    """Build one pickle's object from ``file``, operation by operation (see the module
+    docstring); ``storages`` collects the persistent ids (None: none are allowed)."""
+    reader = _PickleReader(file, end)
+    machine = _Machine(storages)
     try:
-        for opcode, arg, _ in pickletools.genops(reader):
-            ops += 1
+        for ops, (opcode, arg, _) in enumerate(pickletools.genops(reader), start=1):
             if ops > MAX_PICKLE_OPS:
                 raise TorchFileError(
                     f"The file's pickle has more than {MAX_PICKLE_OPS:,} operations, far more "
                     "than a state dict needs: refused as a possible resource attack. For a file "
-                    "you trust, raise camutils.torch_pickle.MAX_PICKLE_OPS.")
-            name = opcode.name
-            if name in _ARG_VALUES:
-                stack.append(arg)
-            elif name in _CONSTANTS:
-                stack.append(_CONSTANTS[name])
-            elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
-                memo[arg] = stack[-1]
-            elif name == "MEMOIZE":
-                memo[len(memo)] = stack[-1]
-            elif name in ("BINGET", "LONG_BINGET", "GET"):
-                stack.append(memo[arg])
-            elif name == "MARK":
-                marks.append(len(stack))
-            elif name == "EMPTY_LIST":
-                stack.append([])
-            elif name == "EMPTY_DICT":
-                stack.append({})
-            elif name == "EMPTY_TUPLE":
-                stack.append(())
-            elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
-                n = int(name[-1])
-                if len(stack) < n:
-                    raise IndexError("stack underflow")
-                items = tuple(stack[-n:])
-                del stack[-n:]
-                stack.append(items)
-            elif name == "TUPLE":
-                stack.append(tuple(pop_mark()))
-            elif name == "LIST":
-                stack.append(pop_mark())
-            elif name == "DICT":
-                items = pop_mark()
-                if len(items) % 2:
-                    raise TorchFileError("The file's pickle is damaged (a key without a value).")
-                for key in items[::2]:
-                    _check_key(key)
-                stack.append(dict(zip(items[::2], items[1::2])))
-            elif name == "APPEND":
-                value = stack.pop()
-                container((list,)).append(value)
-            elif name == "APPENDS":
-                items = pop_mark()
-                container((list,)).extend(items)
-            elif name == "SETITEM":
-                value, key = stack.pop(), stack.pop()
-                _check_key(key)
-                container((dict, collections.OrderedDict))[key] = value
-            elif name == "SETITEMS":
-                items = pop_mark()
-                target = container((dict, collections.OrderedDict))
-                if len(items) % 2:
-                    raise TorchFileError("The file's pickle is damaged (a key without a value).")
-                for key, value in zip(items[::2], items[1::2]):
-                    _check_key(key)
-                    target[key] = value
-            elif name == "GLOBAL":
-                module, _, attribute = arg.partition(" ")
-                stack.append(_find_class(module, attribute))
-            elif name == "STACK_GLOBAL":
-                attribute, module = stack.pop(), stack.pop()
-                if type(module) is not str or type(attribute) is not str:
-                    raise TorchFileError("The file's pickle names a global that is not a string.")
-                stack.append(_find_class(module, attribute))
-            elif name == "REDUCE":
-                args, function = stack.pop(), stack.pop()
-                if not isinstance(function, _Function):
-                    raise TorchFileError(f"The file's pickle calls a {type(function).__name__}.")
-                if type(args) is not tuple:
-                    raise TorchFileError("The file's pickle calls a function with arguments "
-                                         "that are not a tuple.")
-                stack.append(function(*args))
-            elif name == "BUILD":
-                state = stack.pop()
-                target = stack[-1]
-                if isinstance(target, _Sealed):
-                    target.__setstate__(state)  # raises UnsafePickleError
-                elif type(target) is not collections.OrderedDict:
-                    raise TorchFileError(
-                        f"The file's pickle sets the state of a {type(target).__name__}.")
-                # An OrderedDict's state holds its attributes (a state dict's ``_metadata``),
-                # which this reader drops with every other non-tensor.
-            elif name == "BINPERSID":
-                stack.append(_persistent_load(stack.pop(), storages))
-            elif name == "POP":
-                stack.pop()
-            elif name == "POP_MARK":
-                pop_mark()
-            elif name == "DUP":
-                stack.append(stack[-1])
-            elif name == "PROTO":
-                if arg > 5:
-                    raise TorchFileError(f"The file uses pickle protocol {arg}, newer than any "
-                                         "this reader knows (at most 5).")
-            elif name == "FRAME":
-                pass
-            elif name == "STOP":
-                return stack.pop()
-            else:
+                    "you trust, raise camutils.zoo.torch_pickle.MAX_PICKLE_OPS.")
+            if opcode.name == "STOP":
+                return machine.stack.pop()
+            step = _STEPS.get(opcode.name)
+            if step is None:
                 raise UnsafePickleError(
-                    f"The file's pickle uses the operation {name}, which a PyTorch state dict "
-                    "never needs; it was refused without running it.")
+                    f"The file's pickle uses the operation {opcode.name}, which a PyTorch state "
+                    "dict never needs; it was refused without running it.")
+            step(machine, opcode.name, arg)
     except (TorchFileError, UnsafePickleError):
         raise
     except (ValueError, TypeError, IndexError, KeyError, AttributeError, EOFError,
@@ -481,7 +514,7 @@ def _state_dict_tensors(result) -> list[tuple[str, _Tensor]]:
             f"tensor data in the file: more than {MAX_EXPANSION} times as much. A tensor with a "
             "zero or overlapping stride, or many tensors over one storage, expands the file; it "
             "was refused as a possible memory bomb. For a file you trust, raise "
-            "camutils.torch_pickle.MAX_EXPANSION."
+            "camutils.zoo.torch_pickle.MAX_EXPANSION."
         )
     return tensors
 
@@ -567,7 +600,7 @@ def _read_zip(file):
             f"The zip archive's directory takes {end_record[zipfile._ECD_SIZE]:,} bytes, more "
             f"than the {MAX_ZIP_DIRECTORY_BYTES:,} a state dict needs (too many entries): "
             "refused as a possible resource attack. For a file you trust, raise "
-            "camutils.torch_pickle.MAX_ZIP_DIRECTORY_BYTES.")
+            "camutils.zoo.torch_pickle.MAX_ZIP_DIRECTORY_BYTES.")
     with zipfile.ZipFile(file) as archive:
         pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
         if len(pickles) != 1:
@@ -586,7 +619,7 @@ def _read_zip(file):
             raise TorchFileError(
                 f"The file's pickle takes {info.file_size:,} bytes, more than "
                 f"{MAX_PICKLE_BYTES:,}: refused as a possible resource attack. For a file you "
-                "trust, raise camutils.torch_pickle.MAX_PICKLE_BYTES.")
+                "trust, raise camutils.zoo.torch_pickle.MAX_PICKLE_BYTES.")
         data = _read_entry(archive, info, info.file_size)
         storages: dict[str, _Storage] = {}
         tensors = _state_dict_tensors(_unpickle(io.BytesIO(data), len(data), storages))

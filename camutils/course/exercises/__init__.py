@@ -2,7 +2,7 @@
 
 In a notebook:
 
-    ex = camutils.exercises.get("00.safe_normalise")
+    ex = camutils.course.exercises.get("00.safe_normalise")
     ex.show()                 # the task
     ex.check(my_answer)       # prints what is right or what is still wrong; returns True/False
     ex.hint()                 # one more hint each call

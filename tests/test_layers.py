@@ -1,4 +1,5 @@
-"""camutils.targets: finding the explained layer and opening the model at it."""
+"""camutils.methods.layers and .feature_model: finding the explained layer and opening the
+model at it."""
 
 import gc
 import re
@@ -10,7 +11,8 @@ import pytest
 import _models as M
 
 import keras  # noqa: E402
-from camutils import targets  # noqa: E402
+from camutils.methods.feature_model import feature_model  # noqa: E402
+from camutils.methods.layers import resolve_layer, resolve_output, spatial_layers  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -27,27 +29,32 @@ def nested():
 
 
 def test_spatial_layers_functional_in_call_order(functional):
-    assert targets.spatial_layers(functional) == ["conv1", "conv2"]
+    assert spatial_layers(functional) == ["conv1", "conv2"]
 
 
 def test_spatial_layers_sequential():
     model = M.sequential_model()
-    assert targets.spatial_layers(model) == ["conv1", "conv2"]
+    assert spatial_layers(model) == ["conv1", "conv2"]
 
 
 def test_spatial_layers_look_into_nested_models(nested):
-    layers = targets.spatial_layers(nested)
+    layers = spatial_layers(nested)
     assert layers == ["base/conv1", "base/conv2", "base/top_activation", "base"]
 
 
-def test_spatial_layers_leave_out_layers_the_logits_do_not_depend_on():
+def _logits_and_an_unused_branch():
+    """Outputs: the logits (from conv "used") and conv "unused", which they do not read."""
     inputs = keras.Input((16, 16, 3))
     used = keras.layers.Conv2D(4, 3, padding="same", name="used")(inputs)
     unused = keras.layers.Conv2D(4, 3, padding="same", name="unused")(inputs)
     logits = keras.layers.Dense(3, name="logits")(keras.layers.GlobalAveragePooling2D()(used))
-    model = keras.Model(inputs, [logits, unused])
-    assert "unused" not in targets.spatial_layers(model, output=0)
-    assert targets.spatial_layers(model, output=0) == ["used"]
+    return keras.Model(inputs, [logits, unused])
+
+
+def test_spatial_layers_leave_out_layers_the_logits_do_not_depend_on():
+    model = _logits_and_an_unused_branch()
+    assert "unused" not in spatial_layers(model, output=0)
+    assert spatial_layers(model, output=0) == ["used"]
 
 
 def test_spatial_layers_per_output_of_a_multi_output_model():
@@ -57,37 +64,37 @@ def test_spatial_layers_per_output_of_a_multi_output_model():
     pool = keras.layers.GlobalAveragePooling2D
     model = keras.Model(inputs, [keras.layers.Dense(2, name="from_a")(pool()(a)),
                                  keras.layers.Dense(2, name="from_b")(pool()(b))])
-    assert targets.spatial_layers(model, output="from_a") == ["a"]
-    assert targets.spatial_layers(model, output=1) == ["b"]
-    assert sorted(targets.spatial_layers(model)) == ["a", "b"]  # parallel branches
+    assert spatial_layers(model, output="from_a") == ["a"]
+    assert spatial_layers(model, output=1) == ["b"]
+    assert sorted(spatial_layers(model)) == ["a", "b"]  # parallel branches
 
 
 # --------------------------------------------------------------------------- resolve_layer
 
 
 def test_default_layer_is_the_last_spatial_layer(functional):
-    assert targets.resolve_layer(functional) == "conv2"
+    assert resolve_layer(functional) == "conv2"
 
 
 def test_layer_by_name_index_object_and_path(functional, nested):
-    assert targets.resolve_layer(functional, "conv1") == "conv1"
-    assert targets.resolve_layer(functional, 1) == "conv1"  # layers[0] is the InputLayer
-    assert targets.resolve_layer(functional, -3) == "conv2"  # conv2, pool, logits at the end
-    assert targets.resolve_layer(functional, functional.get_layer("conv1")) == "conv1"
-    assert targets.resolve_layer(nested, "base/conv1") == "base/conv1"
+    assert resolve_layer(functional, "conv1") == "conv1"
+    assert resolve_layer(functional, 1) == "conv1"  # layers[0] is the InputLayer
+    assert resolve_layer(functional, -3) == "conv2"  # conv2, pool, logits at the end
+    assert resolve_layer(functional, functional.get_layer("conv1")) == "conv1"
+    assert resolve_layer(nested, "base/conv1") == "base/conv1"
     inner = nested.get_layer("base").get_layer("conv2")
-    assert targets.resolve_layer(nested, inner) == "base/conv2"
-    assert targets.resolve_layer(nested, 0) == "base"
+    assert resolve_layer(nested, inner) == "base/conv2"
+    assert resolve_layer(nested, 0) == "base"
 
 
 def test_naming_a_layer_means_that_layer_not_a_nearby_conv(nested):
     # top_activation is an Activation layer, not a convolution: it must be used as named.
-    assert targets.resolve_layer(nested, "base/top_activation") == "base/top_activation"
+    assert resolve_layer(nested, "base/top_activation") == "base/top_activation"
 
 
 def test_unknown_layer_lists_candidates_closest_first(nested):
     with pytest.raises(ValueError) as error:
-        targets.resolve_layer(nested, "top_activaton")
+        resolve_layer(nested, "top_activaton")
     message = str(error.value)
     assert "'top_activaton'" in message
     listed = re.findall(r"'([^']+)'", message.split("closest names first:")[1])
@@ -97,12 +104,12 @@ def test_unknown_layer_lists_candidates_closest_first(nested):
 
 def test_unknown_layer_in_a_nested_model_mentions_paths(nested):
     with pytest.raises(ValueError, match="outer/inner"):
-        targets.resolve_layer(nested, "conv1")
+        resolve_layer(nested, "conv1")
 
 
 def test_layer_without_spatial_output_is_named_with_candidates(functional):
     with pytest.raises(ValueError) as error:
-        targets.resolve_layer(functional, "pool")
+        resolve_layer(functional, "pool")
     message = str(error.value)
     assert "'pool'" in message and "GlobalAveragePooling2D" in message
     assert "no spatial output" in message and "'conv1'" in message and "'conv2'" in message
@@ -110,25 +117,21 @@ def test_layer_without_spatial_output_is_named_with_candidates(functional):
 
 def test_input_layer_and_out_of_range_index_are_errors(functional):
     with pytest.raises(ValueError, match="not a layer the model calls"):
-        targets.resolve_layer(functional, 0)
+        resolve_layer(functional, 0)
     with pytest.raises(ValueError, match="out of range.*'conv2'"):
-        targets.resolve_layer(functional, 42)
+        resolve_layer(functional, 42)
 
 
 def test_layer_of_another_model_is_an_error(functional):
     other = M.gap_model(name="other")
     with pytest.raises(ValueError, match="not part of model 'functional'"):
-        targets.resolve_layer(functional, other.get_layer("conv1"))
+        resolve_layer(functional, other.get_layer("conv1"))
 
 
 def test_layer_that_the_logits_do_not_depend_on_is_an_error():
-    inputs = keras.Input((16, 16, 3))
-    used = keras.layers.Conv2D(4, 3, padding="same", name="used")(inputs)
-    unused = keras.layers.Conv2D(4, 3, padding="same", name="unused")(inputs)
-    logits = keras.layers.Dense(3, name="logits")(keras.layers.GlobalAveragePooling2D()(used))
-    model = keras.Model(inputs, [logits, unused])
+    model = _logits_and_an_unused_branch()
     with pytest.raises(ValueError, match="do not depend on layer 'unused'.*'used'"):
-        targets.resolve_layer(model, "unused", output=0)
+        resolve_layer(model, "unused", output=0)
 
 
 def test_shared_layer_is_ambiguous():
@@ -137,14 +140,14 @@ def test_shared_layer_is_ambiguous():
     x = shared(shared(inputs))
     logits = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x))
     model = keras.Model(inputs, logits)
-    assert "shared" not in targets.spatial_layers(model)
+    assert "shared" not in spatial_layers(model)
     with pytest.raises(ValueError, match="called 2 times"):
-        targets.resolve_layer(model, "shared")
+        resolve_layer(model, "shared")
 
 
 def test_wrong_layer_type_is_a_type_error(functional):
     with pytest.raises(TypeError, match="layer must be"):
-        targets.resolve_layer(functional, 1.5)
+        resolve_layer(functional, 1.5)
 
 
 # --------------------------------------------------------------------------- models and outputs
@@ -154,7 +157,7 @@ def test_unbuilt_sequential_model_says_how_to_build_it():
     model = keras.Sequential([keras.layers.Conv2D(2, 3), keras.layers.GlobalAveragePooling2D(),
                               keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="keras.Input"):
-        targets.spatial_layers(model)
+        spatial_layers(model)
 
 
 def test_subclassed_model_is_refused_with_advice():
@@ -167,31 +170,31 @@ def test_subclassed_model_is_refused_with_advice():
             return self.conv(x)
 
     with pytest.raises(TypeError, match="functional or Sequential"):
-        targets.spatial_layers(Net())
+        spatial_layers(Net())
 
 
 def test_not_a_model_is_a_type_error():
     with pytest.raises(TypeError, match="Keras model"):
-        targets.spatial_layers("model.keras")
+        spatial_layers("model.keras")
 
 
 def test_multi_output_needs_an_output_and_lists_them():
     model = M.multi_output_model()
     with pytest.raises(ValueError) as error:
-        targets.resolve_output(model)
+        resolve_output(model)
     message = str(error.value)
     assert "2 outputs" in message and "'species'" in message and "'colour'" in message
-    assert targets.resolve_output(model, "colour") == 1
-    assert targets.resolve_output(model, -2) == 0
+    assert resolve_output(model, "colour") == 1
+    assert resolve_output(model, -2) == 0
     with pytest.raises(ValueError, match="no output named 'color'.*'colour'"):
-        targets.resolve_output(model, "color")
+        resolve_output(model, "color")
     with pytest.raises(ValueError, match="out of range"):
-        targets.resolve_output(model, 2)
+        resolve_output(model, 2)
 
 
 def test_dict_outputs_by_key():
     model = M.multi_output_model(as_dict=True)
-    index = targets.resolve_output(model, "species")
+    index = resolve_output(model, "species")
     assert model.outputs[index].shape[-1] == 5
 
 
@@ -200,7 +203,7 @@ def test_dict_outputs_by_key():
 
 def test_feature_model_logits_match_the_model(nested):
     x = M.images(3)
-    features = targets.feature_model(nested, "base/conv2")
+    features = feature_model(nested, "base/conv2")
     activations, logits = features(x)
     assert activations.shape == (3, 8, 8, 6)
     np.testing.assert_allclose(logits, nested.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
@@ -237,7 +240,7 @@ def test_layers_run_in_inference_mode_as_in_model_call_training_false(outer):
     x = M.images(2)
     inference = np.asarray(model(x, training=False))
     assert not np.allclose(inference, np.asarray(model(x, training=True)))  # it matters
-    _, logits = targets.feature_model(model, "base/conv1" if outer == "nested" else "conv1")(x)
+    _, logits = feature_model(model, "base/conv1" if outer == "nested" else "conv1")(x)
     np.testing.assert_allclose(logits, inference, rtol=1e-5, atol=1e-6)
 
 
@@ -245,9 +248,9 @@ def test_layers_run_in_inference_mode_as_in_model_call_training_false(outer):
 def test_logits_are_read_beneath_the_softmax(softmax):
     model = M.gap_model(softmax=softmax)
     x = M.images(2)
-    _, logits = targets.feature_model(model)(x)
+    _, logits = feature_model(model)(x)
     probabilities = model.predict(x, verbose=0)
-    assert targets.feature_model(model).softmax
+    assert feature_model(model).softmax
     assert not np.allclose(logits, probabilities)
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
     np.testing.assert_allclose(shifted / shifted.sum(axis=1, keepdims=True), probabilities,
@@ -255,15 +258,15 @@ def test_logits_are_read_beneath_the_softmax(softmax):
 
 
 def test_feature_model_is_cached_per_model_layer_and_output(functional):
-    assert targets.feature_model(functional, "conv1") is targets.feature_model(functional, 1)
-    assert targets.feature_model(functional, "conv1") is not targets.feature_model(functional)
+    assert feature_model(functional, "conv1") is feature_model(functional, 1)
+    assert feature_model(functional, "conv1") is not feature_model(functional)
 
 
 def test_head_replaces_the_layer_output_and_keeps_shortcuts():
     model = M.skip_model()
     x = M.images(2)
-    branch = targets.feature_model(model, "branch")
-    conv1 = targets.feature_model(model, "conv1")
+    branch = feature_model(model, "branch")
+    conv1 = feature_model(model, "conv1")
     import tensorflow as tf
 
     activations, logits = branch(x)
@@ -277,15 +280,15 @@ def test_head_replaces_the_layer_output_and_keeps_shortcuts():
 
 
 def test_cam_head_is_recognised_and_refused_with_reasons():
-    gap = targets.feature_model(M.gap_model(dropout=0.3))
+    gap = feature_model(M.gap_model(dropout=0.3))
     assert gap.cam_head().pooling == "average" and gap.cam_head().dense == "logits"
     assert gap.cam_head().chain == ("GlobalAveragePooling2D", "Dense")  # Dropout: a no-op
-    assert targets.feature_model(M.gap_model(head="gmp")).cam_head().pooling == "max"
-    assert targets.feature_model(M.nested_model()).cam_head().dense == "logits"
+    assert feature_model(M.gap_model(head="gmp")).cam_head().pooling == "max"
+    assert feature_model(M.nested_model()).cam_head().dense == "logits"
     with pytest.raises(ValueError, match="Flatten -> Dense.*method='gradcam'"):
-        targets.feature_model(M.gap_model(head="flatten")).cam_head()
+        feature_model(M.gap_model(head="flatten")).cam_head()
     with pytest.raises(ValueError, match="Conv2D -> GlobalAveragePooling2D -> Dense"):
-        targets.feature_model(M.gap_model(), "conv1").cam_head()
+        feature_model(M.gap_model(), "conv1").cam_head()
 
 
 def test_nothing_about_the_model_changes(nested):
@@ -295,7 +298,7 @@ def test_nothing_about_the_model_changes(nested):
     inner = nested.get_layer("base").get_layer("conv1")
     before_nodes = len(inner._inbound_nodes)
     trainable = [w.trainable for w in nested.weights]
-    features = targets.feature_model(nested, "base/conv1")
+    features = feature_model(nested, "base/conv1")
     features(M.images(2))
     assert nested.get_config() == before_config
     assert [layer.name for layer in nested.layers] == before_layers
@@ -307,7 +310,7 @@ def test_nothing_about_the_model_changes(nested):
 
 def test_cache_does_not_keep_the_model_alive():
     model = M.gap_model(name="short_lived")
-    features = targets.feature_model(model)
+    features = feature_model(model)
     features(M.images(1))
     reference = weakref.ref(model)
     del model
