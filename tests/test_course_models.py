@@ -1,5 +1,7 @@
 """The course's shapes models: architecture, shipped weights and manifest, and the acceptance
-checks of issue 4 (accuracy, CAM pointing game, the shortcut's collapse, retraining)."""
+checks of issue 4 (accuracy, CAM pointing game, the shortcut's collapse, retraining). The
+models of issues 22 and 23 have their own checks in test_course_task_models.py and
+test_course_vit.py; their files and manifest entries are checked here with the others'."""
 
 import json
 import os
@@ -16,6 +18,7 @@ from camutils.course import models as cm
 from camutils.course.shapes import SHAPE_CLASSES, make_scenes, make_shapes, make_shortcut
 
 REPO = Path(__file__).resolve().parent.parent
+CNN_CLASSIFIERS = ("gap", "gmp", "flatten", "shortcut")
 # A test seed used nowhere else: not a training seed, not the manifest's test seed.
 FRESH_SEED = 424_242
 
@@ -63,7 +66,7 @@ def accuracy(zoo_model, data):
 
 
 # ---------------------------------------------------------------------------- architecture
-@pytest.mark.parametrize("variant", cm.VARIANTS)
+@pytest.mark.parametrize("variant", CNN_CLASSIFIERS)
 def test_architecture_outputs_logits_and_names_the_cam_layer(variant):
     model = cm.build_course_model(variant)
     assert model.input.shape[1:] == (64, 64, 3)
@@ -79,7 +82,7 @@ def test_architecture_outputs_logits_and_names_the_cam_layer(variant):
 
 
 def test_heads_differ_as_documented():
-    kinds = {v: [type(l).__name__ for l in cm.build_course_model(v).layers] for v in cm.VARIANTS}
+    kinds = {v: [type(l).__name__ for l in cm.build_course_model(v).layers] for v in CNN_CLASSIFIERS}
     assert "GlobalAveragePooling2D" in kinds["gap"] and "GlobalMaxPooling2D" not in kinds["gap"]
     assert "GlobalMaxPooling2D" in kinds["gmp"]
     assert "Flatten" in kinds["flatten"] and kinds["flatten"].count("Dense") == 2
@@ -108,20 +111,38 @@ def test_unknown_variant_suggests_the_closest():
 
 
 # ---------------------------------------------------------------------------- manifest and files
+# The scores each task's manifest entry must give (besides the common keys).
+TASK_SCORES = {
+    "classification": ("test_accuracy",),
+    "multilabel": ("mean_f1", "f1", "exact_match_accuracy", "pointing_game_cam"),
+    "segmentation": ("mean_iou", "iou", "pixel_accuracy"),
+    "detection": ("mean_ap_at_0.5", "ap_at_0.5", "box_recall_at_0.5", "box_precision_at_0.5"),
+    "regression": ("mae", "rmse", "r2", "pointing_game_cam"),
+}
+
+
 def test_manifest_records_every_model_and_how_it_was_trained(manifest):
     assert manifest["class_names"] == list(SHAPE_CLASSES)
     assert manifest["cam_layer"] == cm.CAM_LAYER and manifest["input_size"] == [64, 64]
-    assert set(manifest["models"]) == set(cm.VARIANTS)
+    assert list(manifest["models"]) == list(cm.VARIANTS)
     for variant, entry in manifest["models"].items():
-        for key in ("file", "sha256", "test_accuracy", "pointing_game_gradcam", "config", "date",
-                    "command", "versions", "train_seconds", "test_seed"):
+        spec = cm.SPECS[variant]
+        assert (entry["task"], entry["output"], entry["cam_layer"]) == (
+            spec.task, spec.output, spec.cam_layer)
+        for key in ("file", "sha256", "config", "date", "command", "versions", "train_seconds",
+                    "test_seed", "test_images", "parameters", "final_train_loss",
+                    *TASK_SCORES[spec.task]):
             assert key in entry, (variant, key)
+        if variant not in CNN_CLASSIFIERS:  # trained since the script records every epoch
+            assert len(entry["epochs"]) == entry["config"]["epochs"]
         assert entry["command"].startswith("python tools/train_course_models.py")
         assert set(entry["versions"]) >= {"tensorflow", "keras"}
         config = entry["config"]
         training_seeds = range(config["data_seed"], config["data_seed"] + config["epochs"])
         assert entry["test_seed"] not in training_seeds and FRESH_SEED not in training_seeds
-        if variant != "flatten":
+        if variant in CNN_CLASSIFIERS:
+            assert "pointing_game_gradcam" in entry
+        if variant in ("gap", "gmp", "shortcut"):
             assert "pointing_game_cam" in entry
 
 
@@ -130,7 +151,7 @@ def test_shipped_weights_are_small_and_match_their_hash(variant, manifest):
     entry = manifest["models"][variant]
     path = REPO / "data" / entry["file"]
     assert path.is_file()
-    assert path.stat().st_size < 1_000_000
+    assert path.stat().st_size == entry["size_bytes"] < 1_000_000
     assert cm.file_sha256(path) == entry["sha256"]
 
 
