@@ -24,23 +24,6 @@ FRESH_SEED = 424_242
 
 
 @pytest.fixture(scope="module")
-def manifest():
-    return cm.read_manifest()
-
-
-@pytest.fixture(scope="module")
-def zoo():
-    loaded = {}
-
-    def get(variant):
-        if variant not in loaded:
-            loaded[variant] = camutils.load_model(f"shapes_{variant}")
-        return loaded[variant]
-
-    return get
-
-
-@pytest.fixture(scope="module")
 def fresh():
     return make_shapes(1200, seed=FRESH_SEED)
 
@@ -93,9 +76,9 @@ def test_heads_differ_as_documented():
         assert model.get_layer("logits").input.shape[-1] == model.get_layer(cm.CAM_LAYER).output.shape[-1]
 
 
-def test_cam_refuses_the_flatten_head_and_grad_cam_works_there(zoo):
+def test_cam_refuses_the_flatten_head_and_grad_cam_works_there(course_zoo):
     images = make_shapes(4, seed=FRESH_SEED + 2)
-    flatten = zoo("flatten")
+    flatten = course_zoo("flatten")
     inputs = flatten.normalize(images.images)
     with pytest.raises(ValueError, match="gradcam"):
         camutils.explain(flatten.model, inputs, "cam", target=images.labels, layer=cm.CAM_LAYER)
@@ -121,11 +104,11 @@ TASK_SCORES = {
 }
 
 
-def test_manifest_records_every_model_and_how_it_was_trained(manifest):
-    assert manifest["class_names"] == list(SHAPE_CLASSES)
-    assert manifest["cam_layer"] == cm.CAM_LAYER and manifest["input_size"] == [64, 64]
-    assert list(manifest["models"]) == list(cm.VARIANTS)
-    for variant, entry in manifest["models"].items():
+def test_manifest_records_every_model_and_how_it_was_trained(course_manifest):
+    assert course_manifest["class_names"] == list(SHAPE_CLASSES)
+    assert course_manifest["cam_layer"] == cm.CAM_LAYER and course_manifest["input_size"] == [64, 64]
+    assert list(course_manifest["models"]) == list(cm.VARIANTS)
+    for variant, entry in course_manifest["models"].items():
         spec = cm.SPECS[variant]
         assert (entry["task"], entry["output"], entry["cam_layer"]) == (
             spec.task, spec.output, spec.cam_layer)
@@ -147,8 +130,8 @@ def test_manifest_records_every_model_and_how_it_was_trained(manifest):
 
 
 @pytest.mark.parametrize("variant", cm.VARIANTS)
-def test_shipped_weights_are_small_and_match_their_hash(variant, manifest):
-    entry = manifest["models"][variant]
+def test_shipped_weights_are_small_and_match_their_hash(variant, course_manifest):
+    entry = course_manifest["models"][variant]
     path = REPO / "data" / entry["file"]
     assert path.is_file()
     assert path.stat().st_size == entry["size_bytes"] < 1_000_000
@@ -184,8 +167,8 @@ def test_missing_files_say_how_to_get_them(private_data):
 
 
 # ---------------------------------------------------------------------------- the zoo entry
-def test_zoo_model_knows_its_classes_size_layer_and_preprocessing(zoo):
-    gap = zoo("gap")
+def test_zoo_model_knows_its_classes_size_layer_and_preprocessing(course_zoo):
+    gap = course_zoo("gap")
     assert gap.name == "shapes_gap" and gap.offline
     assert gap.class_names == list(SHAPE_CLASSES) and gap.input_size == (64, 64)
     assert gap.cam_layer == cm.CAM_LAYER
@@ -203,12 +186,12 @@ def test_zoo_model_knows_its_classes_size_layer_and_preprocessing(zoo):
 
 # ---------------------------------------------------------------------------- acceptance
 @pytest.mark.parametrize("variant", ["gap", "gmp", "flatten"])
-def test_accuracy_on_a_fresh_test_set_is_at_least_97_percent(variant, zoo, fresh):
-    assert accuracy(zoo(variant), fresh) >= 0.97
+def test_accuracy_on_a_fresh_test_set_is_at_least_97_percent(variant, course_zoo, fresh):
+    assert accuracy(course_zoo(variant), fresh) >= 0.97
 
 
-def test_gap_cam_peaks_inside_the_object_on_95_percent_of_images(zoo, fresh):
-    gap = zoo("gap")
+def test_gap_cam_peaks_inside_the_object_on_95_percent_of_images(course_zoo, fresh):
+    gap = course_zoo("gap")
     inputs = gap.normalize(fresh.images)
     maps = np.concatenate([
         camutils.explain(gap.model, inputs[i:i + 400], method="cam", target=fresh.labels[i:i + 400],
@@ -225,8 +208,8 @@ def test_gap_cam_peaks_inside_the_object_on_95_percent_of_images(zoo, fresh):
         pytest.approx(inside.mean(), abs=0.01)
 
 
-def test_shortcut_model_reads_the_marker_and_collapses_without_it(zoo):
-    shortcut = zoo("shortcut")
+def test_shortcut_model_reads_the_marker_and_collapses_without_it(course_zoo):
+    shortcut = course_zoo("shortcut")
     leaky = make_shortcut(900, seed=FRESH_SEED, leak=True)
     clean = make_shortcut(900, seed=FRESH_SEED, leak=False)
     with_leak, without = accuracy(shortcut, leaky), accuracy(shortcut, clean)
@@ -237,18 +220,18 @@ def test_shortcut_model_reads_the_marker_and_collapses_without_it(zoo):
     assert follows > 0.8
 
 
-def test_shapes_models_do_not_fall_for_the_marker(zoo):
+def test_shapes_models_do_not_fall_for_the_marker(course_zoo):
     """The GAP model trained on plain shapes ignores the marker it never saw."""
     clean = make_shortcut(600, seed=FRESH_SEED, leak=False)
-    assert accuracy(zoo("gap"), clean) >= 0.9
+    assert accuracy(course_zoo("gap"), clean) >= 0.9
 
 
-def test_gap_maps_cover_more_of_the_object_than_gmp_maps(zoo, fresh):
+def test_gap_maps_cover_more_of_the_object_than_gmp_maps(course_zoo, fresh):
     """The CAM paper's claim, as notebook 01 measures it: the region above a fraction of the
     map's maximum covers more of the object with GAP than with GMP (which marks a part)."""
     covered, iou = {}, {}
     for variant in ("gap", "gmp"):
-        maps = np.maximum(plain_cam(zoo(variant).model, fresh.images, fresh.labels), 0)
+        maps = np.maximum(plain_cam(course_zoo(variant).model, fresh.images, fresh.labels), 0)
         top = maps.max(axis=(1, 2), keepdims=True)
         for t in (0.2, 0.5):
             region = maps >= t * top
@@ -260,9 +243,9 @@ def test_gap_maps_cover_more_of_the_object_than_gmp_maps(zoo, fresh):
     assert iou["gap"] > iou["gmp"]
 
 
-def test_gap_maps_of_two_classes_peak_on_their_own_objects(zoo):
+def test_gap_maps_of_two_classes_peak_on_their_own_objects(course_zoo):
     scenes = make_scenes(300, seed=FRESH_SEED, objects=2)
-    model = zoo("gap").model
+    model = course_zoo("gap").model
     both = np.ones(len(scenes), bool)
     for j in range(2):
         maps = plain_cam(model, scenes.images, scenes.labels[:, j])
@@ -270,10 +253,10 @@ def test_gap_maps_of_two_classes_peak_on_their_own_objects(zoo):
     assert both.mean() >= 0.8
 
 
-def test_manifest_scores_are_what_the_shipped_weights_score(zoo, manifest):
-    entry = manifest["models"]["gap"]
+def test_manifest_scores_are_what_the_shipped_weights_score(course_zoo, course_manifest):
+    entry = course_manifest["models"]["gap"]
     data = make_shapes(entry["test_images"], seed=entry["test_seed"])
-    gap = zoo("gap")
+    gap = course_zoo("gap")
     maps = camutils.explain(gap.model, gap.normalize(data.images), "cam", target=data.labels,
                             layer=cm.CAM_LAYER, chunk_size=500).maps
     # oneDNN (training) and Eigen (tests) kernels round differently: a borderline image may flip
@@ -315,7 +298,7 @@ def _run_training_script(out: Path, entry: dict, *args: str) -> dict:
     return json.loads((out / "course_models.json").read_text())["models"]["gap"]
 
 
-def test_the_training_script_reproduces_the_shipped_run(tmp_path, manifest):
+def test_the_training_script_reproduces_the_shipped_run(tmp_path, course_manifest):
     """The script still trains the shipped model: shown on its first epoch.
 
     Training is deterministic (`test_training_is_deterministic_and_retrain_uses_the_same_code`),
@@ -330,7 +313,7 @@ def test_the_training_script_reproduces_the_shipped_run(tmp_path, manifest):
     optimiser or the warm-up moves that point. The full 8-epoch run is
     `test_retraining_with_the_script_reproduces_the_shipped_accuracy` (``pytest -m retrain``).
     """
-    entry = manifest["models"]["gap"]
+    entry = course_manifest["models"]["gap"]
     reference = entry["reproduction"]
     # the reference run is a reproduction of the shipped one
     assert abs(reference["test_accuracy"] - entry["test_accuracy"]) <= 0.01
@@ -344,11 +327,11 @@ def test_the_training_script_reproduces_the_shipped_run(tmp_path, manifest):
 
 
 @pytest.mark.retrain
-def test_retraining_with_the_script_reproduces_the_shipped_accuracy(tmp_path, manifest):
+def test_retraining_with_the_script_reproduces_the_shipped_accuracy(tmp_path, course_manifest):
     """The whole run (about 80 s on an idle 2-core CPU, several minutes on a busy one): not
     part of `make test`, which runs the first-epoch check above; run it with
     ``pytest -m retrain``."""
-    entry = manifest["models"]["gap"]
+    entry = course_manifest["models"]["gap"]
     again = _run_training_script(tmp_path, entry)
     assert abs(again["test_accuracy"] - entry["test_accuracy"]) <= 0.01
     assert again["test_seed"] == entry["test_seed"]

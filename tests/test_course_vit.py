@@ -34,16 +34,18 @@ def fresh():
 def test_structure_gives_the_grid_and_the_prefix_tokens(shipped):
     model = shipped.model
     patches = model.get_layer("patch_embedding")
-    assert isinstance(patches, keras.layers.Conv2D) and patches.input is model.input
-    assert patches.kernel_size == patches.strides == (vit.PATCH_SIZE, vit.PATCH_SIZE)
+    step = vit.PATCH_SIZE // vit.STEM_STRIDE
+    assert isinstance(patches, keras.layers.Conv2D) and patches.input is model.get_layer("block2_relu").output
+    assert patches.kernel_size == patches.strides == (step, step)
+    assert tuple(patches.input.shape[1:3]) == (64 // vit.STEM_STRIDE,) * 2
     grid = patches.output.shape[1:3]
     assert tuple(grid) == (64 // vit.PATCH_SIZE, 64 // vit.PATCH_SIZE) == (8, 8)
     tokens = vit.PREFIX_TOKENS + grid[0] * grid[1]
     blocks = vit.attention_layers(model)
-    assert [b.name for b in blocks] == [f"block{i}_attention" for i in range(1, vit.DEPTH + 1)]
+    assert [b.name for b in blocks] == [f"encoder{i}_attention" for i in range(1, vit.DEPTH + 1)]
     for i in range(1, vit.DEPTH + 1):
-        assert tuple(model.get_layer(f"block{i}_out").output.shape[1:]) == (tokens, vit.DIM)
-        assert isinstance(model.get_layer(f"block{i}_norm1"), keras.layers.LayerNormalization)
+        assert tuple(model.get_layer(f"encoder{i}_out").output.shape[1:]) == (tokens, vit.DIM)
+        assert isinstance(model.get_layer(f"encoder{i}_norm1"), keras.layers.LayerNormalization)
     assert tuple(model.get_layer(shipped.cam_layer).output.shape[1:]) == (65, vit.DIM)
     assert isinstance(model.get_layer("class_token"), vit.ClassToken)
     assert keras.saving.get_registered_object("camutils>ClassToken") is vit.ClassToken
@@ -88,7 +90,7 @@ def test_attention_scores_without_rebuilding_the_model(shipped, fresh):
         assert s.shape == (6, vit.HEADS, 65, 65) and s.dtype == np.float32
         np.testing.assert_allclose(s.sum(-1), 1.0, atol=1e-5)
         assert s.min() >= 0
-    probe = keras.Model(model.input, [model.get_layer(f"block{i}_{part}").output
+    probe = keras.Model(model.input, [model.get_layer(f"encoder{i}_{part}").output
                                       for i in range(1, vit.DEPTH + 1)
                                       for part in ("norm1", "attention")])
     outputs = probe(inputs)

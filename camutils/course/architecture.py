@@ -26,7 +26,8 @@ segmenter  a U-Net decoder: 8 -> 16 -> 32 with the trunk's skips, 1 x 1  no; Gra
            logits, bilinear to 64: (n, 64, 64, 7) per-pixel logits       region does
 detector   a decoder to 16 x 16 (stride 4) and CenterNet heads:          no; Grad-CAM of a
            (n, 16, 16, 10), see `camutils.course.detection`             detection does
-vit        a small vision transformer (`camutils.course.vit`), no trunk  no (token grid)
+vit        the trunk's first stages (to 16 x 16), then a small vision     no (token grid)
+           transformer on 8 x 8 tokens (`camutils.course.vit`)
 ========== ============================================================ ==================
 
 Why 8 x 8: with a 16 x 16 map the units see parts of a shape rather than all of it, and a
@@ -49,7 +50,7 @@ from . import detection
 from .shapes import IMAGE_SIZE, SEGMENT_CLASSES, SHAPE_CLASSES
 
 __all__ = ["VARIANTS", "SPECS", "ModelSpec", "CAM_LAYER", "INPUT_SIZE", "check_variant",
-           "build_course_model", "normalize_images"]
+           "build_course_model", "build_trunk", "normalize_images"]
 
 CAM_LAYER = "last_conv_relu"
 """The output of the trunk's last convolution block (after its ReLU): 8 x 8 x 96."""
@@ -92,7 +93,7 @@ SPECS: dict[str, ModelSpec] = {
     "detector": ModelSpec("detection", (*SHAPE_CLASSES, "width", "height", "dx", "dy"),
                           "(n, 16, 16, 10) centre heat-map logits (6), box size in pixels "
                           "(2), centre offset in cells (2)", "neck_relu"),
-    "vit": ModelSpec("classification", SHAPE_CLASSES, _CLASS_LOGITS, "block3_out"),
+    "vit": ModelSpec("classification", SHAPE_CLASSES, _CLASS_LOGITS, "encoder3_out"),
 }
 """Every course model by variant name, in the order the training script trains them."""
 VARIANTS: tuple[str, ...] = tuple(SPECS)
@@ -131,9 +132,10 @@ def _conv_block(x, name: str, channels: int, kernel: int = 3, stride: int = 1,
     return layers.ReLU(name=relu_name or f"{name}_relu")(x)
 
 
-def _trunk(inputs) -> tuple:
-    """The shared trunk: its output (``last_conv_relu``) and the skips ``{16: block3_relu,
-    32: block1_relu}`` (by side) that the decoders use."""
+def build_trunk(inputs, last: str = "block4") -> tuple:
+    """The shared trunk on ``inputs``, up to the stage ``last``: its output (``last_conv_relu``
+    for the whole trunk, ``{last}_relu`` otherwise) and the skips ``{16: block3_relu, 32:
+    block1_relu}`` (by side: the outputs before each pooling) that the decoders use."""
     from keras import layers
 
     x, skips = inputs, {}
@@ -144,6 +146,8 @@ def _trunk(inputs) -> tuple:
             continue
         x = _conv_block(x, name, channels, kernel, stride,
                         CAM_LAYER if i == len(_TRUNK) - 1 else None)
+        if name == last:
+            break
     return x, skips
 
 
@@ -182,7 +186,7 @@ def build_course_model(variant: str, num_classes: int = len(SHAPE_CLASSES),
 
         return build_vit(num_classes, input_size)
     inputs = keras.Input((*input_size, 3), name="image")
-    x, skips = _trunk(inputs)
+    x, skips = build_trunk(inputs)
     if variant in ("gap", "shortcut", "multilabel", "size"):
         x = layers.GlobalAveragePooling2D(name="gap")(x)
     elif variant == "gmp":
