@@ -1,7 +1,7 @@
 """The course ViT (issue 23): a standard structure whose token grid can be found from the
 model, attention scores taken without rebuilding it, serialization of its custom layers,
-its accuracy against the GAP CNN's on the same images, and the shipped task models' and
-ViT's predictions with TensorFlow's oneDNN kernels on and off."""
+its accuracy against the GAP CNN's on the same images, and the shipped ViT's, segmenter's
+and detector's predictions with TensorFlow's oneDNN kernels on and off."""
 
 import os
 import subprocess
@@ -98,10 +98,6 @@ def test_attention_scores_without_rebuilding_the_model(shipped, fresh):
         query, inside = outputs[2 * k], outputs[2 * k + 1]
         again, _ = layer(query, query, return_attention_scores=True)
         np.testing.assert_allclose(np.asarray(again), np.asarray(inside), atol=1e-5)
-    # the class token's attention over the patches in the last block is not uniform: it reads
-    # some patches more than others
-    last = scores[-1][:, :, 0, 1:].mean(1)
-    assert (last.max(1) > 3 / 64).all()
 
 
 def test_vit_accuracy_is_close_to_the_gap_cnn_on_the_same_images(shipped, fresh):
@@ -116,7 +112,9 @@ def test_vit_accuracy_is_close_to_the_gap_cnn_on_the_same_images(shipped, fresh)
 
 
 # ---------------------------------------------------------------------------- oneDNN on and off
-ONEDNN_VARIANTS = ("vit", "multilabel", "segmenter", "detector", "size")
+# The ViT, and the two models with layers the others lack (up-sampling, concatenation); the
+# multi-label and size models are the GAP network's trunk and head.
+ONEDNN_VARIANTS = ("vit", "segmenter", "detector")
 _PREDICT = """
 import json, sys
 import numpy as np
@@ -133,11 +131,12 @@ np.savez(sys.argv[2], **out)
 
 def test_predictions_agree_with_onednn_on_and_off(tmp_path):
     """The shipped models were trained with oneDNN on; the course runs with it off (and
-    learners' machines may have either). Loaded in a process with oneDNN on, every new model
-    predicts what this process (oneDNN off) predicts, up to float32 rounding: logits within
-    1e-3 (about 1e-4 of their range; a wrong kernel or layer would differ by far more), the
-    detector's box sizes within 1e-3 px, and the same top class wherever the top two differ
-    by more than that."""
+    learners' machines may have either). Loaded in a process with oneDNN on, the ViT, the
+    segmenter and the detector predict what this process (oneDNN off) predicts, up to float32
+    rounding: outputs within 1e-3 (logits and the detector's pixel sizes span 15 to 45; the
+    two settings differ by 3e-6 to 8e-6 on this project's CPU, other CPUs round differently,
+    hence the margin; a wrong kernel or layer would differ by far more), and the same top
+    class wherever the top two differ by more than that."""
     assert os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0"
     path = tmp_path / "onednn_on.npz"
     env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1", TF_CPP_MIN_LOG_LEVEL="3")
