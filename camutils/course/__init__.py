@@ -6,8 +6,9 @@
   and `camutils.course.models`: the small shapes networks (classifiers, a multi-label model,
   a segmenter, a detector, a size regressor and a ViT), how they are built, trained
   (deterministically) and scored, and how their shipped weights are loaded;
-- `camutils.course.detection` and `camutils.course.vit`: the detector's output format and
-  decoding, and the ViT's layers and attention scores;
+- `camutils.course.trunk`, `camutils.course.detection` and `camutils.course.vit`: the CNNs'
+  shared trunk, the detector's output format and decoding, and the ViT's layers and
+  attention scores;
 - `camutils.course.exercises`: each notebook's exercises (``check`` / ``hint`` /
   ``solution``);
 - `camutils.course.claims`: `claim`, the notebooks' readable check of a claim against its

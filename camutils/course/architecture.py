@@ -1,7 +1,7 @@
 """The architecture of the course's shapes networks: one trunk, many heads, and a ViT.
 
-Every convolutional course model shares one trunk, which takes a 64 x 64 RGB image to an
-8 x 8 x 96 feature map, the layer ``last_conv_relu``:
+Every convolutional course model shares one trunk (`camutils.course.trunk`), which takes a
+64 x 64 RGB image to an 8 x 8 x 96 feature map, the layer ``last_conv_relu``:
 
     stem_conv 5x5/2 (24) -> block1_conv (32) -> pool1 -> block2_conv (48) -> block3_conv (64)
       -> pool2 -> block4_conv (96) -> last_conv_relu
@@ -48,12 +48,11 @@ import numpy as np
 from ..suggestions import did_you_mean
 from . import detection
 from .shapes import IMAGE_SIZE, SEGMENT_CLASSES, SHAPE_CLASSES
+from .trunk import BN_MOMENTUM, CAM_LAYER, build_trunk, conv_block
 
 __all__ = ["VARIANTS", "SPECS", "ModelSpec", "CAM_LAYER", "INPUT_SIZE", "check_variant",
-           "build_course_model", "build_trunk", "normalize_images"]
+           "build_course_model", "normalize_images"]
 
-CAM_LAYER = "last_conv_relu"
-"""The output of the trunk's last convolution block (after its ReLU): 8 x 8 x 96."""
 INPUT_SIZE: tuple[int, int] = IMAGE_SIZE
 
 
@@ -98,19 +97,6 @@ SPECS: dict[str, ModelSpec] = {
 """Every course model by variant name, in the order the training script trains them."""
 VARIANTS: tuple[str, ...] = tuple(SPECS)
 
-# The trunk, as (layer name, channels, kernel size, stride); "pool..." is a 2 x 2 max-pooling.
-# A strided 5 x 5 stem keeps training cheap on a CPU.
-_TRUNK = (
-    ("stem", 24, 5, 2),      # 64 x 64 -> 32 x 32
-    ("block1", 32, 3, 1),
-    ("pool1", 0, 2, 2),      # -> 16 x 16
-    ("block2", 48, 3, 1),
-    ("block3", 64, 3, 1),
-    ("pool2", 0, 2, 2),      # -> 8 x 8
-    ("block4", 96, 3, 1),    # its ReLU is the CAM layer
-)
-_BN_MOMENTUM = 0.9                     # Keras' default 0.99 does not settle in a short run
-
 
 def check_variant(variant: str) -> str:
     """The variant's short name (``"shapes_gap"`` -> ``"gap"``); ValueError if unknown."""
@@ -121,36 +107,6 @@ def check_variant(variant: str) -> str:
     return key
 
 
-def _conv_block(x, name: str, channels: int, kernel: int = 3, stride: int = 1,
-                relu_name: str | None = None):
-    """Conv (no bias) -> BatchNorm -> ReLU, named ``{name}_conv``, ``_bn``, ``_relu``."""
-    from keras import layers
-
-    x = layers.Conv2D(channels, kernel, strides=stride, padding="same", use_bias=False,
-                      name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name=f"{name}_bn")(x)
-    return layers.ReLU(name=relu_name or f"{name}_relu")(x)
-
-
-def build_trunk(inputs, last: str = "block4") -> tuple:
-    """The shared trunk on ``inputs``, up to the stage ``last``: its output (``last_conv_relu``
-    for the whole trunk, ``{last}_relu`` otherwise) and the skips ``{16: block3_relu, 32:
-    block1_relu}`` (by side: the outputs before each pooling) that the decoders use."""
-    from keras import layers
-
-    x, skips = inputs, {}
-    for i, (name, channels, kernel, stride) in enumerate(_TRUNK):
-        if name.startswith("pool"):
-            skips[int(x.shape[1])] = x
-            x = layers.MaxPooling2D(kernel, strides=stride, name=name)(x)
-            continue
-        x = _conv_block(x, name, channels, kernel, stride,
-                        CAM_LAYER if i == len(_TRUNK) - 1 else None)
-        if name == last:
-            break
-    return x, skips
-
-
 def _decoder(x, skips: dict, widths: dict):
     """Up-sample by 2, concatenate the trunk's skip of that size, conv block; per entry of
     ``widths`` ({side: channels}), named ``up{side}``, ``concat{side}``, ``decoder{side}``."""
@@ -159,7 +115,7 @@ def _decoder(x, skips: dict, widths: dict):
     for side, channels in widths.items():
         x = layers.UpSampling2D(2, name=f"up{side}")(x)
         x = layers.Concatenate(name=f"concat{side}")([x, skips[side]])
-        x = _conv_block(x, f"decoder{side}", channels)
+        x = conv_block(x, f"decoder{side}", channels)
     return x
 
 
@@ -197,7 +153,7 @@ def build_course_model(variant: str, num_classes: int = len(SHAPE_CLASSES),
         # BatchNorm keeps the fc units alive: 1536 positive inputs and Adam's first steps
         # would otherwise push every unit below zero for good (dead ReLUs, chance accuracy).
         x = layers.Dense(32, use_bias=False, name="fc")(x)
-        x = layers.BatchNormalization(momentum=_BN_MOMENTUM, name="fc_bn")(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="fc_bn")(x)
         x = layers.ReLU(name="fc_relu")(x)
     if variant == "size":
         # starts at the middle of the training sizes: the head learns the differences
@@ -209,7 +165,7 @@ def build_course_model(variant: str, num_classes: int = len(SHAPE_CLASSES),
         outputs = layers.UpSampling2D(2, interpolation="bilinear", name="logits")(x)
     elif variant == "detector":
         x = _decoder(x, skips, {16: 48})
-        x = _conv_block(x, "neck", 48)
+        x = conv_block(x, "neck", 48)
         # CenterNet's start: every cell's heat map at probability 0.1 (few cells hold a centre)
         heat = layers.Conv2D(num_classes, 1, bias_initializer=keras.initializers.Constant(
             -np.log(9.0)), name="heatmap")(x)

@@ -90,9 +90,10 @@ def load_course_model(variant: str, retrain: bool = False, config: TrainingConfi
             `camutils.course.architecture.SPECS`, also the returned model's ``task`` and
             ``class_names``).
         retrain: train afresh with the code of ``tools/train_course_models.py`` instead of
-            loading the shipped weights (2 to 4 minutes on a 2-core CPU, twice that with
-            oneDNN off as in the notebooks; it says how long the shipped run took and shows a
-            progress bar). See `train_course_model` on how close a retrained model comes.
+            loading the shipped weights (2 to 4 minutes on a 2-core CPU for the classifiers,
+            5 to 11 for the others, twice that with oneDNN off as in the notebooks; it says
+            how long the shipped run took and shows a progress bar). See
+            `train_course_model` on how close a retrained model comes.
         config: with ``retrain``, a `TrainingConfig` to use instead of the shipped one
             (e.g. ``TrainingConfig(epochs=2)`` for a quick look).
         progress: show a progress bar while retraining.
