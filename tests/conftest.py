@@ -27,3 +27,27 @@ def lite0():
     import camutils
 
     return camutils.load_model("efficientnet_lite0")
+
+
+@pytest.fixture(scope="session")
+def course_manifest():
+    """data/course_models.json, read once."""
+    from camutils.course.models import read_manifest
+
+    return read_manifest()
+
+
+@pytest.fixture(scope="session")
+def course_zoo():
+    """``course_zoo("gap")``: a course model from its shipped weights, loaded once per session
+    (tests must not change it)."""
+    import camutils
+
+    loaded = {}
+
+    def get(variant):
+        if variant not in loaded:
+            loaded[variant] = camutils.load_model(f"shapes_{variant}")
+        return loaded[variant]
+
+    return get

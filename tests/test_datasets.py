@@ -208,6 +208,34 @@ def test_scene_boxes_and_objects_accessor(scenes):
     assert label == scenes.labels[0, 0] and mask.shape == (64, 64) and len(box) == 4
 
 
+def test_scene_labels_as_multi_hot_rows_and_per_pixel_maps(scenes):
+    """The ground truth of the multi-label model and the segmenter, from the objects."""
+    present = scenes.multi_hot()
+    assert present.shape == (len(scenes), len(SHAPE_CLASSES)) and present.dtype == np.float32
+    np.testing.assert_array_equal(present.sum(1), scenes.counts)
+    maps = scenes.label_maps()
+    assert maps.shape == (len(scenes), 64, 64) and maps.dtype == np.uint8
+    assert datasets.SEGMENT_CLASSES[datasets.BACKGROUND] == "background"
+    assert datasets.SEGMENT_CLASSES[:datasets.BACKGROUND] == SHAPE_CLASSES
+    for i in range(20):
+        expected = np.full((64, 64), datasets.BACKGROUND)
+        for label, mask, _ in scenes.objects(i):
+            assert present[i, label] == 1
+            expected[mask] = label
+        np.testing.assert_array_equal(maps[i], expected)
+
+
+def test_sizes_are_the_radius_of_the_disc_with_the_masks_area():
+    data = make_shapes(300, seed=9, radius=(5, 15))
+    sizes = data.sizes()
+    np.testing.assert_allclose(np.pi * sizes.astype(np.float64) ** 2, data.masks.sum((1, 2)), rtol=1e-5)
+    # the drawn size follows the requested one within a pixel (the mask takes the pixels the
+    # anti-aliased outline covers at least half), whatever the class
+    assert 5 <= sizes.min() < 6.5 and 14 < sizes.max() <= 16.5
+    for c in range(len(SHAPE_CLASSES)):
+        assert np.ptp(sizes[data.labels == c]) > 6
+
+
 def test_scenes_are_deterministic_and_objects_can_be_fixed():
     a, b = make_scenes(10, seed=4, objects=3), make_scenes(10, seed=4, objects=3)
     np.testing.assert_array_equal(a.images, b.images)

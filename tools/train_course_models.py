@@ -1,6 +1,6 @@
 """Train the course's small shapes models and write their weights and manifest to data/.
 
-    python tools/train_course_models.py                      # all four, 2 to 4 minutes each
+    python tools/train_course_models.py                      # all nine, minutes each
     python tools/train_course_models.py --variants gap gmp   # some of them
     python tools/train_course_models.py --out /tmp/models    # somewhere else (e.g. to compare)
     python tools/train_course_models.py --out /tmp/models --variants gap --epochs-to-run 1
@@ -11,9 +11,10 @@ Each variant is trained from scratch, deterministically, by
 `camutils.course.training.train_course_model` (the code that ``load_course_model(variant,
 retrain=True)`` runs), then evaluated on a freshly generated test set
 (`camutils.course.evaluation`). The weights go to ``<out>/shapes_<variant>.weights.h5`` and
-``<out>/course_models.json`` records, per model, the file's sha256, the test scores, the
-seeds, the epochs, the training loss and accuracy after each epoch, the date, the exact
-command and the library versions. Entries of variants not trained in this run are kept.
+``<out>/course_models.json`` records, per model, its task and output format, the file's
+sha256, the test scores, the seeds, the epochs, the training loss and metric after each
+epoch, the date, the exact command and the library versions. Entries of variants not
+trained in this run are kept.
 
 ``--epochs-to-run N`` stops after the first N epochs of the shipped schedule (the
 reproduction test compares them with the manifest's); ``--evaluate-only`` trains nothing and
@@ -52,6 +53,7 @@ def _command() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from camutils.course import models as cm
+    from camutils.course.shapes import SHAPE_CLASSES
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", default=list(cm.VARIANTS), choices=cm.VARIANTS,
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     manifest.update({
         "description": "The course's shapes models: weights trained by "
                        "tools/train_course_models.py; scores on a freshly generated test set.",
-        "class_names": list(cm.SHAPE_CLASSES),
+        "class_names": list(SHAPE_CLASSES),
         "input_size": list(cm.INPUT_SIZE),
         "cam_layer": cm.CAM_LAYER,
         "normalize": "RGB uint8 / 255",
@@ -97,7 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         partial = args.epochs_to_run is not None and len(facts["epochs"]) < facts["config"]["epochs"]
         # a partly trained model's scores say nothing: its entry records the epochs only
         scores = {} if partial else cm.evaluate_course_model(model, variant)
+        spec = cm.SPECS[variant]
         models[variant] = {
+            "task": spec.task,
+            "output": spec.output,
+            "cam_layer": spec.cam_layer,
             "file": path.name,
             "sha256": cm.file_sha256(path),
             "size_bytes": path.stat().st_size,

@@ -3,8 +3,12 @@
 - `camutils.course.shapes`: the synthetic shapes world (images with masks and boxes, scenes
   of several objects, and the shortcut set whose marker leaks the label);
 - `camutils.course.architecture`, `camutils.course.training`, `camutils.course.evaluation`
-  and `camutils.course.models`: the four small shapes networks, how they are built, trained
+  and `camutils.course.models`: the small shapes networks (classifiers, a multi-label model,
+  a segmenter, a detector, a size regressor and a ViT), how they are built, trained
   (deterministically) and scored, and how their shipped weights are loaded;
+- `camutils.course.trunk`, `camutils.course.detection` and `camutils.course.vit`: the CNNs'
+  shared trunk, the detector's output format and decoding, and the ViT's layers and
+  attention scores;
 - `camutils.course.exercises`: each notebook's exercises (``check`` / ``hint`` /
   ``solution``);
 - `camutils.course.claims`: `claim`, the notebooks' readable check of a claim against its

@@ -2,6 +2,8 @@
 
     gap = camutils.load_model("shapes_gap")        # or load_course_model("gap")
     gap.top_k(camutils.make_shapes(4, seed=7).images, k=1)
+    segmenter = load_course_model("segmenter")    # and "multilabel", "detector", "size", "vit"
+    segmenter.task, segmenter.class_names, segmenter.cam_layer
 
 The shipped weights (``data/shapes_<variant>.weights.h5``) were trained by
 ``tools/train_course_models.py`` with `camutils.course.training.train_course_model`, the
@@ -23,16 +25,15 @@ import os
 import numpy as np
 
 from .architecture import (
-    CAM_LAYER, INPUT_SIZE, VARIANTS, build_course_model, check_variant, normalize_images,
+    CAM_LAYER, INPUT_SIZE, SPECS, VARIANTS, build_course_model, check_variant, normalize_images,
 )
 from .evaluation import TEST_SEED, TEST_SIZE, evaluate_course_model
-from .shapes import SHAPE_CLASSES
 from .training import (
     TRAINING, TrainingConfig, save_weights, seed_everything, train_course_model, with_config,
 )
 
 __all__ = [
-    "VARIANTS", "CAM_LAYER", "INPUT_SIZE", "MANIFEST", "TEST_SEED", "TEST_SIZE",
+    "VARIANTS", "SPECS", "CAM_LAYER", "INPUT_SIZE", "MANIFEST", "TEST_SEED", "TEST_SIZE",
     "TrainingConfig", "TRAINING", "build_course_model", "train_course_model",
     "evaluate_course_model", "load_course_model", "read_manifest", "weights_file",
     "file_sha256", "save_weights", "seed_everything", "with_config", "normalize_images",
@@ -83,11 +84,16 @@ def load_course_model(variant: str, retrain: bool = False, config: TrainingConfi
     """A course model as a `camutils.zoo.ZooModel`, from its shipped weights or retrained.
 
     Args:
-        variant: ``"gap"``, ``"gmp"``, ``"flatten"`` or ``"shortcut"`` (``"shapes_gap"`` also works).
+        variant: one of `VARIANTS` (``"shapes_gap"`` also works): the classifiers ``"gap"``,
+            ``"gmp"``, ``"flatten"``, ``"shortcut"`` and ``"vit"``, and ``"multilabel"``,
+            ``"segmenter"``, ``"detector"`` and ``"size"`` (what each outputs:
+            `camutils.course.architecture.SPECS`, also the returned model's ``task`` and
+            ``class_names``).
         retrain: train afresh with the code of ``tools/train_course_models.py`` instead of
-            loading the shipped weights (2 to 4 minutes on a 2-core CPU, twice that with
-            oneDNN off as in the notebooks; it says how long the shipped run took and shows a
-            progress bar). See `train_course_model` on how close a retrained model comes.
+            loading the shipped weights (2 to 4 minutes on a 2-core CPU for the classifiers,
+            5 to 11 for the others, twice that with oneDNN off as in the notebooks; it says
+            how long the shipped run took and shows a progress bar). See
+            `train_course_model` on how close a retrained model comes.
         config: with ``retrain``, a `TrainingConfig` to use instead of the shipped one
             (e.g. ``TrainingConfig(epochs=2)`` for a quick look).
         progress: show a progress bar while retraining.
@@ -141,16 +147,18 @@ def load_course_model(variant: str, retrain: bool = False, config: TrainingConfi
                 )
             model.load_weights(os.fspath(path))
         info = {"source": f"camutils.data/{entry['file']}", **entry}
+    spec = SPECS[variant]
     return ZooModel(
         name=f"shapes_{variant}",
         model=model,
         input_size=INPUT_SIZE,
-        class_names=list(SHAPE_CLASSES),
-        cam_layer=CAM_LAYER,
+        class_names=list(spec.output_names),
+        cam_layer=spec.cam_layer,
         prepare=_prepare,
         normalize=normalize_images,
         offline=True,
         info=info,
+        task=spec.task,
     )
 
 

@@ -33,12 +33,20 @@ import numpy as np
 from ..boxes import boxes_from_masks
 
 __all__ = [
-    "SHAPE_CLASSES", "IMAGE_SIZE", "MARKER_COLORS", "ShapeImages", "ShapeScenes",
+    "SHAPE_CLASSES", "SEGMENT_CLASSES", "BACKGROUND", "IMAGE_SIZE", "MARKER_COLORS",
+    "ShapeImages", "ShapeScenes",
     "ShortcutImages", "make_shapes", "make_scenes", "make_shortcut", "boxes_from_masks",
 ]
 
 SHAPE_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross", "ellipse")
 """The class names, in label order."""
+
+BACKGROUND: int = len(SHAPE_CLASSES)
+"""The background's index in a per-pixel label map (`ShapeScenes.label_maps`): after the
+shapes, so that a shape's index is the same for every course model."""
+
+SEGMENT_CLASSES: tuple[str, ...] = (*SHAPE_CLASSES, "background")
+"""The classes of a per-pixel label map, in index order: the six shapes, then the background."""
 
 IMAGE_SIZE: tuple[int, int] = (64, 64)
 """Default ``(height, width)`` of the images (the course models' input size)."""
@@ -80,6 +88,13 @@ class ShapeImages:
     def __len__(self) -> int:
         return len(self.images)
 
+    def sizes(self) -> np.ndarray:
+        """Each object's size ``(n,)`` float32: the radius in pixels of the disc with the
+        area of its mask, ``sqrt(pixels / pi)`` (the world's measure of size, see
+        `make_shapes`' ``radius``; measured on the drawn mask, so a little off the radius
+        it was drawn with)."""
+        return np.sqrt(self.masks.sum(axis=(1, 2)) / np.pi).astype(np.float32)
+
 
 @dataclass
 class ShapeScenes:
@@ -113,6 +128,22 @@ class ShapeScenes:
         """The objects of scene ``i`` as ``(label, mask, box)`` triples, padding left out."""
         return [(int(self.labels[i, j]), self.masks[i, j], self.boxes[i, j])
                 for j in range(int(self.counts[i]))]
+
+    def multi_hot(self) -> np.ndarray:
+        """Which classes each scene holds: ``(n, classes)`` float32, 1 where present."""
+        present = np.zeros((len(self), len(self.class_names)), np.float32)
+        rows, slots = np.nonzero(self.labels >= 0)
+        present[rows, self.labels[rows, slots]] = 1.0
+        return present
+
+    def label_maps(self) -> np.ndarray:
+        """Each pixel's class ``(n, H, W)`` uint8: an object's pixels hold its class index,
+        the others `BACKGROUND` (names in `SEGMENT_CLASSES`). Objects never overlap."""
+        maps = np.full(self.masks.shape[:1] + self.masks.shape[2:], BACKGROUND, np.uint8)
+        for j in range(self.labels.shape[1]):
+            mask = self.masks[:, j]
+            maps[mask] = np.broadcast_to(self.labels[:, j, None, None], mask.shape)[mask]
+        return maps
 
 
 @dataclass

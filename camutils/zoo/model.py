@@ -39,6 +39,11 @@ class ZooModel:
         normalize: function from that uint8 batch to the float32 network input.
         offline: whether the weights are available without the network.
         info: free-form facts (source of the weights, licence, accuracy, ...).
+        task: what the outputs are: ``"classification"`` (class logits, one class per image),
+            ``"multilabel"`` (a logit per label, sigmoid), ``"segmentation"`` (per-pixel
+            class logits), ``"detection"`` (the course detector's format,
+            `camutils.course.detection`) or ``"regression"``. `class_names` names the
+            output's last axis.
     """
 
     name: str
@@ -50,6 +55,7 @@ class ZooModel:
     normalize: Callable[[np.ndarray], np.ndarray] = field(repr=False)
     offline: bool = True
     info: dict = field(default_factory=dict, repr=False)
+    task: str = "classification"
 
     def preprocess(self, images) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(inputs, seen)``: the float32 network input and the uint8 images it shows.
