@@ -10,7 +10,8 @@ kinds, each found in the learner edition as it would be written:
   the answer names inlined; a short answer counts in full). A fragment that the task or its
   first hint gives (all but `MIN_NEW` of its nodes), or that is an idiom (in `IDIOM_CELLS` or
   more code cells of the course, answers aside), is not a leak.
-* **drop-in**: a function defined in a visible cell, of the answer function's arity, that the
+* **drop-in**: a function defined in a visible cell, with the answer function's parameters
+  (as many, as many required), that the
   exercise's own checker accepts on the exercise's demo context (`Exercise.demo`).
 * **output**: a stored output, or prose, prints a number that the checker accepted in the
   complete edition (its verdict names it: "correct (your answer: 0.583)"), to the number's
@@ -93,6 +94,19 @@ def size(node) -> int:
     return sum(1 for n in ast.walk(node) if not isinstance(n, _SKIP))
 
 
+def _sizes(root) -> dict[int, int]:
+    """Every node's `size`, computed once for the whole tree (by ``id``)."""
+    sizes: dict[int, int] = {}
+
+    def visit(node) -> int:
+        total = (0 if isinstance(node, _SKIP) else 1) + sum(visit(c) for c in ast.iter_child_nodes(node))
+        sizes[id(node)] = total
+        return total
+
+    visit(root)
+    return sizes
+
+
 class _Inline(ast.NodeTransformer):
     def __init__(self, values: dict):
         self.values = values
@@ -134,8 +148,9 @@ def fragments(tree, minimum: int = MIN_FRAGMENT) -> dict[str, ast.AST]:
     if tree is None:
         return out
     for root in [tree] + inlined(tree):
+        sizes = _sizes(root)
         for node in ast.walk(root):
-            if isinstance(node, ast.expr) and size(node) >= minimum:
+            if isinstance(node, ast.expr) and sizes[id(node)] >= minimum:
                 out.setdefault(fingerprint(node), node)
     return out
 
@@ -226,18 +241,24 @@ def drop_in_leaks(name, cells, answer_cell: int, region, exercise) -> list[Leak]
     defined = [s for s in (answer.body if answer else []) if isinstance(s, ast.FunctionDef)]
     if not defined:
         return []
-    arity = len(defined[0].args.args)
+    arity = _required(defined[0])
     leaks = []
     for index, cell in enumerate(cells):
         if cell.cell_type != "code" or index == answer_cell:
             continue
         tree = _parse(source(cell))
         for node in (tree.body if tree else []):
-            if isinstance(node, ast.FunctionDef) and len(node.args.args) == arity \
+            if isinstance(node, ast.FunctionDef) and _required(node) == arity \
                     and _accepted_by(exercise, node):
                 leaks.append(Leak("drop-in", name, cell.get("id", str(index)), region.key,
                                   f"defines `{node.name}`, which the checker accepts as the answer"))
     return leaks
+
+
+def _required(function: ast.FunctionDef) -> tuple[int, int]:
+    """(required positional parameters, all positional parameters)."""
+    count = len(function.args.args)
+    return count - len(function.args.defaults), count
 
 
 def _accepted_by(exercise, node) -> bool:
