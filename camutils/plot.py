@@ -60,7 +60,7 @@ def _pixel_level(fig) -> bool:
                for ax in fig.axes for image in ax.get_images() if image.get_array() is not None)
 
 
-def figure_image(fig, fmt: str | None = None, quality: int = 85) -> tuple[bytes, dict]:
+def figure_image(fig, fmt: str | None = None, quality: int = 75) -> tuple[bytes, dict]:
     """The figure as ``(bytes, {"width": ..., "height": ...})``: drawn at `SHARP_DPI`, its
     displayed size in CSS pixels; ``fmt`` "jpeg" or "png", by default JPEG for a figure that
     shows photos or pixel-level maps."""
@@ -95,10 +95,9 @@ def use_course_style() -> None:
     """Apply `STYLE` to matplotlib, and in a notebook show figures sharp (`figure_image`)."""
     import matplotlib
 
-    try:
-        import matplotlib.pyplot  # noqa: F401 - a notebook's inline backend sets itself up here
-    except ImportError:
-        pass
+    import matplotlib.pyplot as plt
+
+    plt.close(plt.figure())   # resolves the backend: a notebook's inline one sets itself up now
     matplotlib.rcParams.update(STYLE)
     try:
         from IPython import get_ipython
@@ -253,7 +252,8 @@ def gallery(images, maps=None, titles: Sequence[str] | None = None, cols: int = 
 
 
 def show_explanation(explanation, images=None, cols: int = 4, **kwargs):
-    """A gallery of an `Explanation`: each image with its map, titled with its class and score.
+    """A gallery of an `Explanation`: each image with its map, titled with its class and the
+    logit explained (``tiger_cat (logit 9.26)``).
 
     ``images`` defaults to ``explanation.images`` (what a zoo model saw); pass them for a plain
     Keras model. Top-k explanations show each image's k maps in a row.
@@ -273,7 +273,7 @@ def show_explanation(explanation, images=None, cols: int = 4, **kwargs):
         maps, index, score = maps.reshape(-1, *maps.shape[2:]), index.ravel(), score.ravel()
         cols = k
     titles = [
-        f"{names[i] if names is not None else f'class {i}'} ({s:.2f})"
+        f"{names[i] if names is not None else f'class {i}'} (logit {s:.2f})"
         for i, s in zip(index.tolist(), score.tolist())
     ]
     kwargs.setdefault("suptitle", f"{explanation.method} at {explanation.layer}")

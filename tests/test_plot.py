@@ -74,7 +74,7 @@ class _Explanation:
 def test_show_explanation_titles_with_class_and_score():
     fig = plot.show_explanation(_Explanation())
     titles = [ax.get_title() for ax in fig.axes if ax.images]
-    assert titles == ["star (1.50)", "circle (-0.25)"]
+    assert titles == ["star (logit 1.50)", "circle (logit -0.25)"]
     assert "gradcam at conv" in fig._suptitle.get_text()
 
 

@@ -73,8 +73,8 @@ def _demo_preprocess():
       2. resize it to 224 x 224 with bicubic interpolation,
       3. map each value x in 0..255 to (x - 127) / 128.
 
-    `camutils.images.center_crop(image, fraction)` and
-    `camutils.images.resize(image, (height, width), interpolation="bicubic")` do steps 1 and 2.
+    `camutils.images.center_crop(image, 224 / 256)` and
+    `camutils.resize(image, (224, 224), interpolation="bicubic")` do steps 1 and 2.
     The checker compares your function with the zoo's preprocessing on a few pictures of
     different shapes (and on `images=` if you pass them).
     """,
