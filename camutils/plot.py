@@ -25,7 +25,7 @@ from .checks import positive_int
 from .images import resize, to_rgb_uint8
 
 __all__ = ["DEFAULT_CMAP", "colorize", "overlay", "show_overlay", "gallery", "show_explanation",
-           "STYLE", "use_course_style", "displayed_font_points", "figure_image"]
+           "STYLE", "use_course_style", "displayed_font_points", "figure_image", "show_saved"]
 
 DEFAULT_CMAP = "inferno"
 
@@ -111,6 +111,21 @@ def use_course_style() -> None:
     formatters = shell.display_formatter.formatters
     for mime, fmt in (("image/png", "png"), ("image/jpeg", "jpeg")):
         formatters[mime].for_type(Figure, _formatter(fmt))
+
+
+def show_saved(path, quality: int = 80) -> None:
+    """Show a figure saved at `SHARP_DPI` (the audit report's, say) in a notebook at its size,
+    sharp, as JPEG: a fraction of the PNG's bytes in the notebook file."""
+    import io
+
+    from IPython.display import Image, display
+    from PIL import Image as Picture
+
+    with Picture.open(path) as picture:
+        buffer = io.BytesIO()
+        picture.convert("RGB").save(buffer, format="JPEG", quality=quality)
+        width = int(round(picture.size[0] * SCREEN_DPI / SHARP_DPI))
+    display(Image(data=buffer.getvalue(), format="jpeg", width=width))
 
 
 def displayed_font_points(fig) -> float:

@@ -3,7 +3,8 @@
 For each part of a plan (tools/course_minutes.py, `PLANS`) that skips a section and is not
 marked "Run All first", the learner edition's header, setup and taught sections run alone, in
 order, in a fresh kernel: a taught section must never read what only a skipped one makes.
-A part that teaches every section is the whole notebook, which nbval runs already.
+A part that skips no code (only the self-check, say) is the whole notebook, which nbval
+runs already.
 
 Runs with the notebooks (``make test``, ``make nbtest``): each part starts a kernel.
 """
@@ -26,7 +27,7 @@ def _parts() -> list[tuple[str, tuple[str, ...]]]:
     parts = {}
     for plan in C.PLANS.values():
         for part in plan:
-            if isinstance(part, C.Part) and not part.run_all and C.part_minutes(part)["skipped"]:
+            if isinstance(part, C.Part) and not part.run_all and C.part_minutes(part)["skips_code"]:
                 parts[part.notebook, part.sections] = None
     return sorted(parts)
 

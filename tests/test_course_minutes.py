@@ -88,9 +88,9 @@ def test_a_plan_counts_what_its_sections_hold(tmp_path):
     path = tmp_path / "99_test.ipynb"
     nbformat.write(nb, path)
     sections = {s["key"]: C.reading_minutes(s) for s in C.section_counts(path)}
-    # "First" is one word of the heading; the instructor note is not counted
-    assert sections == {C.HEADER: pytest.approx(1 / 150), "1": pytest.approx(1 + 2 / 150 + 1),
-                        "2": pytest.approx(2 + 2 / 150)}
+    # a heading's title is one word ("First"); the instructor note is not counted
+    assert sections == {C.HEADER: pytest.approx(1 / 150), "1": pytest.approx(1 + 1 / 150 + 1),
+                        "2": pytest.approx(2 + 1 / 150)}
 
 
 def test_instructor_notes_sit_at_their_sections_and_quote_the_plans():

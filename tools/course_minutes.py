@@ -29,6 +29,7 @@ setup and the sections it names, and does the exercises it names in class.
     python tools/course_minutes.py --sections     # every section's minutes
     python tools/course_minutes.py --plans        # the plans' tables, as the guide quotes them
     python tools/course_minutes.py --notes        # write each instructor note's first line
+    python tools/course_minutes.py --write-guide  # put the tables into docs/instructor_guide.md
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ FIGURE_MINUTES = 0.5
 RUN_MINUTES = 1.5
 
 _WORD = re.compile(r"[A-Za-z][\w'’-]*")
-_DRAWS = re.compile(r"plt\.show\(\)|show_as_jpeg\(|display\(Image\(")
+_DRAWS = re.compile(r"plt\.show\(\)|show_as_jpeg\(|display\(Image\(|show_saved\(")
 
 
 def _source(cell) -> str:
@@ -199,11 +200,11 @@ PLANS: dict[str, tuple] = {
         Part("07", ("What we will build", "1", "3")),
     ),
     "2 x 3-hour, day 1": (
-        Part("00", ("What this course is", "How exercises work", "Key points"), ("00.safe_normalise",)),
+        Part("00", ("What this course is", "How exercises work"), ("00.safe_normalise",)),
         Part("01", ("1", "2", "3", "4", "5", "6", "7", "Key points"), ("01.cam_by_hand",)),
         Part("02", ("1", "2", "3", "4", "5", "6", "Key points"), ("02.cam_by_hand",)),
         "break",
-        Part("03", ("1", "2", "4", "5", "Key points"), ("03.gradcam_tape",)),
+        Part("03", ("1", "2", "3", "4", "5", "Key points"), ("03.gradcam_tape",)),
         Part("04", ("1", "2", "3", "Key points"), ("04.class_agnostic",)),
     ),
     "2 x 3-hour, day 2": (
@@ -232,11 +233,11 @@ def part_minutes(part: Part) -> dict:
         raise ValueError(f"Notebook {part.notebook} has no section {sorted(unknown)}; its sections: "
                          f"{[s['key'] for s in sections]}")
     taught = [s for s in sections if s["key"] == HEADER or s["key"] in part.sections]
-    skipped = [s["key"] for s in sections
-               if s not in taught and s["key"] not in ("Further reading",)]
+    skipped = [s for s in sections if s not in taught and s["key"] != "Further reading"]
     return {"teach": math.ceil(sum(reading_minutes(s) for s in taught)),
             "exercises": sum(exercises.get(k).minutes for k in part.exercises),
-            "skipped": skipped, "sections": taught}
+            "skipped": [s["key"] for s in skipped], "sections": taught,
+            "skips_code": any(s["code_lines"] for s in skipped)}
 
 
 def plan_rows(name: str) -> list[dict]:
@@ -360,6 +361,27 @@ def guide_table(rows: dict | None = None) -> str:
     return "\n".join(lines)
 
 
+def write_guide(path: Path = ROOT / "docs" / "instructor_guide.md") -> None:
+    """Put the estimates' table, the course's total and each plan's table into the guide: the
+    tables whose first rows are those `guide_table` and `plan_table` write, in order."""
+    rows = course_estimates()
+    text = path.read_text(encoding="utf-8")
+    blocks = re.split(r"(\n(?:\|[^\n]*\n)+)", text)
+    tables = [guide_table(rows)] + [plan_table(name) for name in PLANS]
+    found = 0
+    for i, block in enumerate(blocks):
+        starts = block.lstrip("\n")
+        if starts.startswith(("| notebook | words |", "| start | part |")) and found < len(tables):
+            blocks[i] = "\n" + tables[found] + "\n"
+            found += 1
+    if found != len(tables):
+        raise ValueError(f"{path} holds {found} of the {len(tables)} tables to write")
+    total = sum(r["total"] for r in rows.values())
+    text = re.sub(r"takes about \*\*([\d.]+) hours\*\* \(\d+\s+minutes\)",
+                  lambda m: f"takes about **{m.group(1)} hours** ({total}\nminutes)", "".join(blocks))
+    path.write_text(text, encoding="utf-8")
+
+
 def main() -> int:
     if "--guide-table" in sys.argv[1:]:
         print(guide_table())
@@ -367,6 +389,9 @@ def main() -> int:
     if "--plans" in sys.argv[1:]:
         for name in PLANS:
             print(f"{name}: {plan_total(name)} minutes\n\n{plan_table(name)}\n")
+        return 0
+    if "--write-guide" in sys.argv[1:]:
+        write_guide()
         return 0
     if "--notes" in sys.argv[1:]:
         print(f"{write_note_lines()} instructor notes rewritten")

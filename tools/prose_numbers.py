@@ -29,6 +29,9 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from learner_leaks import output_text as _outputs, source as _source  # noqa: E402
+
 COMPARATIVES = ("more", "less", "fewer", "never", "always", "barely", "almost", "nearly",
                 "hardly", "rarely", "far", "much", "twice", "times", "most", "least", "half",
                 "every", "none", "only", "several", "higher", "lower", "better", "worse")
@@ -36,21 +39,6 @@ _WORDS = re.compile(r"\b(" + "|".join(COMPARATIVES) + r")\b", re.I)
 DECIMAL = re.compile(r"(?<![\w.])(\d+\.\d+|\d+(?:\.\d+)?%)")
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?%?")
 _SKIP_TAGS = {"instructor", "self-check-answers"}
-
-
-def _source(cell) -> str:
-    return cell.source if isinstance(cell.source, str) else "".join(cell.source)
-
-
-def _outputs(cell) -> str:
-    parts = []
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "stream":
-            parts.append(out.get("text", ""))
-        elif "data" in out:
-            plain = out["data"].get("text/plain", "")
-            parts.append(plain if isinstance(plain, str) else "".join(plain))
-    return "".join(parts)
 
 
 def prose(text: str) -> str:
