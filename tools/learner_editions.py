@@ -327,12 +327,32 @@ def course_idioms(notebooks: list[tuple[str, object]]) -> set[str]:
     return leaks.idioms(cells, set())
 
 
+def _numbered(text: str) -> dict[str, str]:
+    """The numbered items of a markdown list: number -> text (indented continuation lines
+    joined; any other line ends an item)."""
+    items, current = {}, None
+    for line in text.split("\n"):
+        match = re.match(r"(\d+)\. (.*)", line)
+        if match:
+            current = match.group(1)
+            items[current] = match.group(2)
+        elif current and line.startswith(("  ", "\t")) and line.strip():    # an indented continuation
+            items[current] += " " + line.strip()
+        elif line.strip():
+            current = None
+    return items
+
+
 def self_check_answers(nb) -> str:
-    """The answers to the notebook's self-check: its cell tagged ``self-check-answers``."""
-    cells = [c for c in nb.cells if ANSWERS in tags(c)]
-    if not cells:
+    """The notebook's self-check, each question with its answer (from the cell tagged
+    ``self-check-answers``), as markdown; empty without a self-check."""
+    answers = [c for c in nb.cells if ANSWERS in tags(c)]
+    questions = [c for c in nb.cells if c.cell_type == "markdown"
+                 and _source(c).startswith("## Self-check")]
+    if not answers or not questions:
         return ""
-    return re.sub(r"^#+ .*\n+", "", _source(cells[0]).strip(), count=1)
+    asked, answered = _numbered(_source(questions[0])), _numbered(_source(answers[0]))
+    return "\n".join(f"{n}. **{asked.get(n, '')}** {answer}" for n, answer in answered.items())
 
 
 def solutions_page(notebooks: list[tuple[str, object]]) -> str:
