@@ -115,20 +115,22 @@ def _check_versions(report: dict) -> list[str]:
     return problems
 
 
-def setup_notebook(seed: int = 0, check_online: bool = True, dpi: int = 80) -> dict:
-    """Prepare a notebook: quiet TensorFlow, seed every generator, check versions, small figures.
+def setup_notebook(seed: int = 0, check_online: bool = True) -> dict:
+    """Prepare a notebook: quiet TensorFlow, seed every generator, check versions, and the
+    course's figure style (`camutils.plot.use_course_style`: sharp figures, readable text).
 
     Prints one line (versions, processor, online or offline) and returns the environment report.
     """
     quiet_tensorflow()
     import keras
-    import matplotlib
     import numpy as np
+
+    from .plot import use_course_style
 
     random.seed(seed)
     np.random.seed(seed)
     keras.utils.set_random_seed(seed)
-    matplotlib.rcParams.update({"figure.dpi": dpi, "savefig.dpi": dpi, "font.size": 9})
+    use_course_style()
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module="keras")
 

@@ -1,9 +1,18 @@
-"""Pictures of explanations: a map over an image, with a colour bar; galleries.
+"""Pictures of explanations: a map over an image, with a colour bar; galleries; the course's
+figure style.
 
 The default colour map is ``inferno``: perceptually uniform, so equal steps in importance
 look like equal steps in colour, and it stays readable in grey scale and for most colour-blind
 readers. ``jet``, common in CAM papers, is accepted but not the default: its bright bands
 (cyan, yellow) invent edges that are not in the map.
+
+Figures for today's screens (`use_course_style`, which every notebook's setup applies): a
+figure inch is a screen inch (96 CSS pixels), so a font's points are points on the screen;
+in a notebook each figure is drawn at twice its pixels and shown at its size, sharp on a
+high-density screen, as JPEG when it shows photos or pixel-level maps (a fraction of a PNG's
+bytes in the notebook file) and as PNG otherwise; no text is smaller than `MIN_FONT_POINTS` at
+the width of a notebook (`NOTEBOOK_WIDTH_INCHES`; a wider figure is shown shrunk). A colour
+that carries a value gets a colour bar.
 """
 
 from __future__ import annotations
@@ -15,9 +24,128 @@ import numpy as np
 from .checks import positive_int
 from .images import resize, to_rgb_uint8
 
-__all__ = ["DEFAULT_CMAP", "colorize", "overlay", "show_overlay", "gallery", "show_explanation"]
+__all__ = ["DEFAULT_CMAP", "colorize", "overlay", "show_overlay", "gallery", "show_explanation",
+           "STYLE", "use_course_style", "displayed_font_points", "figure_image", "show_saved"]
 
 DEFAULT_CMAP = "inferno"
+
+#: The width of a notebook's output area on a laptop screen (about 900 CSS pixels).
+NOTEBOOK_WIDTH_INCHES = 9.4
+#: The smallest text a course figure shows, in points at notebook width.
+MIN_FONT_POINTS = 8.0
+#: Figures are drawn at this many pixels per inch and shown at 96 (a CSS inch).
+SCREEN_DPI, SHARP_DPI = 96, 192
+#: Figures holding an image of at least this many pixels go to the notebook as JPEG.
+PIXEL_LEVEL = 64 * 64
+
+STYLE = {
+    "figure.dpi": SCREEN_DPI,
+    "savefig.dpi": SHARP_DPI,
+    "figure.facecolor": "white",
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8.5,
+    "ytick.labelsize": 8.5,
+    "legend.fontsize": 8.5,
+    "legend.title_fontsize": 9,
+    "figure.titlesize": 11,
+    "image.cmap": DEFAULT_CMAP,
+}
+
+
+def _pixel_level(fig) -> bool:
+    """Whether the figure shows a photo or a pixel-level map (an image of many pixels)."""
+    return any(np.prod(image.get_array().shape[:2]) >= PIXEL_LEVEL
+               for ax in fig.axes for image in ax.get_images() if image.get_array() is not None)
+
+
+def figure_image(fig, fmt: str | None = None, quality: int = 75) -> tuple[bytes, dict]:
+    """The figure as ``(bytes, {"width": ..., "height": ...})``: drawn at `SHARP_DPI`, its
+    displayed size in CSS pixels; ``fmt`` "jpeg" or "png", by default JPEG for a figure that
+    shows photos or pixel-level maps."""
+    import io
+
+    fmt = fmt or ("jpeg" if _pixel_level(fig) else "png")
+    buffer = io.BytesIO()
+    options = {"pil_kwargs": {"quality": quality}} if fmt == "jpeg" else {}
+    fig.canvas.print_figure(buffer, format=fmt, dpi=SHARP_DPI, bbox_inches="tight",
+                            facecolor="white", **options)
+    data = buffer.getvalue()
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as picture:
+        width, height = picture.size
+    scale = SCREEN_DPI / SHARP_DPI
+    return data, {"width": int(round(width * scale)), "height": int(round(height * scale))}
+
+
+def _formatter(fmt: str):
+    def render(fig):
+        if fig.axes and ("jpeg" if _pixel_level(fig) else "png") != fmt:
+            return None          # the other format shows this figure
+        import base64
+
+        data, size = figure_image(fig, fmt)
+        return base64.b64encode(data).decode("ascii"), size
+    return render
+
+
+def use_course_style() -> None:
+    """Apply `STYLE` to matplotlib, and in a notebook show figures sharp (`figure_image`)."""
+    import matplotlib
+
+    import matplotlib.pyplot as plt
+
+    plt.close(plt.figure())   # resolves the backend: a notebook's inline one sets itself up now
+    matplotlib.rcParams.update(STYLE)
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    from matplotlib.figure import Figure
+
+    formatters = shell.display_formatter.formatters
+    for mime, fmt in (("image/png", "png"), ("image/jpeg", "jpeg")):
+        formatters[mime].for_type(Figure, _formatter(fmt))
+
+
+def show_saved(path, quality: int = 80) -> None:
+    """Show a figure saved at `SHARP_DPI` (the audit report's, say) in a notebook at its size,
+    sharp, as JPEG: a fraction of the PNG's bytes in the notebook file."""
+    import io
+
+    from IPython.display import Image, display
+    from PIL import Image as Picture
+
+    with Picture.open(path) as picture:
+        buffer = io.BytesIO()
+        picture.convert("RGB").save(buffer, format="JPEG", quality=quality)
+        width = int(round(picture.size[0] * SCREEN_DPI / SHARP_DPI))
+    display(Image(data=buffer.getvalue(), format="jpeg", width=width))
+
+
+def displayed_font_points(fig) -> float:
+    """The smallest text of the figure, in points as a reader sees it in a notebook: its size,
+    times the share of it left when a figure wider than the notebook is shrunk to fit."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = fig.canvas if hasattr(fig.canvas, "get_renderer") else FigureCanvasAgg(fig)
+    canvas.draw()
+    width = fig.get_tightbbox(canvas.get_renderer()).width
+    shrink = min(1.0, NOTEBOOK_WIDTH_INCHES / max(width, 1e-9))
+    sizes = [text.get_fontsize() for text in fig.findobj(_is_text) if text.get_text().strip()
+             and text.get_visible()]
+    return min(sizes, default=float("inf")) * shrink
+
+
+def _is_text(artist) -> bool:
+    from matplotlib.text import Text
+
+    return isinstance(artist, Text)
 
 
 def _colormap(cmap):
@@ -88,7 +216,7 @@ def show_overlay(image, heatmap, ax=None, alpha: float = 0.5, cmap=DEFAULT_CMAP,
     ax.imshow(overlay(image, heatmap, alpha, cmap))
     ax.set_axis_off()
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title)
     if colorbar:
         _colorbar(ax.figure, ax, cmap, label)
     return ax
@@ -134,12 +262,13 @@ def gallery(images, maps=None, titles: Sequence[str] | None = None, cols: int = 
     if colorbar and maps is not None:
         _colorbar(fig, axes.ravel().tolist(), cmap, label)
     if suptitle:
-        fig.suptitle(suptitle, fontsize=11)
+        fig.suptitle(suptitle)
     return fig
 
 
 def show_explanation(explanation, images=None, cols: int = 4, **kwargs):
-    """A gallery of an `Explanation`: each image with its map, titled with its class and score.
+    """A gallery of an `Explanation`: each image with its map, titled with its class and the
+    logit explained (``tiger_cat (logit 9.26)``).
 
     ``images`` defaults to ``explanation.images`` (what a zoo model saw); pass them for a plain
     Keras model. Top-k explanations show each image's k maps in a row.
@@ -159,7 +288,7 @@ def show_explanation(explanation, images=None, cols: int = 4, **kwargs):
         maps, index, score = maps.reshape(-1, *maps.shape[2:]), index.ravel(), score.ravel()
         cols = k
     titles = [
-        f"{names[i] if names is not None else f'class {i}'} ({s:.2f})"
+        f"{names[i] if names is not None else f'class {i}'} (logit {s:.2f})"
         for i, s in zip(index.tolist(), score.tolist())
     ]
     kwargs.setdefault("suptitle", f"{explanation.method} at {explanation.layer}")

@@ -26,6 +26,53 @@ def _source(cell) -> str:
     return "".join(s) if isinstance(s, list) else s
 
 
+def _self_check_problems(cells) -> list[str]:
+    """An end-of-notebook self-check: a `## Self-check` cell with 5 to 10 numbered questions,
+    followed by a cell tagged ``self-check-answers`` with one answer per question."""
+    for index, cell in enumerate(cells):
+        if cell.get("cell_type") == "markdown" and re.match(r"## Self-check", _source(cell)):
+            questions = re.findall(r"^\d+\. ", _source(cell), re.M)
+            after = cells[index + 1] if index + 1 < len(cells) else {}
+            if "self-check-answers" not in after.get("metadata", {}).get("tags", []):
+                return ["its self-check is not followed by its answers (a cell tagged "
+                        "self-check-answers)"]
+            answers = re.findall(r"^\d+\. ", _source(after), re.M)
+            if not 5 <= len(questions) <= 10:
+                return [f"its self-check has {len(questions)} questions; 5 to 10 expected"]
+            if len(answers) != len(questions):
+                return [f"its self-check has {len(questions)} questions but {len(answers)} answers"]
+            return []
+    return ["has no self-check (5 to 10 questions, then their answers)"]
+
+
+def _figure_problems(code) -> list[str]:
+    """Stored figures must be sharp (drawn at twice the pixels they are shown at) and no wider
+    than a notebook (camutils.plot.use_course_style does both)."""
+    widest = 9.4 * 96
+    for cell in code:
+        for out in cell.get("outputs", []):
+            for mime in ("image/png", "image/jpeg"):
+                if mime not in out.get("data", {}):
+                    continue
+                shown = out.get("metadata", {}).get(mime, {}).get("width")
+                if shown is None:
+                    return [f"cell {cell.get('id')} stores a figure not drawn at twice its size "
+                            "(no width to show it at): is camutils.setup_notebook() run?"]
+                if shown > widest:
+                    return [f"cell {cell.get('id')} shows a figure {shown} pixels wide, wider than "
+                            f"a notebook ({widest:.0f})"]
+                import base64
+                import io
+
+                from PIL import Image
+
+                with Image.open(io.BytesIO(base64.b64decode(out["data"][mime]))) as picture:
+                    if abs(picture.size[0] - 2 * shown) > 2:
+                        return [f"cell {cell.get('id')} stores a figure not drawn at twice the "
+                                f"pixels it is shown at ({picture.size[0]} for {shown})"]
+    return []
+
+
 def notebook_problems(path: Path) -> list[str]:
     """Every way in which the notebook at ``path`` breaks the course's conventions."""
     path = Path(path)
@@ -59,6 +106,11 @@ def notebook_problems(path: Path) -> list[str]:
     markdown = "\n".join(_source(c) for c in cells if c.get("cell_type") == "markdown")
     if not re.search(r"^#+\s*Key points", markdown, re.M | re.I):
         problems.append("has no 'Key points' section")
+    problems += _self_check_problems(cells)
+    for target in re.findall(r"\]\(([^)\s]+)\)", markdown):
+        if not re.match(r"(https?://|#|mailto:)", target):
+            problems.append(f"has a relative link ({target}): it leads nowhere on Colab; link "
+                            f"{repository_url()}/blob/main/... instead")
 
     counts = [c.get("execution_count") for c in code]
     if any(n is None for n in counts):
@@ -80,6 +132,8 @@ def notebook_problems(path: Path) -> list[str]:
     if draws and not pictures:
         problems.append("draws figures but stores none (was it run with a non-inline "
                         "matplotlib backend, e.g. MPLBACKEND=Agg?)")
+
+    problems += _figure_problems(code)
 
     match = MACHINE_PATHS.search(text)
     if match:

@@ -50,7 +50,7 @@ def test_the_course_map_and_the_totals_quote_the_estimates():
     text = "\n".join(c.source for c in nbformat.read(ROOT / "notebooks" / "00_start_here.ipynb",
                                                          as_version=4).cells)
     for name, r in ESTIMATES.items():
-        row = re.search(rf"\| \[{name[:-6]}\]\({name}\) \|[^\n]*\| (\d+) \|", text)
+        row = re.search(rf"\| \[{name[:-6]}\]\([^)]*/notebooks/{name}\) \|[^\n]*\| (\d+) \|", text)
         assert row and int(row.group(1)) == r["total"], name
     total = sum(r["total"] for r in ESTIMATES.values())
     hours = float(re.search(r"In all, about ([\d.]+) hours", text).group(1))
@@ -63,21 +63,55 @@ def test_the_guide_table_is_the_tools():
     assert C.guide_table(ESTIMATES) in GUIDE
 
 
-def test_the_workshop_path_takes_three_hours():
-    rows = [line for line in GUIDE.split("## The 3-hour workshop")[1].split("\n## ")[0].splitlines()
-            if re.match(r"\| \d:\d\d \|", line)]
-    minutes = []
-    for line in rows:
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        teach = int(cells[2]) if cells[2] else 0
-        exercise = int(re.match(r"\d+", cells[3]).group(0)) if re.match(r"\d+", cells[3]) else 0
-        start = int(cells[0][0]) * 60 + int(cells[0][2:])
-        minutes.append((start, teach + exercise if cells[1] != "break" else 10))
-    for (start, length), (following, _) in zip(minutes, minutes[1:]):
-        assert start + length == following, (start, length, following)
-    assert minutes[-1][0] + minutes[-1][1] == 180
+@pytest.mark.parametrize("name", sorted(C.PLANS))
+def test_each_workshop_plan_fits_three_hours_at_the_guides_rates(name):
+    """Each plan, summed at the guide's own rates (its header, setup and taught sections, the
+    exercises in class, the break and the closing questions), is at most three hours, and the
+    guide shows it as the tool computes it."""
+    assert C.plan_total(name) <= C.WORKSHOP_MINUTES
+    assert C.plan_table(name) in GUIDE, "run `python tools/course_minutes.py --plans`"
+    for part in C.PLANS[name]:
+        if isinstance(part, C.Part):
+            assert all(key.startswith(part.notebook + ".") for key in part.exercises)
+            taught = [s for s in C.part_minutes(part)["sections"] if s["key"] != C.HEADER]
+            assert {k for s in taught for k in s["exercises"]} >= set(part.exercises)
 
 
+def test_a_plan_counts_what_its_sections_hold(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    words = " ".join(["word"] * 150)
+    nb.cells = [nbformat.v4.new_markdown_cell("# Title"),
+                nbformat.v4.new_markdown_cell(f"## 1. First\n\n{words}"),
+                nbformat.v4.new_code_cell("\n".join(f"x{i} = {i}" for i in range(15))),
+                nbformat.v4.new_markdown_cell(f"**Instructor note**\n\n{words}", metadata={"tags": ["instructor"]}),
+                nbformat.v4.new_markdown_cell(f"## 2. Second\n\n{words} {words}")]
+    path = tmp_path / "99_test.ipynb"
+    nbformat.write(nb, path)
+    sections = {s["key"]: C.reading_minutes(s) for s in C.section_counts(path)}
+    # a heading's title is one word ("First"); the instructor note is not counted
+    assert sections == {C.HEADER: pytest.approx(1 / 150), "1": pytest.approx(1 + 1 / 150 + 1),
+                        "2": pytest.approx(2 + 1 / 150)}
+
+
+def test_instructor_notes_sit_at_their_sections_and_quote_the_plans():
+    """Every numbered section opens with an instructor note (the complete edition only), whose
+    first line gives the section's minutes and its place in each plan (`--notes` writes it)."""
+    import learner_editions as L
+
+    notes = C.instructor_notes()
+    assert all(text.startswith("**Instructor note**") for _, text in notes.values())
+    stale = {(p.name, i): line for (p, i), (_, line) in notes.items()
+             if nbformat.read(p, as_version=4).cells[i].source.split("\n", 1)[0] != line}
+    assert stale == {}, "run `python tools/course_minutes.py --notes`"
+    for name in ESTIMATES:
+        path = ROOT / "notebooks" / name
+        noted = {key for (p, _), (key, _) in notes.items() if p == path}
+        numbered = {s["key"] for s in C.section_counts(path) if s["key"].isdigit()}
+        assert numbered <= noted, (name, sorted(numbered - noted))
+        cells = nbformat.read(path, as_version=4).cells
+        for (p, index), _ in notes.items():
+            if p == path:
+                assert L.INSTRUCTOR in L.tags(cells[index]) and cells[index - 1].cell_type == "markdown"
 def test_the_cheat_sheet_has_every_method_of_the_table():
     from camutils.methods.registry import method_table
 

@@ -718,3 +718,26 @@ def test_the_debugging_switch_run_functions_eagerly_changes_nothing(model, folde
         tf.config.run_functions_eagerly(False)
     for name in reference:
         np.testing.assert_array_equal(eager[name], reference[name], err_msg=name)
+
+
+def test_the_audit_figures_are_readable_show_every_class_and_their_scales(tmp_path, monkeypatch):
+    import camutils
+    from camutils import plot
+    from camutils.dataset import audit_figures
+
+    from test_plot import _texts_overlap
+
+    drawn = {}
+    monkeypatch.setattr(audit_figures, "_save", lambda fig, path: drawn.setdefault(path.name, fig))
+    _synthetic_run(tmp_path, per_class=20)
+    camutils.audit(tmp_path)
+    assert set(drawn) == {"class_means.png", "energy.png", "peaks.png", "suspects.png",
+                          "least_typical.png"}
+    for name, fig in drawn.items():
+        assert plot.displayed_font_points(fig) >= plot.MIN_FONT_POINTS, name
+        assert _texts_overlap(fig) == [], name
+    for name in ("class_means.png", "peaks.png", "suspects.png", "least_typical.png"):
+        bars = [ax for ax in drawn[name].axes if ax.get_label() == "<colorbar>"]
+        assert len(bars) == 1, name                       # colour carries a value: one bar
+    titles = [ax.get_title() for ax in drawn["suspects.png"].axes if ax.get_title()]
+    assert {t.split("\n")[1].split(":")[0] for t in titles} == {"tagged", "central", "anywhere"}

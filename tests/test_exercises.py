@@ -97,3 +97,37 @@ def test_an_unattempted_exercise_says_so_and_never_raises(key, capsys):
 
 def test_every_exercise_states_its_minutes():
     assert all(3 <= ex.minutes <= 30 for ex in ALL.values())
+
+
+@pytest.mark.parametrize("key", sorted(k for k, ex in ALL.items() if ex.reference_answer is not None))
+def test_a_reference_answer_is_accepted_by_its_own_checker(key, capsys):
+    """`ex.reference`, which cells after an exercise use, is a right answer."""
+    ex = ALL[key]
+    right, _, context = ex.demo()
+    if callable(right):
+        assert ex.check(ex.reference_answer, **context), capsys.readouterr().out
+    else:
+        assert ex.check(ex.reference(**context), **context), capsys.readouterr().out
+
+
+def test_the_task_says_how_many_minutes_and_a_number_accepted_is_named(capsys):
+    ex = exercises.get("06.partial_leak")
+    ex.show()
+    assert f"{ex.title} (about {ex.minutes} minutes)" in capsys.readouterr().out
+    right, _, context = ex.demo()
+    assert ex.check(right, **context)
+    assert f"correct (your answer: {float(right):.6g})" in capsys.readouterr().out
+    assert exercises.get("00.safe_normalise").check(ALL["00.safe_normalise"].demo()[0])
+    assert "your answer" not in capsys.readouterr().out          # only numbers are named
+
+
+@pytest.mark.parametrize("key", sorted(k for k, ex in ALL.items() if ex.giveaways))
+def test_giveaways_find_the_answer_in_words(key):
+    """Each giveaway is a valid pattern that matches the answer said plainly."""
+    import re
+
+    plainly = {"04.class_agnostic": "Eigen-CAM is class-agnostic.",
+               "07.what_needs_recomputing": "Opacity and colour map only redraw the cached map."}
+    patterns = [re.compile(g, re.I | re.S) for g in ALL[key].giveaways]
+    assert any(p.search(plainly[key]) for p in patterns)
+    assert not any(p.search(ALL[key].task) for p in patterns)     # the task itself does not say it

@@ -83,7 +83,7 @@ def test_readme_badges_and_binder_agree_with_the_repository_url():
 def test_course_map_links_resolve():
     """00_start_here links every existing notebook, and links nothing that does not exist."""
     text = (ROOT / "notebooks" / "00_start_here.ipynb").read_text()
-    linked = set(re.findall(r"\((\d\d_[\w]+\.ipynb)\)", text))
+    linked = set(re.findall(r"\(https://github\.com/[\w.-]+/[\w.-]+/blob/main/notebooks/(\d\d_[\w]+\.ipynb)\)", text))
     existing = {p.name for p in NOTEBOOKS}
     assert existing <= linked, f"not on the course map: {sorted(existing - linked)}"
     assert linked <= existing, f"links to missing notebooks: {sorted(linked - existing)}"
@@ -93,7 +93,34 @@ def test_checker_catches_figures_that_were_not_stored(tmp_path):
     def drop_pictures(nb):
         for cell in nb["cells"]:
             if cell["cell_type"] == "code":
-                cell["outputs"] = [o for o in cell["outputs"] if "image/png" not in o.get("data", {})]
+                cell["outputs"] = [o for o in cell["outputs"]
+                                   if not {"image/png", "image/jpeg"} & set(o.get("data", {}))]
 
     problems = notebook_problems(_broken_copy(tmp_path, drop_pictures))
     assert any("draws figures but stores none" in p for p in problems)
+
+
+def test_checker_catches_a_relative_link_and_a_blurry_or_too_wide_figure(tmp_path):
+    def shown_at(width):
+        def edit(nb):
+            nb["cells"][0]["source"] = ("".join(nb["cells"][0]["source"])
+                                        + "\n\nSee [notebook 01](01_cam_from_scratch.ipynb).")
+            for cell in nb["cells"]:
+                for out in cell.get("outputs", []):
+                    for mime in ("image/png", "image/jpeg"):
+                        if mime in out.get("data", {}):
+                            out.setdefault("metadata", {})[mime] = {"width": width, "height": 100}
+        return edit
+
+    problems = notebook_problems(_broken_copy(tmp_path, shown_at(2000)))
+    assert any("relative link" in p and "01_cam_from_scratch.ipynb" in p for p in problems)
+    assert any("wider than a notebook" in p for p in problems)
+    assert any("not drawn at twice" in p for p in notebook_problems(_broken_copy(tmp_path, shown_at(100))))
+
+
+def test_checker_catches_a_missing_self_check(tmp_path):
+    def drop(nb):
+        nb["cells"] = [c for c in nb["cells"] if "Self-check" not in "".join(c["source"])]
+
+    assert "has no self-check (5 to 10 questions, then their answers)" in notebook_problems(
+        _broken_copy(tmp_path, drop))

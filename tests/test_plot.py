@@ -74,5 +74,87 @@ class _Explanation:
 def test_show_explanation_titles_with_class_and_score():
     fig = plot.show_explanation(_Explanation())
     titles = [ax.get_title() for ax in fig.axes if ax.images]
-    assert titles == ["star (1.50)", "circle (-0.25)"]
+    assert titles == ["star (logit 1.50)", "circle (logit -0.25)"]
     assert "gradcam at conv" in fig._suptitle.get_text()
+
+
+# --------------------------------------------------------------------------- the figure style
+
+
+def _texts_overlap(fig) -> list[tuple[str, str]]:
+    """Pairs of visible texts (titles, the figure's title) whose boxes intersect."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = fig.canvas if hasattr(fig.canvas, "get_renderer") else FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    texts = [t for ax in fig.axes for t in (ax.title,) if t.get_text().strip()]
+    if fig._suptitle is not None:
+        texts.append(fig._suptitle)
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
+    return [(a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1:]
+            if box_a.overlaps(box_b)]
+
+
+def test_the_course_style_is_sharp_and_readable():
+    import matplotlib
+
+    plot.use_course_style()
+    rc = matplotlib.rcParams
+    assert rc["figure.dpi"] == 96 and rc["savefig.dpi"] >= 2 * rc["figure.dpi"]
+    sizes = [rc[key] for key in ("font.size", "axes.titlesize", "axes.labelsize", "xtick.labelsize",
+                                 "ytick.labelsize", "legend.fontsize", "figure.titlesize")]
+    assert all(isinstance(s, float) and s >= plot.MIN_FONT_POINTS for s in sizes), sizes
+    assert rc["image.cmap"] == plot.DEFAULT_CMAP
+
+
+def test_figures_go_to_a_notebook_sharp_as_jpeg_or_png():
+    import matplotlib.pyplot as plt
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        plot.use_course_style()
+        photo_like, _ = plt.subplots(figsize=(3, 2))
+        photo_like.axes[0].imshow(np.random.default_rng(0).random((100, 120)))
+        lines, ax = plt.subplots(figsize=(3, 2))
+        ax.plot([0, 1], [1, 0])
+        for fig, shown, other in ((photo_like, "image/jpeg", "image/png"), (lines, "image/png", "image/jpeg")):
+            data, metadata = shell.display_formatter.format(fig)
+            assert shown in data and other not in data
+            size = metadata[shown]
+            assert size["width"] > 0
+            import base64, io
+            from PIL import Image
+
+            with Image.open(io.BytesIO(base64.b64decode(data[shown]))) as picture:
+                assert abs(picture.size[0] - 2 * size["width"]) <= 1   # drawn at twice its pixels
+        plt.close("all")
+    finally:
+        InteractiveShell.clear_instance()
+
+
+def test_the_librarys_figures_read_at_notebook_width_and_show_their_scale():
+    plot.use_course_style()
+    photos = np.zeros((8, 224, 224, 3), np.uint8)
+    maps = np.random.default_rng(1).random((8, 224, 224)).astype(np.float32)
+    figures = [plot.gallery(photos, maps, titles=[f"class {i} (0.93)" for i in range(8)], cols=4,
+                            tile_inches=1.8, suptitle="gradcam at head_relu6"),
+               plot.show_overlay(photos[0], maps[0], title="Grad-CAM").figure,
+               plot.show_explanation(_Explanation())]
+    for fig in figures:
+        assert plot.displayed_font_points(fig) >= plot.MIN_FONT_POINTS
+        assert any(ax.get_ylabel() == "relative importance" for ax in fig.axes)   # a colour bar
+        assert _texts_overlap(fig) == []
+
+
+def test_the_font_check_sees_small_text_and_wide_figures():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.set_title("small", fontsize=6)
+    assert plot.displayed_font_points(fig) == 6
+    wide, ax = plt.subplots(figsize=(18.8, 3))
+    ax.set_title("shrunk to half", fontsize=10)
+    assert plot.displayed_font_points(wide) == pytest.approx(5, rel=0.1)
+    plt.close("all")

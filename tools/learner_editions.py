@@ -28,6 +28,16 @@ The rules that keep a wrong answer from changing anything downstream are checked
 (a learner edition cannot be written otherwise) and again by tests/test_learner_editions.py:
 the rest of an answer cell reads only the answer names and the exercise; no later cell reads
 a name that an answer region defines; an answer cell's output is never compared by nbval.
+
+And no answer can be read before the learner has tried (tools/learner_leaks.py says how each
+kind of leak is found): the edition is refused when a visible cell shows the answer's code,
+defines a function the checker accepts, or says the answer in words where it must not; a
+stored output that prints a number the checker accepted is cleared (with its nbval mark).
+
+Two kinds of cells reach only the complete edition: instructor notes (a markdown cell tagged
+``instructor``: timing and pitfalls at a section, as the Carpentries put them) and the answers
+to the end-of-notebook self-check (tagged ``self-check-answers``), which docs/solutions.md
+lists. Links to the course's notebooks point to the learner editions there.
 """
 
 from __future__ import annotations
@@ -43,6 +53,9 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import learner_leaks as leaks  # noqa: E402
+from notebook_template import repository_url  # noqa: E402
 NOTEBOOKS = ROOT / "notebooks"
 LEARNER = NOTEBOOKS / "learner"
 SOLUTIONS = ROOT / "docs" / "solutions.md"
@@ -50,9 +63,10 @@ SOLUTIONS = ROOT / "docs" / "solutions.md"
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 CHECKED = "# NBVAL_CHECK_OUTPUT"
 EXERCISE_KEY = re.compile(r"""exercises\.get\(\s*["']([\w.]+)["']\s*\)""")
+INSTRUCTOR, ANSWERS = "instructor", "self-check-answers"
 EDITION_NOTE = ("> **Learner edition.** Each exercise's answer is a `...` for you to replace; "
                 "`ex.check(...)` says whether it is right, `ex.hint()` helps, `ex.solution()` "
-                "shows one. The complete notebook, with the answers: [{name}](../{name}).")
+                "shows one. The complete notebook, with the answers: [{name}]({url}).")
 
 
 class EditionError(ValueError):
@@ -97,7 +111,7 @@ def _placeholder(key: str, answer: list[str], after: list[str], title: str, hint
     """The learner's lines: the task in comments, the answer's signatures or names, ``...``."""
     tree = ast.parse("\n".join(answer))
     read_after = _names_read(ast.parse("\n".join(after))) if after else set()
-    lines = [f"# Exercise {key}: {title}",
+    lines = [f"# {title}",
              "# Replace each ... with your answer, then run the cell; ex.hint() gives more hints.",
              f"# Hint: {hint}"]
     for statement in tree.body:
@@ -171,7 +185,7 @@ def notebook_regions(nb, name: str) -> list[tuple[int, Region]]:
         if region is None:
             continue
         ex = exercises.get(region.key)
-        region.placeholder = _placeholder(region.key, region.answer, region.after, ex.title,
+        region.placeholder = _placeholder(region.key, region.answer, region.after, ex.heading,
                                           ex.hints[0] if ex.hints else "see ex.solution()")
         regions.append((index, region))
     defined_so_far: dict[str, str] = {}
@@ -201,42 +215,170 @@ def _strip_magics(source: str) -> str:
                      for line in source.split("\n"))
 
 
-def learner_notebook(nb, name: str):
-    """The learner edition of the complete notebook ``nb`` (named ``name``)."""
+def tags(cell) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def notebook_url(name: str, learner: bool = False) -> str:
+    """A notebook's address in the repository: a link that works wherever the notebook is
+    opened (Colab included, where a relative link leads nowhere)."""
+    return f"{repository_url()}/blob/main/notebooks/{'learner/' if learner else ''}{name}"
+
+
+_NOTEBOOK_LINK = re.compile(r"(?P<base>/blob/main/notebooks/)(?P<name>\d\d_\w+\.ipynb)")
+
+
+def _accepted_values(cells, regions: dict) -> dict[str, list[float]]:
+    """Each value exercise's accepted numbers, as the complete edition's verdict printed them."""
+    values = {}
+    for index, region in regions.items():
+        text = leaks.output_text(cells[index])
+        found = [float(v) for v in leaks.accepted_numbers(text)]
+        verdict = next((line for line in text.split("\n") if f"{region.key}: correct" in line), "")
+        if not any(line.lstrip().startswith("def ") for line in region.answer):
+            for match in leaks.NUMBER.finditer(verdict.split(". ", 1)[-1]):   # older verdicts
+                value = float(match.group(0).rstrip("%")) / (100 if match.group(2) else 1)
+                if len(match.group(1).replace(".", "").lstrip("0")) >= 3:
+                    found.append(value)
+        if found:
+            values[region.key] = found
+    return values
+
+
+def _clear(cell) -> None:
+    cell.outputs = []
+    cell.execution_count = None   # unrun: nbval neither compares nor refuses it
+    cell.source = "\n".join(line for line in _source(cell).split("\n") if line.strip() != CHECKED)
+
+
+def learner_notebook(nb, name: str, common: set[str] | None = None, earlier=()):
+    """The learner edition of the complete notebook ``nb`` (named ``name``).
+
+    ``common``: the course's idioms (`course_idioms`); ``earlier``: the learner editions of the
+    notebooks before this one, searched for the answers in words. Raises `EditionError` when
+    the edition would leak an answer.
+    """
     regions = dict(notebook_regions(nb, name))
     out = copy.deepcopy(nb)
     for index, cell in enumerate(out.cells):
         if index in regions:
             region = regions[index]
             cell.source = "\n".join(region.before + region.placeholder + _learner_after(region.after))
-            cell.outputs = []
-            cell.execution_count = None   # unrun: nbval neither compares nor refuses it
+            _clear(cell)
+        elif cell.cell_type == "markdown":
+            cell.source = _NOTEBOOK_LINK.sub(r"\g<base>learner/\g<name>", _source(cell))
+    accepted = _accepted_values(nb.cells, regions)
+    answer_ids = {nb.cells[i].get("id") for i in regions}
+    for cell in out.cells:
+        if cell.get("id") in answer_ids:
+            continue
+        text = leaks.visible_text(cell)
+        if any(leaks.printed(text, v) for values in accepted.values() for v in values) \
+                and cell.cell_type == "code":
+            _clear(cell)
+    out.cells = [c for c in out.cells if not {INSTRUCTOR, ANSWERS} & set(tags(c))]
     header = out.cells[0]
     text = _source(header).replace(f"notebooks/{name}", f"notebooks/learner/{name}")
     lines = text.split("\n")
-    lines[1:1] = ["", EDITION_NOTE.format(name=name)]
+    lines[1:1] = ["", EDITION_NOTE.format(name=name, url=notebook_url(name))]
     header.source = "\n".join(lines)
+    found = find_leaks(out, nb, name, common if common is not None else set(), earlier, accepted)
+    if found:
+        raise EditionError(f"{name}: the learner edition would show answers before the learner "
+                           "has tried:\n  " + "\n  ".join(map(str, found)))
     return out
 
 
-def solutions_page(notebooks: list[tuple[str, object]]) -> str:
-    """docs/solutions.md: every answer region, by notebook and exercise."""
+def find_leaks(learner, complete, name: str, common: set[str], earlier=(), accepted=None):
+    """Every answer that ``learner`` (the learner edition of ``complete``) shows before its
+    exercise: the kinds of tools/learner_leaks.py. ``earlier``: (name, learner edition) of the
+    notebooks before this one."""
     from camutils.course import exercises
 
-    parts = ["# Solutions to the exercises", "",
+    regions = dict(notebook_regions(complete, name))
+    if accepted is None:
+        accepted = _accepted_values(complete.cells, regions)
+    position = {cell.get("id"): i for i, cell in enumerate(learner.cells)}
+    answer_cells = {position[complete.cells[i].get("id")] for i in regions}
+    found = []
+    for index, region in regions.items():
+        ex = exercises.get(region.key)
+        at = position[complete.cells[index].get("id")]
+        found += leaks.code_leaks(name, learner.cells, at, region, ex, common)
+        found += leaks.drop_in_leaks(name, learner.cells, at, region, ex)
+        found += leaks.output_leaks(name, learner.cells, answer_cells, region.key,
+                                    accepted.get(region.key, []))
+        found += leaks.text_leaks(name, learner.cells, at, region.key, ex.giveaways)
+        for other_name, other in earlier:
+            found += leaks.text_leaks(other_name, other.cells, None, region.key, ex.giveaways)
+    return found
+
+
+def course_idioms(notebooks: list[tuple[str, object]]) -> set[str]:
+    """The code fragments that are idioms of the course: found in
+    `learner_leaks.IDIOM_CELLS` or more code cells (answer regions left out). An exercise's
+    answer may share them with the cells around it."""
+    cells: list[str] = []
+    for name, nb in notebooks:
+        regions = dict(notebook_regions(nb, name))
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type == "code":
+                region = regions.get(index)
+                cells.append("\n".join(region.before + region.after) if region else _source(cell))
+    return leaks.idioms(cells, set())
+
+
+def _numbered(text: str) -> dict[str, str]:
+    """The numbered items of a markdown list: number -> text (indented continuation lines
+    joined; any other line ends an item)."""
+    items, current = {}, None
+    for line in text.split("\n"):
+        match = re.match(r"(\d+)\. (.*)", line)
+        if match:
+            current = match.group(1)
+            items[current] = match.group(2)
+        elif current and line.startswith(("  ", "\t")) and line.strip():    # an indented continuation
+            items[current] += " " + line.strip()
+        elif line.strip():
+            current = None
+    return items
+
+
+def self_check_answers(nb) -> str:
+    """The notebook's self-check, each question with its answer (from the cell tagged
+    ``self-check-answers``), as markdown; empty without a self-check."""
+    answers = [c for c in nb.cells if ANSWERS in tags(c)]
+    questions = [c for c in nb.cells if c.cell_type == "markdown"
+                 and _source(c).startswith("## Self-check")]
+    if not answers or not questions:
+        return ""
+    asked, answered = _numbered(_source(questions[0])), _numbered(_source(answers[0]))
+    return "\n".join(f"{n}. **{asked.get(n, '')}** {answer}" for n, answer in answered.items())
+
+
+def solutions_page(notebooks: list[tuple[str, object]]) -> str:
+    """docs/solutions.md: every answer region, by notebook and exercise, and the answers to
+    each notebook's self-check."""
+    from camutils.course import exercises
+
+    parts = ["# Solutions to the exercises and the self-checks", "",
              "The answers of the learner editions (`notebooks/learner/`), exactly as the complete "
-             "notebooks (`notebooks/`) give them. Written by `make student` from the notebooks; "
-             "do not edit by hand. In a notebook, `ex.solution()` prints another reference "
-             "solution, and `ex.check(answer)` accepts any correct one.", ""]
+             "notebooks (`notebooks/`) give them, and the answers to the self-check that ends "
+             "each notebook. Written by `make student` from the notebooks; do not edit by hand. "
+             "In a notebook, `ex.solution()` prints another reference solution, and "
+             "`ex.check(answer)` accepts any correct one.", ""]
     for name, nb in notebooks:
         regions = notebook_regions(nb, name)
-        if not regions:
+        answers = self_check_answers(nb)
+        if not regions and not answers:
             continue
-        parts += [f"## [{name[:-6]}](../notebooks/{name})", ""]
+        parts += [f"## [{name[:-6]}]({notebook_url(name)})", ""]
         for _, region in regions:
             ex = exercises.get(region.key)
             parts += [f"### {region.key}: {ex.title}", "", f"About {ex.minutes} minutes.", "",
                       "```python", *region.answer, "```", ""]
+        if answers:
+            parts += [f"### Self-check, {name[:2]}", "", answers, ""]
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -246,11 +388,13 @@ def complete_notebooks() -> list[Path]:
 
 def editions() -> dict[Path, str]:
     """Every file this script writes, and its text."""
-    files, loaded = {}, []
-    for path in complete_notebooks():
-        nb = nbformat.read(path, as_version=4)
-        loaded.append((path.name, nb))
-        files[LEARNER / path.name] = nbformat.writes(learner_notebook(nb, path.name)) + "\n"
+    loaded = [(path.name, nbformat.read(path, as_version=4)) for path in complete_notebooks()]
+    common = course_idioms(loaded)
+    files, written = {}, []
+    for name, nb in loaded:
+        learner = learner_notebook(nb, name, common, earlier=list(written))
+        written.append((name, learner))
+        files[LEARNER / name] = nbformat.writes(learner) + "\n"
     files[SOLUTIONS] = solutions_page(loaded)
     return files
 

@@ -49,7 +49,8 @@ def header(notebook: str, title: str, objectives: list[str], prerequisites: str,
     lines = [f"# {title}", "", badges(notebook), "", "**Learning objectives**", ""]
     lines += [f"- {o}" for o in objectives]
     lines += ["", f"**Prerequisites:** {prerequisites}", "",
-              f"**Estimated time:** {minutes} minutes"]
+              f"**Estimated time:** {minutes} minutes (how it is estimated, and the workshop plans: "
+              f"[docs/instructor_guide.md]({repository_url()}/blob/main/docs/instructor_guide.md))"]
     return "\n".join(lines)
 
 
@@ -68,9 +69,26 @@ import camutils
 environment = camutils.setup_notebook(seed={seed})'''
 
 
+def closing_cells() -> list:
+    """What every notebook ends with: its key points, a self-check of 5 to 10 questions, their
+    answers (a cell tagged ``self-check-answers``: only the complete edition shows it, and
+    docs/solutions.md lists it), and further reading. Each section of the notebook opens with
+    an instructor note, a markdown cell tagged ``instructor`` (`python tools/course_minutes.py
+    --notes` writes its first line)."""
+    answers = nbformat.v4.new_markdown_cell("### Answers to the self-check\n\n1. ...",
+                                            metadata={"tags": ["self-check-answers"]})
+    return [nbformat.v4.new_markdown_cell("## Key points\n\n- ..."),
+            nbformat.v4.new_markdown_cell(
+                "## Self-check\n\nAnswer in a sentence or two, then compare with the answers in "
+                f"[docs/solutions.md]({repository_url()}/blob/main/docs/solutions.md).\n\n1. ..."),
+            answers,
+            nbformat.v4.new_markdown_cell("## Further reading\n\n- ...")]
+
+
 def new_notebook(notebook: str, title: str, objectives: list[str], prerequisites: str,
                  minutes: int, seed: int = 0) -> nbformat.NotebookNode:
-    """A notebook with the header and the setup cell, ready for its sections."""
+    """A notebook with the header and the setup cell, ready for its sections, and the closing
+    cells (`closing_cells`) to fill in."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                  "language": "python"}
@@ -78,5 +96,6 @@ def new_notebook(notebook: str, title: str, objectives: list[str], prerequisites
     nb.cells = [
         nbformat.v4.new_markdown_cell(header(notebook, title, objectives, prerequisites, minutes)),
         nbformat.v4.new_code_cell(setup_source(seed), metadata={"tags": ["setup"]}),
+        *closing_cells(),
     ]
     return nb

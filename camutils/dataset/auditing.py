@@ -417,119 +417,24 @@ def _view(manifest: dict, model):
     return view
 
 
-def _figure(cols: int, rows: int, inches: float = 1.6):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(cols * inches, rows * inches + 0.3), dpi=90)
-
-
-def _heat(ax, values, title, cmap="inferno"):
-    ax.imshow(values, cmap=cmap, interpolation="bilinear")
-    ax.set_title(title, fontsize=7)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
 def _write_report(folder: Path, out: Path, manifest, summary: AuditSummary, table: dict,
                   regions: _Regions, model) -> Path:
     """The report in ``folder``: its figures, its tables (CSV, JSON) and ``report.html``."""
     from ..atomic import atomic_writer
+    from . import audit_figures
 
     folder.mkdir(parents=True, exist_ok=True)
-    _plot_class_means(folder / "class_means.png", summary, regions)
-    _plot_energy(folder / "energy.png", summary)
-    _plot_peaks(folder / "peaks.png", summary)
-    raws = _raw_maps(out, summary.suspects + summary.least_typical)
-    view = _view(manifest, model)
-    for name, listed in (("suspects", summary.suspects), ("least_typical", summary.least_typical)):
-        _plot_listed(folder / f"{name}.png", listed, raws, view, regions.input_size)
-    _write_tables(folder, summary, table, _namer(manifest.get("class_names")))
+    name_of = _namer(manifest.get("class_names"))
+    # the figures (camutils.dataset.audit_figures): the suspects figure shows every class
+    suspects = audit_figures.strongest_per_class(table, "shortcut_score", _public, name_of)
+    raws = _raw_maps(out, suspects + summary.least_typical)
+    audit_figures.write(folder, summary, regions.masks, regions.input_size, suspects, raws,
+                        _view(manifest, model))
+    _write_tables(folder, summary, table, name_of)
     path = folder / "report.html"
     with atomic_writer(path, "w", encoding="utf-8") as handle:
         handle.write(_html(manifest, summary, out, folder))
     return path
-
-
-def _plot_class_means(path: Path, summary: AuditSummary, regions: _Regions) -> None:
-    """Each class's mean map, upsampled to the input's size as the maps are, beside the
-    regions."""
-    from ..images import resize
-
-    names = list(summary.mean_maps)
-    cols = min(8, len(names) + 1)
-    rows = -(-(len(names) + 1) // cols)
-    fig = _figure(cols, rows)
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    masks = regions.masks
-    outline = np.where(masks["corners"], 0.35, np.where(masks["border"], 0.15, 0.0))
-    _heat(axes[0], outline, "regions: border,\ncorners (brighter)", "gray")
-    for ax, name in zip(axes[1:], names):
-        mean = summary.mean_maps[name]
-        up = resize(mean.astype(np.float32), regions.input_size, interpolation="bilinear")
-        row = summary.classes[name]
-        _heat(ax, up, f"{name} ({row['images']})\ncorners {row['corner_share']:.0%}")
-    for ax in axes[len(names) + 1:]:
-        ax.axis("off")
-    fig.suptitle("Mean map of each class (every map scaled to sum 1)", fontsize=8)
-    fig.savefig(path, bbox_inches="tight")
-
-
-def _plot_energy(path: Path, summary: AuditSummary) -> None:
-    """The energy shares of each class in the corners and the border, against their area."""
-    names = list(summary.mean_maps)
-    fig = _figure(1, 1, 0)
-    fig.set_size_inches(max(4.0, 0.55 * len(names) + 2), 2.8)
-    ax = fig.subplots()
-    x = np.arange(len(names))
-    ax.bar(x - 0.2, [summary.classes[n]["corner_share"] for n in names], 0.4, label="corners")
-    ax.bar(x + 0.2, [summary.classes[n]["border_share"] for n in names], 0.4, label="border")
-    ax.axhline(summary.area["corners"], color="C0", ls="--", lw=1, label="corners' area")
-    ax.axhline(summary.area["border"], color="C1", ls=":", lw=1, label="border's area")
-    ax.set_xticks(x)
-    ax.set_xticklabels(names, rotation=45, ha="right", fontsize=7)
-    ax.set_ylabel("share of map energy")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=6, ncol=2)
-    fig.savefig(path, bbox_inches="tight")
-
-
-def _plot_peaks(path: Path, summary: AuditSummary) -> None:
-    """Where the maps peak: the share of maps per cell."""
-    fig = _figure(1, 1, 2.6)
-    ax = fig.subplots()
-    image = ax.imshow(summary.peaks / max(1, summary.peaks.sum()), cmap="inferno")
-    fig.colorbar(image, ax=ax, fraction=0.046)
-    ax.set_title("where the maps peak (share of maps per cell)", fontsize=8)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    fig.savefig(path, bbox_inches="tight")
-
-
-def _plot_listed(path: Path, listed: list[dict], raws: dict, view, input_size) -> None:
-    """The listed images' maps (over the image the network saw, where ``view`` rebuilds it)."""
-    from ..images import resize
-    from ..plot import overlay
-
-    cols = min(6, len(listed))
-    rows = -(-len(listed) // cols)
-    fig = _figure(cols, rows, 1.7)
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax, row in zip(axes, listed):
-        raw = raws[row["index"]]
-        peak = raw.max()
-        heat = resize((raw / peak if peak > 0 else raw).astype(np.float32), input_size,
-                      interpolation="bilinear")
-        seen = None if view is None else view(row)
-        shown = overlay(seen, heat, 0.55) if seen is not None else heat
-        ax.imshow(shown, cmap="inferno")
-        label = row["id"] if len(row["id"]) <= 22 else "..." + row["id"][-19:]
-        ax.set_title(f"{label}\n{row['class_name']}: corners {row['corner_share']:.0%}",
-                     fontsize=6)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    for ax in axes[len(listed):]:
-        ax.axis("off")
-    fig.savefig(path, bbox_inches="tight")
 
 
 def _write_tables(folder: Path, summary: AuditSummary, table: dict, name_of) -> None:

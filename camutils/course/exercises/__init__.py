@@ -3,10 +3,11 @@
 In a notebook:
 
     ex = camutils.course.exercises.get("00.safe_normalise")
-    ex.show()                 # the task
+    ex.show()                 # the task, and the minutes it takes
     ex.check(my_answer)       # prints what is right or what is still wrong; returns True/False
     ex.hint()                 # one more hint each call
     ex.solution()             # the reference solution, as code to read
+    ex.reference(...)         # camutils' own answer, for the cells after the exercise
 
 An answer that is still the learner edition's placeholder (``...``, or a function whose body
 is only ``...``) is reported as "not attempted yet": ``check`` returns False and never raises,
@@ -19,15 +20,25 @@ message that helps; it may take context from the notebook as keyword arguments
 (``ex.check(my_cam, features=features, weights=weights)``). Every exercise also carries a
 ``demo()`` that returns a correct answer, a wrong one and the context: the test suite checks
 that each checker accepts the first and rejects the second.
+
+What the learner editions must not show (tools/learner_leaks.py looks for each): the answer's
+code, a function that the checker would accept, a printed value that it would accept (an
+accepted number is named in the verdict, "correct (your answer: 0.583)", so that the tools can
+find it elsewhere), and the answer in words: each exercise lists in ``giveaways`` the regular
+expressions that its answer reads as in prose (for a "predict first" task, say). Cells after an
+exercise that need its result use ``ex.reference``, camutils' own answer, never the learner's.
 """
 
 from __future__ import annotations
 
 import importlib
+import numbers
 import pkgutil
 import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+import numpy as np
 
 __all__ = ["Exercise", "Wrong", "exercise", "get", "all_exercises", "is_placeholder"]
 
@@ -72,11 +83,27 @@ class Exercise:
     solution_code: str
     demo: Callable[[], tuple[Any, Any, dict]]
     minutes: int = 5
+    reference_answer: Callable[..., Any] | None = field(default=None, repr=False)
+    giveaways: tuple[str, ...] = ()
     _hints_shown: int = field(default=0, repr=False)
 
+    @property
+    def heading(self) -> str:
+        """``Exercise KEY: title (about N minutes)``, as the task and the learner edition show it."""
+        return f"Exercise {self.key}: {self.title} (about {self.minutes} minutes)"
+
     def show(self) -> None:
-        """Print the task."""
-        print(f"Exercise {self.key}: {self.title}\n\n{textwrap.dedent(self.task).strip()}")
+        """Print the task, with the minutes it takes."""
+        print(f"{self.heading}\n\n{textwrap.dedent(self.task).strip()}")
+
+    def reference(self, *args, **kwargs):
+        """camutils' own answer: for a value, computed from the check's context
+        (``ex.reference(features=..., weights=...)``); for a function, the function called on
+        ``args``. Cells after an exercise use it, so that they never depend on the learner's
+        answer and never print the answer's code."""
+        if self.reference_answer is None:
+            raise NotImplementedError(f"Exercise {self.key} has no reference answer.")
+        return self.reference_answer(*args, **kwargs)
 
     def check(self, answer=None, **context) -> bool:
         """Check an answer; print the verdict and return whether it is right."""
@@ -93,7 +120,7 @@ class Exercise:
             print(f"Exercise {self.key}: not yet. Your answer raised "
                   f"{type(error).__name__}: {error}")
             return False
-        print(f"Exercise {self.key}: correct. {message or ''}".rstrip())
+        print(f"Exercise {self.key}: correct{_accepted(answer)}. {message or ''}".rstrip())
         return True
 
     def hint(self) -> None:
@@ -110,22 +137,37 @@ class Exercise:
         print(textwrap.dedent(self.solution_code).strip())
 
 
+def _accepted(answer) -> str:
+    """`` (your answer: 0.583)`` for an accepted number, so that the tools can find it printed
+    elsewhere; empty for anything else."""
+    if isinstance(answer, (bool, np.bool_)) or not isinstance(answer, (numbers.Real, np.ndarray)):
+        return ""
+    value = np.asarray(answer)
+    if value.size != 1 or not np.issubdtype(value.dtype, np.floating):
+        return ""
+    return f" (your answer: {float(value.reshape(())):.6g})"
+
+
 _REGISTRY: dict[str, Exercise] = {}
 
 
 def exercise(key: str, title: str, task: str, hints: list[str], solution: str,
-             demo: Callable[[], tuple[Any, Any, dict]], minutes: int = 5):
+             demo: Callable[[], tuple[Any, Any, dict]], minutes: int = 5,
+             reference: Callable[..., Any] | None = None, giveaways=()):
     """Decorator that registers a checker as the exercise ``key`` ("<notebook>.<name>").
 
     ``minutes``: what a learner needs to read the task, write and check an answer (5 for a
     line or two, 10 for a short function, 15 or more for a whole method).
+    ``reference``: camutils' own answer (`Exercise.reference`). ``giveaways``: regular
+    expressions (case-insensitive) that the answer reads as in prose; the learner editions
+    must not show them before the exercise.
     """
 
     def register(checker):
         if key in _REGISTRY:
             raise ValueError(f"Exercise {key!r} is registered twice.")
         _REGISTRY[key] = Exercise(key, title, task, checker, list(hints), solution, demo,
-                                  int(minutes))
+                                  int(minutes), reference, tuple(giveaways))
         return checker
 
     return register

@@ -29,6 +29,11 @@ def _check_array(got, expected_shape: tuple[int, ...], what: str) -> np.ndarray:
 # --------------------------------------------------------------------------- 01.cam_by_hand
 
 
+def _reference_cams(features, weights, classes) -> np.ndarray:
+    """The raw CAM of ``classes[i]`` for every image ``i``."""
+    return np.einsum("nhwk,kn->nhw", np.asarray(features), np.asarray(weights)[:, np.asarray(classes)])
+
+
 def _demo_cam_by_hand():
     rng = np.random.default_rng(0)
     features = rng.uniform(0, 3, size=(3, 4, 4, 5)).astype(np.float32)
@@ -64,6 +69,7 @@ def _demo_cam_by_hand():
     """,
     demo=_demo_cam_by_hand,
     minutes=8,
+    reference=_reference_cams,
 )
 def check_cam_by_hand(answer, features, weights, classes):
     features = np.asarray(features, np.float64)
@@ -113,6 +119,11 @@ def check_cam_by_hand(answer, features, weights, classes):
 # --------------------------------------------------------------------------- 01.logits_from_maps
 
 
+def _reference_logits(maps, bias) -> np.ndarray:
+    """Every logit of a GAP -> Dense head from the raw maps of every class."""
+    return np.asarray(maps).mean(axis=(2, 3)) + np.asarray(bias)
+
+
 def _demo_logits_from_maps():
     rng = np.random.default_rng(1)
     maps = rng.normal(0.5, 2.0, size=(2, 6, 4, 4)).astype(np.float32)
@@ -142,6 +153,7 @@ def _demo_logits_from_maps():
     """,
     demo=_demo_logits_from_maps,
     minutes=5,
+    reference=_reference_logits,
 )
 def check_logits_from_maps(answer, maps, bias):
     maps = np.asarray(maps, np.float64)

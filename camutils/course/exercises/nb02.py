@@ -73,8 +73,8 @@ def _demo_preprocess():
       2. resize it to 224 x 224 with bicubic interpolation,
       3. map each value x in 0..255 to (x - 127) / 128.
 
-    `camutils.images.center_crop(image, fraction)` and
-    `camutils.images.resize(image, (height, width), interpolation="bicubic")` do steps 1 and 2.
+    `camutils.images.center_crop(image, 224 / 256)` and
+    `camutils.resize(image, (224, 224), interpolation="bicubic")` do steps 1 and 2.
     The checker compares your function with the zoo's preprocessing on a few pictures of
     different shapes (and on `images=` if you pass them).
     """,
@@ -137,6 +137,11 @@ def check_preprocess(preprocess, images=None):
 # --------------------------------------------------------------------------- 02.cam_by_hand
 
 
+def _reference_cam(features, weights, class_index) -> np.ndarray:
+    """The raw CAM of one class for one image's features (h, w, channels)."""
+    return np.einsum("hwk,k->hw", np.asarray(features), np.asarray(weights)[:, int(class_index)])
+
+
 def _demo_cam_by_hand():
     rng = np.random.default_rng(0)
     features = rng.uniform(0, 6, size=(3, 4, 8)).astype(np.float32)
@@ -170,6 +175,7 @@ def _demo_cam_by_hand():
     """,
     demo=_demo_cam_by_hand,
     minutes=5,
+    reference=_reference_cam,
 )
 def check_cam_by_hand(answer, features, weights, class_index):
     features = np.asarray(features, np.float64)
@@ -335,6 +341,7 @@ def _peak_tile(heat_map, boxes):
     """,
     demo=_demo_which_tile,
     minutes=8,
+    reference=_peak_tile,
 )
 def check_which_tile(which_tile, maps=None, boxes=None):
     cases = _tile_cases()

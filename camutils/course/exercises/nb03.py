@@ -243,6 +243,13 @@ def check_weights_from_dense(answer, kernel, class_index, map_size):
 # --------------------------------------------------------------------------- 03.fix_resize
 
 
+def _to_image_size(heatmap, image):
+    """The map resized (bilinear) to the image's (height, width)."""
+    from ...images import resize
+
+    return resize(np.asarray(heatmap, np.float32), np.shape(image)[:2], interpolation="bilinear")
+
+
 def _demo_fix_resize():
     import cv2
 
@@ -294,6 +301,7 @@ def _resize_cases(extra_images=()):
     """,
     demo=_demo_fix_resize,
     minutes=5,
+    reference=_to_image_size,
 )
 def check_fix_resize(to_image_size, images=None):
     import cv2

@@ -80,6 +80,7 @@ def _demo_xgradcam_weights():
     """,
     demo=_demo_xgradcam_weights,
     minutes=8,
+    reference=_xgradcam_reference,
 )
 def check_xgradcam_weights(answer, activations, gradients):
     a = np.asarray(activations, np.float64)
@@ -203,6 +204,11 @@ def _demo_class_agnostic():
     """,
     demo=_demo_class_agnostic,
     minutes=5,
+    giveaways=[
+        r"Eigen-?CAM\b[^.\n]{0,100}(class-agnostic|ignores the class|no class|never (asks|reads)"
+        r"[^.\n]{0,40}class|same map (in both|whatever|for (every|each|any) class)|one map per image)",
+        r"(class-agnostic|ignores the class|whatever the class)[^.\n]{0,60}Eigen-?CAM",
+    ],
 )
 def check_class_agnostic(answer, maps):
     names = {answer} if isinstance(answer, str) else answer

@@ -99,6 +99,7 @@ def _demo_energy_split():
     """,
     demo=_demo_energy_split,
     minutes=10,
+    reference=_reference_split,
 )
 def check_energy_split(energy_split, maps=None, marker_masks=None, object_masks=None):
     if not callable(energy_split):
@@ -201,6 +202,8 @@ def _demo_partial_leak():
     """,
     demo=_demo_partial_leak,
     minutes=10,
+    reference=lambda confusion, fraction: _reference_partial_leak(
+        np.asarray(confusion, np.float64), float(fraction)),
 )
 def check_partial_leak(answer, confusion, fraction):
     counts = np.asarray(confusion, np.float64)
@@ -272,6 +275,13 @@ def _default_batch():
     return data.images, data.marker_masks, data.labels
 
 
+def _random_marker_colours(images, marker_masks, rng):
+    """Every marker repainted in a random colour: the marker stays, its colour tells nothing."""
+    colours = rng.integers(0, 256, size=(len(images), 3))
+    return np.where(np.asarray(marker_masks)[..., None], colours[:, None, None, :],
+                    images).astype(np.uint8)
+
+
 def _demo_break_marker():
     def right(images, marker_masks, rng):
         colours = rng.integers(0, 256, size=(len(images), 3))
@@ -318,6 +328,7 @@ def _demo_break_marker():
     """,
     demo=_demo_break_marker,
     minutes=8,
+    reference=_random_marker_colours,
 )
 def check_break_marker(break_marker, images=None, marker_masks=None, labels=None):
     if not callable(break_marker):

@@ -89,6 +89,12 @@ def _recompute_demo():
     """,
     demo=_recompute_demo,
     minutes=3,
+    giveaways=[
+        r"(opacity|colou?r ?map)[^.\n]{0,80}(only re-?blend|only redraw|re-?blends? the cached|"
+        r"only how the map is drawn|respond at once)",
+        r"image, model, method, class,? and layer[^.\n]{0,60}(new explanation|recomput|explain)",
+        r"redrawn, not recomputed",
+    ],
 )
 def check_what_needs_recomputing(answer):
     if isinstance(answer, str):

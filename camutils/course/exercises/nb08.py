@@ -98,6 +98,7 @@ def _demo():
     """,
     demo=_demo,
     minutes=10,
+    reference=_reference,
 )
 def _check_corner_peaks(answer, raw=None, classes=None, num_classes=None, audited=None):
     """``audited``: the audit's per-class column for ``raw``; the answer must reproduce it."""
