@@ -234,15 +234,17 @@ def test_topk_maps_equal_maps_of_each_class(model, x):
         np.testing.assert_allclose(top.score[:, j], single.score, rtol=1e-6)
 
 
-def _guided_reference(model, x, classes):
-    """Guided backprop with its own forward pass: custom-gradient ReLUs, the model's weights."""
+def _guided_reference(model, x, classes, top=None):
+    """Guided backprop with its own forward pass: custom-gradient ReLUs (ReLU6 with
+    ``top=6``), the model's weights."""
 
     @tf.custom_gradient
     def guided_relu(v):
         def grad(dy):
-            return tf.where((v > 0) & (dy > 0), dy, tf.zeros_like(dy))
+            keep = (v > 0) & (dy > 0) & ((v < top) if top else True)
+            return tf.where(keep, dy, tf.zeros_like(dy))
 
-        return tf.nn.relu(v), grad
+        return (tf.nn.relu(v) if top is None else tf.minimum(tf.nn.relu(v), top)), grad
 
     images = tf.constant(x)
     with tf.GradientTape() as tape:
@@ -292,6 +294,9 @@ def test_guided_backprop_handles_relu6():
     activations, _ = targets.feature_model(model, "conv1")(x)
     assert (activations >= 6).any()
     assert np.isfinite(e.maps).all() and e.maps.max() == 1.0
+    expected = _guided_reference(model, x, e.class_index, top=6.0)
+    np.testing.assert_allclose(e.extras["gradients"], expected, rtol=1e-4,
+                               atol=1e-6 * np.abs(expected).max())
 
 
 def test_guided_gradcam_is_guided_backprop_times_upsampled_gradcam(model, x):
@@ -397,3 +402,32 @@ def test_scorecam_equation_by_hand(model, x):
     e = cm.scorecam(model, x)
     np.testing.assert_array_equal(e.class_index, classes)
     np.testing.assert_allclose(e.raw, expected, rtol=1e-4, atol=1e-6 * expected.max())
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_the_input_gradient_pass_gives_tensorflows_gradients_through_every_convolution(padding):
+    # No ReLU to guide: guided backpropagation is then the plain input gradient, through
+    # the input-only gradients of 1 x 1, 3 x 3 and 5 x 5 convolutions and depthwise ones
+    # (stride 1 and 2, depth multiplier 1 and 2), computed by forward convolutions where
+    # that is faster.
+    import keras
+
+    inputs = keras.Input((16, 16, 3))
+    h = keras.layers.Conv2D(8, 3, strides=2, padding=padding, name="stem")(inputs)
+    h = keras.layers.Conv2D(6, 1, name="pointwise")(h)
+    h = keras.layers.DepthwiseConv2D(3, padding=padding, name="depthwise")(h)
+    h = keras.layers.DepthwiseConv2D(5, padding="same", name="depthwise5")(h)
+    h = keras.layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2,
+                                     name="depthwise_s2")(h)
+    h = keras.layers.Conv2D(5, 3, padding="same", name="last")(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    model = keras.Model(inputs, keras.layers.Dense(4, name="logits")(h))
+    x = M.images(3, seed=5)
+    e = cm.guided_backprop(model, x, target=1)
+    images = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        score = tf.reduce_sum(model(images)[:, 1])
+    expected = tape.gradient(score, images).numpy()
+    np.testing.assert_allclose(e.extras["gradients"], expected, rtol=1e-4,
+                               atol=1e-5 * np.abs(expected).max())

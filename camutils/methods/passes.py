@@ -186,28 +186,80 @@ def run_pass(request: Request, kind: str) -> Pass:
 
 _GUIDED_RELU = "CamutilsGuidedRelu"
 _GUIDED_RELU6 = "CamutilsGuidedRelu6"
+_CONV_INPUT = "CamutilsConv2DInputGradient"
+_DEPTHWISE_INPUT = "CamutilsDepthwiseInputGradient"
 _registered = False
 
 
+def _guided_relu(op, grad):
+    import tensorflow as tf
+
+    return tf.raw_ops.ReluGrad(gradients=tf.nn.relu(grad), features=op.inputs[0])
+
+
+def _guided_relu6(op, grad):
+    import tensorflow as tf
+
+    return tf.raw_ops.Relu6Grad(gradients=tf.nn.relu(grad), features=op.inputs[0])
+
+
+def _plain(op) -> bool:
+    """NHWC, stride 1, no dilation: the convolutions whose input gradient is a forward one."""
+    return (op.get_attr("data_format") == b"NHWC" and list(op.get_attr("strides")) == [1] * 4
+            and list(op.get_attr("dilations")) == [1] * 4)
+
+
+def _backprop_attrs(op) -> dict:
+    return {name: op.get_attr(name) for name in
+            ("strides", "padding", "explicit_paddings", "dilations", "data_format")}
+
+
+def _conv_input_gradient(op, grad):
+    """Conv2D's gradient with respect to its input only (the filter's is not asked for in
+    the input-gradient pass): a 1 x 1 convolution's is the forward convolution of the
+    gradient with the transposed kernel, which runs faster on a CPU than the backprop op."""
+    import tensorflow as tf
+
+    images, kernel = op.inputs
+    if _plain(op) and kernel.shape[0] == 1 and kernel.shape[1] == 1:
+        return tf.nn.conv2d(grad, tf.transpose(kernel, [0, 1, 3, 2]), 1, "VALID"), None
+    return tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(images), filter=kernel,
+                                          out_backprop=grad, **_backprop_attrs(op)), None
+
+
+def _depthwise_input_gradient(op, grad):
+    """DepthwiseConv2dNative's gradient with respect to its input only: with stride 1,
+    "SAME" padding and an odd square kernel, the forward depthwise convolution of the
+    gradient with the kernel flipped in space (faster on a CPU than the backprop op)."""
+    import tensorflow as tf
+
+    images, kernel = op.inputs
+    k = kernel.shape
+    if _plain(op) and op.get_attr("padding") == b"SAME" and k[0] == k[1] and k[0] % 2 == 1 \
+            and k[3] == 1:
+        return tf.nn.depthwise_conv2d(grad, tf.reverse(kernel, [0, 1]), [1] * 4, "SAME"), None
+    return tf.raw_ops.DepthwiseConv2dNativeBackpropInput(
+        input_sizes=tf.shape(images), filter=kernel, out_backprop=grad,
+        **_backprop_attrs(op)), None
+
+
 def _register_guided_gradients() -> None:
-    """Register the guided gradients of Relu and Relu6 with TensorFlow (once).
+    """Register the gradients of the input-gradient pass with TensorFlow (once).
 
     Guided backpropagation (Springenberg et al. 2015) passes a gradient back through a ReLU
     only where both its input and the incoming gradient are positive: the ordinary ReLU
-    gradient of the incoming gradient's positive part (for ReLU6, where ``0 < x < 6``).
+    gradient of the incoming gradient's positive part (for ReLU6, where ``0 < x < 6``). The
+    convolutions' gradients are the same values as TensorFlow's, computed for the input
+    only, by forward convolutions where that is faster.
     """
     global _registered
     if _registered:
         return
     import tensorflow as tf
 
-    def guided_relu(op, grad):
-        return tf.raw_ops.ReluGrad(gradients=tf.nn.relu(grad), features=op.inputs[0])
-
-    def guided_relu6(op, grad):
-        return tf.raw_ops.Relu6Grad(gradients=tf.nn.relu(grad), features=op.inputs[0])
-
-    for name, function in ((_GUIDED_RELU, guided_relu), (_GUIDED_RELU6, guided_relu6)):
+    for name, function in ((_GUIDED_RELU, _guided_relu), (_GUIDED_RELU6, _guided_relu6),
+                           (_CONV_INPUT, _conv_input_gradient),
+                           (_DEPTHWISE_INPUT, _depthwise_input_gradient)):
         try:
             tf.RegisterGradient(name)(function)
         except KeyError:  # already registered (module reloaded)
@@ -217,7 +269,8 @@ def _register_guided_gradients() -> None:
 
 def guided_relus():
     """A context in which the ``Relu`` and ``Relu6`` operations built get guided gradients
-    (for ``tf.gradients``, in this graph only: no layer, activation or weight changes).
+    (for ``tf.gradients``, in this graph only: no layer, activation or weight changes), and
+    the convolutions input-only ones (`_conv_input_gradient`, `_depthwise_input_gradient`).
 
     Which activations are "ReLU-like": those TensorFlow computes with a ``Relu`` op (Keras
     ``"relu"``, ``layers.ReLU()``) or a ``Relu6`` op (``"relu6"``, ``layers.ReLU(6.0)`` as
@@ -228,7 +281,9 @@ def guided_relus():
 
     _register_guided_gradients()
     graph = tf.compat.v1.get_default_graph()
-    return graph.gradient_override_map({"Relu": _GUIDED_RELU, "Relu6": _GUIDED_RELU6})
+    return graph.gradient_override_map({
+        "Relu": _GUIDED_RELU, "Relu6": _GUIDED_RELU6,
+        "Conv2D": _CONV_INPUT, "DepthwiseConv2dNative": _DEPTHWISE_INPUT})
 
 
 # --------------------------------------------------------------------------- one-pass methods
