@@ -29,6 +29,7 @@ Each pass runs the model once, in this order, one function per step:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,8 +99,8 @@ def _gradients(tape, totals, source, grid):
     ``grid`` (the step to a spatial grid), as float32."""
     import tensorflow as tf
 
-    return tf.stack([grid(tf.cast(tape.gradient(total, source,
-                                                unconnected_gradients=tf.UnconnectedGradients.ZERO),
+    zero = tf.UnconnectedGradients.ZERO
+    return tf.stack([grid(tf.cast(tape.gradient(total, source, unconnected_gradients=zero),
                                   tf.float32))
                      for total in totals], axis=1)
 
@@ -123,10 +124,7 @@ def layer_pass(feature, images, given, target, kind: str) -> Pass:
     if not guided and kind != "layer gradient":
         raise ValueError(f"Unknown kind of pass {kind!r}; kinds: {', '.join(PASS_KINDS)}.")
     with tf.GradientTape(persistent=target.k > 1, watch_accessed_variables=False) as tape:
-        if guided:
-            with guided_relus():
-                tapped, outputs = feature.run(images, watch=tape.watch)
-        else:
+        with guided_relus() if guided else contextlib.nullcontext():
             tapped, outputs = feature.run(images, watch=tape.watch)
         logits, classes, scores = class_scores(feature, outputs, given, target)
         totals = [tf.reduce_sum(scores[:, j]) for j in range(target.k)]
