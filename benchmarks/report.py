@@ -181,15 +181,20 @@ def _latency_lines(result: ModelResult) -> list[str]:
     if not latency:
         return []
     first, warm = latency["first_map"], latency["warm_s"]
+    warm_cpu = latency.get("warm_cpu_s")
+    cpu = latency.get("switch_cpu", {})
     rows = [[f"first map ({display_name(first['method'])}, a new model)",
-             _ms(first["wall_s"]), _ms(first["cpu_s"]), _x(first["wall_s"] / warm)]]
-    rows += [[f"then {display_name(m)}, first call", _ms(s), "-", _x(s / warm)]
+             _ms(first["wall_s"]), _ms(first["cpu_s"]), _x(first["wall_s"] / warm), "-"]]
+    rows += [[f"then {display_name(m)}, first call", _ms(s), _ms(cpu.get(m)), _x(s / warm),
+              _x(cpu[m] / warm_cpu) if m in cpu and warm_cpu else "-"]
              for m, s in latency["switch"].items()]
-    rows.append([f"{display_name(first['method'])}, warm (median)", _ms(warm), "-", "1"])
+    rows.append([f"{display_name(first['method'])}, warm (median)", _ms(warm), _ms(warm_cpu),
+                 "1", "1"])
     return ["Latency on one image: the first map of a model (its analysis, and tracing and "
             "compiling its pass, included), then the first call of each other method that "
             "reads the same compiled pass (no new trace):", ""] + \
-        _table(["call", "wall ms", "CPU ms", "x a warm call"], rows)
+        _table(["call", "wall ms", "CPU ms", "x a warm call (wall)", "x a warm call (CPU)"],
+               rows)
 
 
 def _peers_section(models: dict) -> list[str]:
