@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from .gradient import gradcam_weights
 from .passes import Pass
-from .pipeline import finish, upsample, weighted_sum
+from .pipeline import rectify, upsample, weighted_sum
 
 __all__ = ["guided_backprop_gradients", "guided_gradcam_gradients"]
 
@@ -43,6 +43,5 @@ def guided_gradcam_gradients(p: Pass):
     A^k))`` with Grad-CAM's weights ``w_k = 1/Z sum_ij dS/dA^k_ij`` (ordinary gradients)."""
     import tensorflow as tf
 
-    size = tf.shape(p.input_gradients)[2:4]
-    cam, _ = finish(weighted_sum(p.activations, gradcam_weights(p)), size)
-    return p.input_gradients * upsample(cam, size)[..., None]
+    cam = rectify(weighted_sum(p.activations, gradcam_weights(p)))
+    return p.input_gradients * upsample(cam, tf.shape(p.input_gradients)[2:4])[..., None]

@@ -52,7 +52,7 @@ from .inputs import Target, image_batch, resolve_target
 from .keras_internals import traced_once
 
 __all__ = [
-    "Request", "prepare", "GIVES", "make_maps", "map_check", "finish", "normalise",
+    "Request", "prepare", "GIVES", "make_maps", "map_check", "finish", "rectify", "normalise",
     "weighted_sum", "upsample", "choose_classes", "finite_flags", "check_finite_flags",
     "compiled", "signature", "explanation",
 ]
@@ -127,15 +127,20 @@ def upsample(maps, size):
     return tf.reshape(upsampled, tf.concat([shape[:2], tf.shape(upsampled)[1:3]], axis=0))
 
 
+def rectify(raw):
+    """The ReLU of a raw map, never NaN: NaN becomes 0 and +inf the largest float32."""
+    import tensorflow as tf
+
+    raw = tf.where(tf.math.is_nan(raw), tf.zeros_like(raw), raw)
+    return tf.clip_by_value(raw, 0.0, np.finfo(np.float32).max)
+
+
 def finish(raw, size):
     """ReLU, upsample and normalise ``raw`` ``(N, k, h, w)`` -> ``(raw, maps (N, k, H, W))``.
 
     ``size`` is the input's ``(H, W)`` (a tensor or a pair).
     """
-    import tensorflow as tf
-
-    raw = tf.where(tf.math.is_nan(raw), tf.zeros_like(raw), raw)
-    raw = tf.clip_by_value(raw, 0.0, np.finfo(np.float32).max)
+    raw = rectify(raw)
     return raw, normalise(upsample(raw, size))
 
 
