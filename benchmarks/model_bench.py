@@ -35,7 +35,8 @@ from .results import ModelResult, StoredModels, save_models
 from .subjects import Subject
 from .timing import Block, run_block, timed
 
-__all__ = ["Settings", "SETTINGS", "benchmark_subject", "single_pass_methods", "main"]
+__all__ = ["Settings", "SETTINGS", "benchmark_subject", "single_pass_methods",
+           "measure_latency", "main"]
 
 
 def single_pass_methods() -> tuple[str, ...]:
@@ -70,8 +71,6 @@ class Settings:
             tf-keras-vis') in the Score-CAM block; None runs every channel.
         full_scorecam: also run Score-CAM on every channel (with tf-keras-vis' full
             Scorecam) at these batch sizes.
-        guided_rounds: the most rounds the guided methods take part in (they have no
-            budget, and each costs a backward pass down to the input).
         peer_memory_limit_gb: tf-keras-vis Scorecam builds every masked image in memory at
             once; it is not run where that would take more than this.
         peer_cpu_limit_s: nor where the forward passes it must run would cost more than
@@ -93,7 +92,6 @@ class Settings:
     perturbation: dict[str, Rounds] = field(default_factory=dict)
     scorecam_channels: int | None = 8
     full_scorecam: tuple[int, ...] = ()
-    guided_rounds: int = 2
     peer_memory_limit_gb: float = 2.0
     peer_cpu_limit_s: float = 15.0
     slow_peer_rounds: dict[str, int] = field(default_factory=dict)
@@ -197,11 +195,17 @@ def check_agreement(subject: Subject, peer_list: list, images: np.ndarray,
     return rows
 
 
-def _has_cam(subject: Subject) -> bool:
+def _applies(subject: Subject, method: str) -> bool:
+    """Whether ``method`` is defined on the subject's model and layer (its row's
+    ``applies``: CAM needs a pooling -> Dense head)."""
     from camutils.methods.feature_model import feature_model
+    from camutils.methods.registry import method_info
 
+    row = method_info(method)
+    if row.applies is None:
+        return True
     try:
-        feature_model(subject.model, subject.layer).cam_head()
+        row.applies(feature_model(subject.model, subject.layer))
         return True
     except ValueError:
         return False
@@ -251,11 +255,9 @@ def _warm_up(spec: Spec) -> dict[str, float]:
 
 
 def _single_pass_spec(subject, settings, batch, images, refs) -> Spec:
-    methods = [m for m in settings.methods if m != "cam" or _has_cam(subject)]
-    # The guided methods have no budget and cost a backward pass to the input: fewer rounds.
+    methods = [m for m in settings.methods if _applies(subject, m)]
     return Spec("single", f"{subject.name} b{batch} single-pass", lambda: refs.forward(images),
-                {method: _explainer(subject, method, images) for method in methods},
-                limits={m: settings.guided_rounds for m in methods if m.startswith("guided")})
+                {method: _explainer(subject, method, images) for method in methods})
 
 
 def _peers_spec(subject, settings, batch, images, classes, refs, gradient_peers) -> Spec:
@@ -325,6 +327,46 @@ def _scorecam_spec(subject, settings, batch, images, classes, refs, channels: in
                        "skipped": skipped})
 
 
+# --------------------------------------------------------------------------- latency
+
+#: The method whose first map is timed (the default of `camutils.explain`).
+FIRST_METHOD = "gradcam"
+
+
+def measure_latency(subject: Subject, warm_calls: int = 5) -> dict:
+    """The first map of the model and the cost of switching methods, on one image.
+
+    camutils' cache of the model is emptied first, so the first map pays for everything a
+    new model costs (its analysis, tracing and compiling its pass); then each other one-pass
+    method that reads the same pass (from the method table) is called once, and the first
+    method again ``warm_calls`` times. Returns ``{"first_map": {"method", "wall_s",
+    "cpu_s"}, "switch": {method: wall s}, "switch_cpu": {method: CPU s}, "warm_s": median
+    wall s, "warm_cpu_s": median CPU s}`` (the method switch is judged on CPU time, as the
+    ratio budgets are: see `benchmarks.timing`).
+    """
+    import camutils
+    from camutils.methods.registry import method_info, method_table
+    from camutils.model_cache import model_cache
+
+    model_cache(subject.model).clear()
+    image = subject.inputs(1)
+    first = method_info(FIRST_METHOD)
+    wall, cpu = time.perf_counter(), time.process_time()
+    camutils.explain(subject.model, image, first.name, layer=subject.layer)
+    latency = {"first_map": {"method": first.name, "wall_s": time.perf_counter() - wall,
+                             "cpu_s": time.process_time() - cpu}, "switch": {}, "switch_cpu": {}}
+    for row in method_table():
+        if row.name != first.name and row.passes == "one" and \
+                row.pass_kind == first.pass_kind and _applies(subject, row.name):
+            latency["switch"][row.name], latency["switch_cpu"][row.name] = timed(
+                lambda: camutils.explain(subject.model, image, row.name, layer=subject.layer))
+    warm = [timed(lambda: camutils.explain(subject.model, image, first.name,
+                                           layer=subject.layer)) for _ in range(warm_calls)]
+    latency["warm_s"] = float(np.median([w for w, _ in warm]))
+    latency["warm_cpu_s"] = float(np.median([c for _, c in warm]))
+    return latency
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -340,6 +382,8 @@ def benchmark_subject(subject: Subject, settings: Settings | None = None) -> Mod
 
     settings = settings or Settings()
     started = time.perf_counter()
+    _log(settings.progress, f"[{subject.name}] first map and method switch")
+    latency = measure_latency(subject)
     refs = References(subject.model, subject.layer)
     largest = subject.inputs(max(settings.batches))
     activations_all, logits = refs.feature(largest)
@@ -349,7 +393,7 @@ def benchmark_subject(subject: Subject, settings: Settings | None = None) -> Mod
     result = {
         "model": subject.name, "layer": subject.layer, "weights": subject.weights,
         "facts": subject.facts, "settings": _settings_dict(settings),
-        "agreement": [], "first_call": {}, "batches": {},
+        "agreement": [], "first_call": {}, "latency": latency, "batches": {},
     }
     if settings.peers:
         _log(settings.progress, f"[{subject.name}] agreement with the peers")

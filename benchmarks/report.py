@@ -15,16 +15,24 @@ from pathlib import Path
 
 from .budgets import (BUDGET_BATCH, BUDGET_MODEL, NOTEBOOK_MIB, NOTEBOOK_SECONDS,
                       display_name, evaluate, peer_ratios)
-from .results import PERTURBATION_BLOCKS, DatasetResult, Measured, ModelResult
+from .results import PERTURBATION_BLOCKS, DatasetResult, Measured, ModelResult, block_key
 
 __all__ = ["write_report", "render_markdown", "plot_batches", "PLOT_NAME", "DOC_NAME"]
 
 DOC_NAME = "benchmarks.md"
 PLOT_NAME = "benchmarks_batch.png"
 
-# Methods drawn in the plot (all are in the tables).
-_PLOTTED = ("cam", "gradcam", "gradcam++", "layercam", "guided_gradcam", "ablationcam",
-            "scorecam")
+
+def _plotted() -> list[str]:
+    """The methods drawn in the plot (all are in the tables): the first of each cost class
+    in the method table."""
+    from camutils.methods.registry import method_table
+
+    first: dict[str, str] = {}
+    for row in method_table():
+        first.setdefault(row.cost, row.name)
+    return list(first.values())
+
 _PLOTTED_PEERS = ("tf-keras-vis Gradcam", "Keras example (GradientTape)")
 
 
@@ -131,19 +139,18 @@ def _model_section(name: str, result: ModelResult) -> list[str]:
     counts = ", ".join(f"batch {b}: {single[b].rounds or '?'}" for b in batches)
     lines += ["Single-pass methods against the plain forward pass: median wall ms per batch, "
               "and the median over interleaved rounds of each run's CPU time (wall time) "
-              f"over the forward pass run next to it (rounds: {counts}; the guided methods, "
-              "which no budget judges, take part in fewer):", ""]
+              f"over the forward pass run next to it (rounds: {counts}):", ""]
     lines += _table(header, rows)
 
     rows = []
-    for key, label in (("ablationcam", "Ablation-CAM"), ("scorecam", "Score-CAM"),
-                       ("scorecam_full", "Score-CAM, all channels")):
+    for key, method in PERTURBATION_BLOCKS.items():
+        label = display_name(method) + (", all channels" if key != method else "")
         for b in batches:
             block = result.block(b, key)
             if not block:
                 continue
-            ours = block.candidates[PERTURBATION_BLOCKS[key]]
-            what = (f"{block.passes} head passes" if key == "ablationcam" else
+            ours = block.candidates[method]
+            what = (f"{block.passes} head passes" if block.channels is None else
                     f"{block.passes} masked images ({block.channels} channels)")
             rows.append([label, b, what, _ms(block.baseline.median_s),
                          _ms(ours.median_s), _both(ours)])
@@ -153,18 +160,41 @@ def _model_section(name: str, result: ModelResult) -> list[str]:
         lines += _table(["method", "batch", "passes", "reference ms", "camutils ms",
                          "x reference, CPU (wall)"], rows)
 
+    lines += _latency_lines(result)
     first = result.first_call
     if first:
         smallest = batches[0]
         rows = [[display_name(m), _ms(ms)] for m, ms in first.get("single", {}).items()
                 if m != "(baseline)"]
-        for key in ("ablationcam", "scorecam"):
-            if key in first.get(key, {}):
-                rows.append([display_name(key), _ms(first[key][key])])
+        for key, method in PERTURBATION_BLOCKS.items():
+            if key == method and method in first.get(key, {}):
+                rows.append([display_name(method), _ms(first[key][method])])
         lines += [f"First call at batch {smallest} (tracing and compilation included; "
                   "camutils traces once for every batch size), ms:", ""]
         lines += _table(["method", "first call ms"], rows)
     return lines
+
+
+def _latency_lines(result: ModelResult) -> list[str]:
+    """The first map of the model, and the first call of each method on the same pass."""
+    latency = result.latency
+    if not latency:
+        return []
+    first, warm = latency["first_map"], latency["warm_s"]
+    warm_cpu = latency.get("warm_cpu_s")
+    cpu = latency.get("switch_cpu", {})
+    rows = [[f"first map ({display_name(first['method'])}, a new model)",
+             _ms(first["wall_s"]), _ms(first["cpu_s"]), _x(first["wall_s"] / warm), "-"]]
+    rows += [[f"then {display_name(m)}, first call", _ms(s), _ms(cpu.get(m)), _x(s / warm),
+              _x(cpu[m] / warm_cpu) if m in cpu and warm_cpu else "-"]
+             for m, s in latency["switch"].items()]
+    rows.append([f"{display_name(first['method'])}, warm (median)", _ms(warm), _ms(warm_cpu),
+                 "1", "1"])
+    return ["Latency on one image: the first map of a model (its analysis, and tracing and "
+            "compiling its pass, included), then the first call of each other method that "
+            "reads the same compiled pass (no new trace):", ""] + \
+        _table(["call", "wall ms", "CPU ms", "x a warm call (wall)", "x a warm call (CPU)"],
+               rows)
 
 
 def _peers_section(models: dict) -> list[str]:
@@ -402,12 +432,10 @@ def plot_batches(models: dict, path: Path) -> Path:
 
         ax.plot(xs, series(lambda e: e["single"].baseline.median_s), "k-o", lw=2,
                 ms=3, label="forward pass")
-        for method in _PLOTTED:
-            if method in ("ablationcam", "scorecam"):
-                getter = (lambda e, m=method: e[m].candidates[m].median_s if m in e else None)
-            else:
-                getter = (lambda e, m=method: getattr(e["single"].candidates.get(m), "median_s",
-                                                      None))
+        for method in _plotted():
+            getter = (lambda e, m=method: getattr(
+                e[block_key(m)].candidates.get(m) if block_key(m) in e else None, "median_s",
+                None))
             values = series(getter)
             if not all(math.isnan(v) for v in values):
                 ax.plot(xs, values, "-o", ms=3, lw=1, label=display_name(method))

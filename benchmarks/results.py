@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 __all__ = [
-    "Measured", "BlockResult", "ModelResult", "StoredModels", "PERTURBATION_BLOCKS",
+    "Measured", "BlockResult", "ModelResult", "StoredModels", "PERTURBATION_BLOCKS", "block_key",
     "load_models", "save_models", "DatasetResult", "load_dataset", "save_dataset",
     "read_json", "write_json",
 ]
@@ -32,6 +32,18 @@ PERTURBATION_BLOCKS = {"ablationcam": "ablationcam", "scorecam": "scorecam",
                        "scorecam_full": "scorecam"}
 
 _NAN = float("nan")
+
+
+def block_key(method: str) -> str:
+    """The block a method is timed in: its own (named by the method) when its row needs many
+    passes (a pass per channel: Score-CAM, Ablation-CAM), else ``"single"``."""
+    from camutils.methods.registry import method_info
+
+    try:
+        many = method_info(method).passes == "many"
+    except ValueError:  # not a method of the table (a peer, or a method since removed)
+        many = False
+    return method if many else "single"
 
 
 def _split(cls, data: dict) -> tuple[dict, dict]:
@@ -132,6 +144,7 @@ class ModelResult:
     settings: dict = field(default_factory=dict)
     agreement: list = field(default_factory=list)
     first_call: dict = field(default_factory=dict)
+    latency: dict = field(default_factory=dict)
     batches: dict[str, dict[str, BlockResult]] = field(default_factory=dict)
     seconds: float = _NAN
     load_s: float | None = None
@@ -147,10 +160,9 @@ class ModelResult:
         return self.batches.get(str(batch), {}).get(key)
 
     def candidate(self, batch: str, method: str) -> Measured | None:
-        """The timings of ``method`` at ``batch``: from its perturbation block, or from the
+        """The timings of ``method`` at ``batch``: from its own block, or from the
         single-pass block (None if not measured)."""
-        key = method if method in ("scorecam", "ablationcam") else "single"
-        block = self.block(batch, key)
+        block = self.block(batch, block_key(method))
         return None if block is None else block.candidates.get(method)
 
     @classmethod
@@ -163,7 +175,8 @@ class ModelResult:
     def to_dict(self) -> dict:
         data = {}
         for f in fields(self):
-            if f.name == "extra" or (f.name == "load_s" and self.load_s is None):
+            if f.name == "extra" or (f.name == "load_s" and self.load_s is None) or \
+                    (f.name == "latency" and not self.latency):  # (not in older results)
                 continue
             value = getattr(self, f.name)
             if f.name == "batches":

@@ -85,7 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_explain(commands)
+    _add_audit(commands)
+    _add_small_commands(commands)
+    return parser
 
+
+def _add_explain(commands) -> None:
+    """The ``explain`` command: images, the model, the method and target, the overlays."""
     explain = commands.add_parser(
         "explain", help="write CAM overlays of images as PNG and print their top classes",
         description="Explain images with a CAM method: print each image's top classes and "
@@ -127,11 +134,15 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--out", "-o", default="cam_overlays",
                          help="folder for the PNG files, created when missing (default: %(default)s)")
     explain.add_argument("--max-channels", type=_positive_int, default=None,
-                         help="Score-CAM only: use this many of the most active channels "
-                              "(default: all of them; fewer is faster)")
+                         help=f"{_labels_with_option('max_channels')} only: use this many of "
+                              "the most active channels (default: all of them; fewer is "
+                              "faster)")
     explain.add_argument("--quiet", "-q", action="store_true",
                          help="print only the written file names, no top-k and no progress bar")
 
+
+def _add_audit(commands) -> None:
+    """The ``audit`` command: a finished folder run and the report's settings."""
     audit = commands.add_parser(
         "audit", help="summarise a folder run: where the maps look, per class; shortcut suspects",
         description="Audit a finished folder run (the --out folder of 'camutils explain "
@@ -152,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--report", default=None, metavar="FOLDER",
                        help="where to write the report (default: DIR/audit)")
 
+
+def _add_small_commands(commands) -> None:
+    """models, layers, samples, prefetch and doctor."""
     commands.add_parser("models", help="list the zoo's models and whether they work offline",
                         description="List the zoo's models and whether they work offline.")
     layers = commands.add_parser("layers", help="list a model's spatial layers (for --layer)",
@@ -176,7 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "remedy when the course cannot run.")
     doctor.add_argument("--no-kernel", action="store_true",
                         help="skip starting a Jupyter kernel (the slowest check)")
-    return parser
+
+
+def _labels_with_option(option: str) -> str:
+    """The labels of the methods that have ``option`` ("Score-CAM"), from the method table."""
+    from .methods.registry import method_table
+
+    return ", ".join(m.label for m in method_table() if option in m.option_names) or "no method"
 
 
 def _methods_help() -> str:
@@ -303,12 +323,14 @@ class _Overlays:
 def run_explain(args, out=None) -> int:
     """The ``explain`` command; returns the exit status."""
     out = sys.stdout if out is None else out
-    from .methods import canonical_name
+    from .methods.registry import method_info
 
-    method = canonical_name(args.method)
+    method = method_info(args.method).name
     _check_cmap(args.cmap)
-    if args.max_channels is not None and method != "scorecam":
-        raise CommandError(f"--max-channels applies to Score-CAM only, not to {method!r}.")
+    if args.max_channels is not None and \
+            "max_channels" not in method_info(method).option_names:
+        raise CommandError(f"--max-channels applies to {_labels_with_option('max_channels')} "
+                           f"only, not to {method!r}.")
     folder = Path(args.out).expanduser()
     images = collect_images(args.images, exclude=folder)
     if folder.exists() and not folder.is_dir():

@@ -1,10 +1,11 @@
 """When running a model goes wrong, one clear error that says what happened and what to do.
 
-    NonFiniteError                          NaN or infinite logits, activations, gradients
-    check_finite(model, values, what)       raise it when host arrays are not finite
-    nonfinite_error(model, what, images)    the error, with its cause found
-    run_model(model, function, inputs)      call a compiled function of the model: an image
-                                            too small for its layers is a clear ValueError
+    NonFiniteError                            NaN or infinite logits, activations, gradients
+    check_finite_values(model, values, what)  raise it when host arrays are not finite
+    nonfinite_error(model, what, images)      the error, with its cause found
+    run_model(model, function, inputs)        call a compiled function of the model: an
+                                              image too small for its layers is a clear
+                                              ValueError
 
 The causes are looked for only once something has failed, so the way that works pays
 nothing for them:
@@ -27,7 +28,7 @@ from typing import Callable
 import numpy as np
 
 __all__ = [
-    "NonFiniteError", "nonfinite_weights", "nonfinite_error", "check_finite", "run_model",
+    "NonFiniteError", "nonfinite_weights", "nonfinite_error", "check_finite_values", "run_model",
     "input_size_error",
 ]
 
@@ -125,7 +126,7 @@ def nonfinite_error(model, what: str, images=None, inputs=None) -> ValueError:
     return NonFiniteError(message, images)
 
 
-def check_finite(model, values, what: str, inputs=None, name_images: bool = True) -> None:
+def check_finite_values(model, values, what: str, inputs=None, name_images: bool = True) -> None:
     """Raise `nonfinite_error` when ``values`` (a batch, one row per image) are not all finite.
 
     ``name_images=False`` counts the rows instead of naming them (when they are not the

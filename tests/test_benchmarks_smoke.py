@@ -110,12 +110,34 @@ def test_budgets_pass_and_miss_at_their_limits():
     assert status["Grad-CAM++ <= 1.2 x one forward pass"] == "miss"
     assert status["Grad-CAM <= 1.2 x one forward pass"] == "pass"
     assert status["Ablation-CAM <= 1.2 x the passes it must run"] == "pass"
+    assert status["Guided Backprop <= 2.5 x one forward pass"] == "pass"
     assert status["faster than P at every batch size"] == "pass"
     assert status["`make test` <= 7 min"] == "not measured"
 
     slower = _fake_result(ratios, peer_ratio=1.5)
     rows = budgets.evaluate({budgets.BUDGET_MODEL: slower}, course=None)
     assert {r.budget: r.status for r in rows}["faster than P at every batch size"] == "miss"
+
+
+def test_latency_budgets_pass_and_miss_at_their_limits():
+    result = _fake_result({m: 1.0 for m in budgets.ratio_budgets()}, peer_ratio=0.5)
+    result.latency = {"first_map": {"method": "gradcam", "wall_s": 0.99, "cpu_s": 0.9},
+                      "switch": {"gradcam++": 0.2, "layercam": 0.05}, "warm_s": 0.04,
+                      "switch_cpu": {"gradcam++": 0.05, "layercam": 0.081}, "warm_cpu_s": 0.04}
+    rows = {r.budget: r for r in budgets.evaluate({budgets.BUDGET_MODEL: result})}
+    assert rows["first map (Grad-CAM) <= 1.0 s"].status == "pass"
+    switch = rows["another method on the same pass <= 2.0 x a warm call (no new trace)"]
+    # judged on CPU time (one call each)
+    assert switch.status == "miss" and switch.value == pytest.approx(0.081 / 0.04)
+    assert "LayerCAM" in switch.measured
+    result.latency["first_map"]["wall_s"] = 1.01
+    result.latency["switch_cpu"]["layercam"] = 0.079
+    rows = {r.budget: r for r in budgets.evaluate({budgets.BUDGET_MODEL: result})}
+    assert rows["first map (Grad-CAM) <= 1.0 s"].status == "miss"
+    assert rows["another method on the same pass <= 2.0 x a warm call (no new trace)"]\
+        .status == "pass"
+    rows = {r.budget: r for r in budgets.evaluate({})}
+    assert rows["first map <= 1.0 s"].status == "not measured"
 
 
 def test_notebook_budgets_and_failures():
@@ -186,6 +208,11 @@ def test_harness_measures_every_method_and_peer(smoke_result):
         for block in entry.values():
             for candidate in block.candidates.values():
                 assert candidate.median_s > 0 and candidate.ratio > 0
+    latency = smoke_result.latency  # the first map, then the methods of the same pass
+    assert latency["first_map"]["method"] == "gradcam" and latency["first_map"]["wall_s"] > 0
+    assert set(latency["switch"]) == {"gradcam++", "xgradcam", "hirescam", "layercam"}
+    assert set(latency["switch_cpu"]) == set(latency["switch"])
+    assert latency["warm_s"] > 0 and latency["warm_cpu_s"] > 0
     first = smoke_result.first_call
     assert set(first["single"]) == set(single_pass_methods()) | {"(baseline)"}
     assert "scorecam_full" in first  # warmed at its own (larger) batch size

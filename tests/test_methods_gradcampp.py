@@ -15,7 +15,7 @@ import _models as M
 
 from camutils import methods as cm
 from camutils.methods.gradient import ALPHA_NORMALISATIONS, gradcam_plus_plus_weights
-from camutils.methods.pipeline import Pass
+from camutils.methods.passes import Pass
 
 CONVENTIONS = ["positive", "all", "none"]
 
@@ -24,7 +24,8 @@ def _pass(activations, gradients):
     """A Pass for one image, one target and one channel: A (h, w), g (h, w)."""
     a = np.asarray(activations, np.float32)[None, :, :, None]            # (1, h, w, 1)
     g = np.asarray(gradients, np.float32)[None, None, :, :, None]        # (1, 1, h, w, 1)
-    return Pass(a, g, None, None, None, None)
+    return Pass(activations=a, logits=None, classes=None, scores=None, feature=None,
+                gradients=g)
 
 
 # One channel on a 2 x 2 grid, worked out on paper. sum A = 1 + 2 + 3 + 0 = 6.

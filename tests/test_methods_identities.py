@@ -234,15 +234,17 @@ def test_topk_maps_equal_maps_of_each_class(model, x):
         np.testing.assert_allclose(top.score[:, j], single.score, rtol=1e-6)
 
 
-def _guided_reference(model, x, classes):
-    """Guided backprop with its own forward pass: custom-gradient ReLUs, the model's weights."""
+def _guided_reference(model, x, classes, top=None):
+    """Guided backprop with its own forward pass: custom-gradient ReLUs (ReLU6 with
+    ``top=6``), the model's weights."""
 
     @tf.custom_gradient
     def guided_relu(v):
         def grad(dy):
-            return tf.where((v > 0) & (dy > 0), dy, tf.zeros_like(dy))
+            keep = (v > 0) & (dy > 0) & ((v < top) if top else True)
+            return tf.where(keep, dy, tf.zeros_like(dy))
 
-        return tf.nn.relu(v), grad
+        return (tf.nn.relu(v) if top is None else tf.minimum(tf.nn.relu(v), top)), grad
 
     images = tf.constant(x)
     with tf.GradientTape() as tape:
@@ -292,6 +294,9 @@ def test_guided_backprop_handles_relu6():
     activations, _ = feature_model(model, "conv1")(x)
     assert (activations >= 6).any()
     assert np.isfinite(e.maps).all() and e.maps.max() == 1.0
+    expected = _guided_reference(model, x, e.class_index, top=6.0)
+    np.testing.assert_allclose(e.extras["gradients"], expected, rtol=1e-4,
+                               atol=1e-6 * np.abs(expected).max())
 
 
 def test_guided_gradcam_is_guided_backprop_times_upsampled_gradcam(model, x):
@@ -305,3 +310,124 @@ def test_guided_gradcam_is_guided_backprop_times_upsampled_gradcam(model, x):
     np.testing.assert_allclose(e.raw, np.abs(expected).max(axis=-1), rtol=1e-4,
                                atol=1e-6 * np.abs(expected).max())
     assert e.layer == "conv2"
+
+
+def test_guided_gradcam_takes_ordinary_gradients_at_the_layer_in_its_one_pass(model, x):
+    # At conv1 a guided ReLU (conv2's) lies between the layer and the logits: the Grad-CAM
+    # part must use the ordinary gradients there, the guided part the guided ones.
+    g = cm.gradcam(model, x, layer="conv1")
+    guided = cm.guided_backprop(model, x).extras["gradients"]
+    e = cm.guided_gradcam(model, x, layer="conv1")
+    expected = guided * _resize(g.raw, (16, 16))[..., None]
+    np.testing.assert_allclose(e.extras["gradients"], expected, rtol=1e-4,
+                               atol=1e-6 * np.abs(expected).max())
+
+
+# --------------------------------------------------------------------------- by hand, where
+# the gradient varies over positions (a Flatten head), against tf.GradientTape
+
+
+@pytest.fixture(scope="module")
+def flatten_model():
+    return M.gap_model(channels=(4, 6), head="flatten", seed=7)
+
+
+def _tape_activations_and_gradients(model, x, layer="conv2"):
+    """A and dS/dA for each image's top class, by a plain GradientTape on a Keras model that
+    returns the layer's output and the logits (the Keras example's recipe)."""
+    import keras
+
+    opened = keras.Model(model.input, [model.get_layer(layer).output, model.output])
+    with tf.GradientTape() as tape:
+        activations, logits = opened(tf.constant(x), training=False)
+        classes = tf.argmax(logits, axis=1)
+        score = tf.reduce_sum(tf.gather(logits, classes, batch_dims=1))
+    gradients = tape.gradient(score, activations)
+    return activations.numpy(), gradients.numpy(), classes.numpy()
+
+
+def test_xgradcam_by_hand_where_its_weights_differ_from_gradcams(flatten_model, x):
+    a, g, classes = _tape_activations_and_gradients(flatten_model, x)
+    assert g.std(axis=(1, 2)).max() > 0.1 * np.abs(g).max()  # the gradient varies
+    total = a.sum(axis=(1, 2), keepdims=True)
+    weights = (np.divide(a, total, out=np.zeros_like(a), where=total != 0) * g).sum(axis=(1, 2))
+    expected = np.maximum(np.einsum("nhwc,nc->nhw", a, weights), 0)
+    e = cm.xgradcam(flatten_model, x)
+    np.testing.assert_array_equal(e.class_index, classes)
+    np.testing.assert_allclose(e.raw, expected, rtol=1e-4, atol=1e-6 * expected.max())
+    # Grad-CAM's weights (the mean gradient) give another map here, whatever its scale
+    mean_weights = g.mean(axis=(1, 2))
+    gradcam = np.maximum(np.einsum("nhwc,nc->nhw", a, mean_weights), 0)
+    np.testing.assert_allclose(cm.gradcam(flatten_model, x).raw, gradcam, rtol=1e-4,
+                               atol=1e-6 * gradcam.max())
+    unit = lambda m: m / m.max(axis=(1, 2), keepdims=True)  # noqa: E731
+    assert np.abs(unit(expected) - unit(gradcam)).max() > 0.1
+
+
+@pytest.mark.parametrize("channels", [16, 32])
+def test_eigencam_sign_makes_the_projection_positive_on_wide_layers(channels):
+    # On layers of 16 and more channels the SVD's first vector comes out with either sign;
+    # for non-negative activations the right one is the Perron vector, whose projection is
+    # non-negative everywhere (and not all zero).
+    model = M.gap_model(channels=(8, channels), seed=2)
+    images = M.images(4, seed=2)
+    activations, _ = targets.feature_model(model, "conv2")(images)
+    e = cm.eigencam(model, images)
+    for n in range(len(images)):
+        flat = activations[n].reshape(-1, channels).astype(np.float64)
+        _, _, vt = np.linalg.svd(flat, full_matrices=False)
+        projection = flat @ vt[0]
+        projection *= np.sign(projection.sum())
+        assert projection.min() > -1e-6 * projection.max()  # the Perron vector
+        expected = np.maximum(projection, 0).reshape(activations.shape[1:3])
+        assert e.raw[n].max() > 0
+        np.testing.assert_allclose(e.raw[n], expected, rtol=1e-4, atol=1e-5 * expected.max())
+
+
+def test_scorecam_equation_by_hand(model, x):
+    """w_k = softmax(f(X * s(Up(A^k))))_c, s the min-max normalisation of each upsampled
+    channel: each of the C masked images run through the model, here, one by one."""
+    activations, logits, _, _ = _layer_and_kernel(model, x)
+    classes = logits.argmax(axis=1)
+    weights = np.zeros(activations.shape[::3], np.float32)  # (N, C)
+    for n in range(len(x)):
+        for k in range(activations.shape[-1]):
+            mask = _resize(activations[n, None, :, :, k], x.shape[1:3])[0]
+            low, high = mask.min(), mask.max()
+            mask = (mask - low) / (high - low) if high > low else np.zeros_like(mask)
+            masked_logits = np.asarray(model(x[n:n + 1] * mask[None, :, :, None]))[0]
+            probabilities = np.exp(masked_logits - masked_logits.max())
+            weights[n, k] = (probabilities / probabilities.sum())[classes[n]]
+    expected = np.maximum(np.einsum("nhwc,nc->nhw", activations, weights), 0)
+    e = cm.scorecam(model, x)
+    np.testing.assert_array_equal(e.class_index, classes)
+    np.testing.assert_allclose(e.raw, expected, rtol=1e-4, atol=1e-6 * expected.max())
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_the_input_gradient_pass_gives_tensorflows_gradients_through_every_convolution(padding):
+    # No ReLU to guide: guided backpropagation is then the plain input gradient, through
+    # the input-only gradients of 1 x 1, 3 x 3 and 5 x 5 convolutions and depthwise ones
+    # (stride 1 and 2, depth multiplier 1 and 2), computed by forward convolutions where
+    # that is faster.
+    import keras
+
+    inputs = keras.Input((16, 16, 3))
+    h = keras.layers.Conv2D(8, 3, strides=2, padding=padding, name="stem")(inputs)
+    h = keras.layers.Conv2D(6, 1, name="pointwise")(h)
+    h = keras.layers.DepthwiseConv2D(3, padding=padding, name="depthwise")(h)
+    h = keras.layers.DepthwiseConv2D(5, padding="same", name="depthwise5")(h)
+    h = keras.layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2,
+                                     name="depthwise_s2")(h)
+    h = keras.layers.Conv2D(5, 3, padding="same", name="last")(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    model = keras.Model(inputs, keras.layers.Dense(4, name="logits")(h))
+    x = M.images(3, seed=5)
+    e = cm.guided_backprop(model, x, target=1)
+    images = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        score = tf.reduce_sum(model(images)[:, 1])
+    expected = tape.gradient(score, images).numpy()
+    np.testing.assert_allclose(e.extras["gradients"], expected, rtol=1e-4,
+                               atol=1e-5 * np.abs(expected).max())

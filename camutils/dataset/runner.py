@@ -6,10 +6,11 @@
 The images flow through a tf.data pipeline (`camutils.dataset.sources`: decoded by
 `camutils.images` in a parallel map, batched, prefetched) into one compiled step per batch,
 and the results stream to disk shard by shard (`camutils.dataset.format`), so memory stays
-flat whatever the dataset's size. A single-pass method (CAM, the Grad-CAM family, Eigen-CAM)
-runs as `camutils.methods.pipeline.rule_chain`, the very chain `camutils.explain` compiles,
-inside ``strategy.run``: with a `tf.distribute` strategy, each replica explains its own
-batches, and each worker of a multi-worker strategy its own shards.
+flat whatever the dataset's size. A one-pass method of the method table (CAM, the Grad-CAM
+family, Eigen-CAM) runs as `camutils.methods.passes.one_pass_chain`, the pass and the rule that
+`camutils.explain` runs, in one compiled step, inside ``strategy.run``: with a `tf.distribute`
+strategy, each replica explains its own batches, and each worker of a multi-worker strategy
+its own shards.
 """
 
 from __future__ import annotations
@@ -169,7 +170,7 @@ def _model_fingerprint(model) -> str:
 
 @dataclass
 class _Plan:
-    """How each batch is explained: a compiled single-pass step, or the method's function."""
+    """How each batch is explained: a compiled one-pass step, or the method's function."""
 
     layer: str
     map_shape: tuple
@@ -180,18 +181,14 @@ class _Plan:
 
 
 def _plan(subject: _Subject, method: str, target, options: dict, strategy, want_maps: bool):
-    import tensorflow as tf
-
-    from ..methods import explain
-    from ..methods.inputs import resolve_target
-    from ..methods.pipeline import RuleCaptured, capture_rule, pass_checks, rule_chain
+    """How each batch is explained, from the method's row: a one-pass method runs in one
+    compiled step (`_compiled_plan`), a per-channel one through `explain` (`_explain_plan`)."""
     from ..methods.registry import method_info
-    from ..model_cache import cached
 
-    info = method_info(method)
-    if info.kind == "guided":
+    row = method_info(method)
+    if row.gives == "pixels":
         raise ValueError(
-            f"explain_dataset keeps each map at the layer's resolution; {info.label} gives maps "
+            f"explain_dataset keeps each map at the layer's resolution; {row.label} gives maps "
             "at the input's resolution (one float per pixel), too large to keep for a whole "
             "dataset. Use a CAM method (gradcam, gradcam++, layercam, ...), or explain batches "
             "yourself with camutils.explain.")
@@ -200,52 +197,75 @@ def _plan(subject: _Subject, method: str, target, options: dict, strategy, want_
         raise TypeError("explain_dataset explains one class per image: target must be None "
                         "(each image's top class), a class index or a class name; run it once "
                         "per class for more.")
+    options = row.checked_options(options)
+    if row.passes == "one":
+        return _compiled_plan(subject, row, target, options, strategy, want_maps)
+    if strategy is not None:
+        from ..methods.registry import method_table
+
+        one_pass = ", ".join(m.name for m in method_table()
+                             if m.passes == "one" and m.gives != "pixels")
+        raise ValueError(
+            f"{row.label} runs many passes per image from Python, so it cannot run inside "
+            "a tf.distribute strategy; run it with strategy=None (or choose a one-pass "
+            f"method: {one_pass}).")
+    return _explain_plan(subject, row, target, options)
+
+
+def _target_index(subject: _Subject, target) -> int | None:
+    """The class ``target`` names (None: each image's top class)."""
+    from ..methods.inputs import resolve_target
+
+    if target is None:
+        return None
+    return int(resolve_target(target, 1, int(subject.model.output_shape[-1]),
+                              subject.class_names).given[0, 0])
+
+
+def _explain_plan(subject: _Subject, row, target, options: dict) -> _Plan:
+    """A per-channel method: its own function explains each batch (in Python)."""
+    from ..methods.feature_model import feature_model
+    from ..methods.layers import resolve_layer
+
     model = subject.model
-    captured = []
-    if info.kind != "perturbation":  # a single-pass method: its call stops after its checks
-        probe = np.zeros((1, *subject.view.input_shape), np.float32)
-        with capture_rule() as captured:
-            try:
-                explain(model, probe, info.name, target=target, layer=subject.layer,
-                        class_names=subject.class_names, **options)
-            except RuleCaptured:
-                pass
-    if not captured:  # a multi-pass method: its own function runs each batch
-        if strategy is not None:
-            raise ValueError(
-                f"{info.label} runs many passes per image from Python, so it cannot run inside "
-                "a tf.distribute strategy; run it with strategy=None (or choose a single-pass "
-                "method: cam, gradcam, gradcam++, xgradcam, hirescam, layercam, eigencam).")
-        from ..methods.feature_model import feature_model
-        from ..methods.layers import resolve_layer
+    layer = resolve_layer(model, subject.layer)
+    opened = feature_model(model, layer)
 
-        layer = resolve_layer(model, subject.layer)
-        opened = feature_model(model, layer)
+    def fallback(inputs):
+        e = row.function(model, inputs, target, layer, class_names=subject.class_names,
+                         **options)
+        _, logits = opened(inputs)  # the logits (beneath a softmax, if the model has one)
+        return {"raw": e.raw, "class_index": e.class_index, "score": e.score,
+                "logits": np.asarray(logits, np.float32), "maps": e.maps}
 
-        def fallback(inputs):
-            e = explain(model, inputs, info.name, target=target, layer=layer,
-                        class_names=subject.class_names, **options)
-            _, logits = opened(inputs)  # the logits (beneath a softmax, if the model has one)
-            return {"raw": e.raw, "class_index": e.class_index, "score": e.score,
-                    "logits": np.asarray(logits, np.float32), "maps": e.maps}
+    shape = tuple(int(n) for n in opened.activation_shape[:2])
+    return _Plan(layer, shape, _target_index(subject, target), None, fallback)
 
-        from ..methods.inputs import check_options
-        from ..methods.registry import method_function
 
-        check_options(method_function(info.name), options)
-        index = None if target is None else int(resolve_target(
-            target, 1, int(model.output_shape[-1]), subject.class_names).given[0, 0])
-        shape = tuple(int(n) for n in opened.activation_shape[:2])
-        return _Plan(layer, shape, index, None, fallback)
+def _compiled_plan(subject: _Subject, row, target, options: dict, strategy,
+                   want_maps: bool) -> _Plan:
+    """A one-pass method: its pass and rule in one compiled step per batch
+    (`camutils.methods.passes.one_pass_chain`, the functions `explain` runs), inside
+    ``strategy.run`` when there is a strategy."""
+    import tensorflow as tf
 
-    request, rule = captured[0]
-    feature, resolved = request.feature, request.target
-    mode, index = resolved.mode, (None if resolved.mode == "top" else int(resolved.given[0, 0]))
+    from ..methods.feature_model import feature_model
+    from ..methods.inputs import Target
+    from ..methods.passes import chain_checks, one_pass_chain
+    from ..model_cache import cached
+
+    model = subject.model
+    feature = feature_model(model, subject.layer)
+    if row.applies is not None:
+        row.applies(feature)
+    index = _target_index(subject, target)
+    mode = "top" if index is None else "given"
+    resolved = Target(mode, 1, None, True)
 
     def replica_step(images):
         n = tf.shape(images)[0]
         given = tf.fill([n, 1], tf.constant(0 if index is None else index, tf.int32))
-        maps, raw, p, finite = rule_chain(feature, rule, images, given, mode, 1)
+        maps, raw, p, finite = one_pass_chain(feature, row, options, images, given, resolved)
         result = {"raw": raw[:, 0], "class_index": p.classes[:, 0], "score": p.scores[:, 0],
                   "logits": p.logits, "finite": finite}
         if want_maps:
@@ -259,14 +279,14 @@ def _plan(subject: _Subject, method: str, target, options: dict, strategy, want_
     # Called as concrete functions (as camutils.methods.pipeline calls its own), so that the
     # step runs as a graph even under tf.config.run_functions_eagerly(True).
     if strategy is None:
-        step = cached(model, ("dataset-step", feature.layer, feature.output, rule, mode, index,
-                              want_maps), build).get_concrete_function()
+        key = ("dataset-step", feature.layer, feature.output, row.name, row.rule,
+               tuple(sorted(options.items())), mode, index, want_maps)
+        step = cached(model, key, build).get_concrete_function()
     else:  # made concrete for the distributed dataset's element spec, in _run
         step = tf.function(lambda images: strategy.run(replica_step, args=(images,)),
                            autograph=False)
     h, w = feature.activation_shape[:2]
-    return _Plan(feature.layer, (int(h), int(w)), index, step, None,
-                 pass_checks(request, rule.name))
+    return _Plan(feature.layer, (int(h), int(w)), index, step, None, chain_checks(feature, row))
 
 
 # --------------------------------------------------------------------------- explain_dataset
@@ -313,8 +333,9 @@ def explain_dataset(model, source, method: str = "gradcam", target=None, layer=N
             ``tf.data.Dataset`` of single images: uint8 images are preprocessed as files are,
             float images are taken as the model's input; elements may be ``(image, label)``
             or dicts with ``"image"``, ``"label"`` and ``"id"``.
-        method: a single-pass method of the method table (cam, gradcam, gradcam++, xgradcam,
-            hirescam, layercam, eigencam) or scorecam / ablationcam (not with a strategy).
+        method: a method of the method table whose map is at the layer's resolution: a
+            one-pass one (cam, gradcam, gradcam++, xgradcam, hirescam, layercam, eigencam),
+            or a per-channel one (scorecam, ablationcam; not with a strategy).
         target: None (each image's top class), a class index or a class name.
         layer: the layer to explain (default: the zoo model's CAM layer, or the last spatial
             layer).

@@ -10,10 +10,14 @@ its function's name, and `METHODS` maps each canonical name to its function.
 
 One module per job:
 
-- `registry`: the method table and `explain`;
-- `pipeline`: the one compiled pipeline every method runs on (upsampling, normalisation,
-  caching), and `Rule`, what a method contributes;
-- `gradient_free`, `gradient`, `perturbation`, `guided`: the methods, family by family;
+- `registry`: the method table (a row carries a method whole: its rule, kind, cost class,
+  options) and `explain`; the plain functions are generated from the rows;
+- `pipeline`: what every method shares (the checked call, the maps made of a rule's output,
+  the compiled functions' cache, the finiteness checks);
+- `passes`: the compiled passes, one per model, layer, target and kind, that the rules read;
+- `gradient_free`, `gradient`, `perturbation`, `guided`: the rules, family by family (and
+  `perturbation`'s driver of the per-channel methods);
+- `options`: a method's options (default, check, meaning);
 - `explanation`, `inputs`: what a method returns, and the checks of what it is given;
 - `layers`, `model_graph`, `feature_model`, `model_runner`: the Keras graph code (which layer,
   what the model looks like, the model opened at a layer, running it with hooks);

@@ -16,7 +16,7 @@ import weakref
 from typing import Callable
 
 from ..model_cache import cached
-from ..model_errors import check_finite, run_model
+from ..model_errors import check_finite_values, run_model
 from .keras_internals import call_layer, traced_once
 from .layers import get_layer, resolve_layer, resolve_output
 from .model_graph import CamHead, describe_model, logits_beneath_softmax
@@ -66,18 +66,18 @@ class FeatureModel:
             raise ReferenceError("The model of this FeatureModel no longer exists.")
         return model
 
-    def _logits(self, outputs):
+    def logits_of(self, outputs):
+        """The float32 logits of the explained output, from the model's ``outputs`` (read
+        beneath the softmax when the output is one)."""
         import tensorflow as tf
 
         logits, _ = logits_beneath_softmax(flat(outputs)[self.output])
         return tf.cast(logits, tf.float32)
 
-    def forward(self, images, watch: Callable | None = None):
-        """``(activations, logits)`` for a batch; ``watch(activations)`` is called first.
-
-        The activations keep the layer's dtype (watch them for gradients); the logits are
-        float32.
-        """
+    def run(self, images, watch: Callable | None = None):
+        """``(layer output, model outputs)`` for a batch: one run of the model, the layer's
+        output tapped on the way (and ``watch(layer output)`` called first, for gradients).
+        The layer's output keeps its dtype; `to_grid` makes activations of it."""
         captured = []
 
         def tap(tensor):
@@ -87,11 +87,28 @@ class FeatureModel:
             return tensor
 
         outputs = ModelRunner(taps={self.layer: tap}).run(self._get_model(), images)
-        return captured[0], self._logits(outputs)
+        return captured[0], outputs
+
+    def to_grid(self, tensor):
+        """The layer's output (or its gradient) as a spatial grid ``(N, h, w, C)`` float32.
+
+        The one step between what the layer gives and what every rule reads: a feature map
+        is a grid already. (A token sequence ``(N, tokens, features)`` will be reshaped to
+        its grid here, prefix tokens dropped: the gradients pass through the same step.)
+        """
+        import tensorflow as tf
+
+        return tf.cast(tensor, tf.float32)
+
+    def forward(self, images, watch: Callable | None = None):
+        """``(activations, logits)`` for a batch, both float32; ``watch(layer output)`` is
+        called first."""
+        tapped, outputs = self.run(images, watch)
+        return self.to_grid(tapped), self.logits_of(outputs)
 
     def logits(self, images):
         """The logits of the whole network for a batch of images."""
-        return self._logits(ModelRunner().run(self._get_model(), images))
+        return self.logits_of(ModelRunner().run(self._get_model(), images))
 
     def head(self, images, activations, at: str | None = None):
         """The logits when the layer's output is replaced by ``activations``.
@@ -108,7 +125,7 @@ class FeatureModel:
             replaced = {self.layer: tf.cast(activations, self.activation_dtype)}
         else:
             replaced = {at: activations}
-        return self._logits(ModelRunner(replace=replaced).run(self._get_model(), images))
+        return self.logits_of(ModelRunner(replace=replaced).run(self._get_model(), images))
 
     def pool(self, activations):
         """The output of the `pooling` layer for the layer's ``activations`` (a graph op).
@@ -158,15 +175,16 @@ class FeatureModel:
         if self._compiled is None:
             spec = tf.TensorSpec(self.input_shape, dtype=self.input_dtype)
             self._compiled = tf.function(
-                lambda x: tuple(tf.cast(t, tf.float32) for t in self.forward(x)),
+                lambda images: self.forward(images),
                 input_signature=[spec], autograph=False,
             )
             traced_once(self._compiled)
         model = self._get_model()
         activations, logits = (t.numpy() for t in run_model(
             model, self._compiled.get_concrete_function(), images))
-        check_finite(model, activations, f"the activations of layer {self.layer!r}", images)
-        check_finite(model, logits, "the model's logits", images)
+        check_finite_values(model, activations, f"the activations of layer {self.layer!r}",
+                            images)
+        check_finite_values(model, logits, "the model's logits", images)
         return activations, logits
 
     def __repr__(self) -> str:

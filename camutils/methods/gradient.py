@@ -1,4 +1,9 @@
-"""The gradient family: Grad-CAM, Grad-CAM++, XGrad-CAM, HiResCAM and LayerCAM.
+"""The gradient family: Grad-CAM, Grad-CAM++, XGrad-CAM, HiResCAM and LayerCAM: their rules
+and options (their rows are in `camutils.methods.registry`).
+
+Every rule here reads the same "layer gradient" pass (`camutils.methods.passes`): one compiled
+function per model, layer and target gives the activations, their gradients and the scores,
+and each rule is a few lines of TensorFlow on them, run after it.
 
 Notation (all per image and per target class c): ``A`` is the layer's output, ``A^k_ij`` its
 channel ``k`` at position ``(i, j)``, ``Z = h * w`` the number of positions, ``S`` the class's
@@ -8,10 +13,11 @@ version of it) before upsampling and normalisation (see `camutils.methods.pipeli
 
 from __future__ import annotations
 
-from .pipeline import Pass, Rule, prepare, run_rule
+from .options import Option, flag, one_of
+from .passes import Pass
 
-__all__ = ["gradcam", "gradcam_plus_plus", "xgradcam", "hirescam", "layercam",
-           "ALPHA_NORMALISATIONS"]
+__all__ = ["gradcam_weights", "gradcam_plus_plus_weights", "xgradcam_weights", "hirescam_map",
+           "layercam_map", "ALPHA_NORMALISATIONS", "COUNTERFACTUAL", "ALPHA_NORMALISATION"]
 
 _SPATIAL = [2, 3]  # the (h, w) axes of gradients (N, k, h, w, C)
 
@@ -45,6 +51,17 @@ ALPHA_NORMALISATIONS = {
     "none": "not normalised (pytorch-grad-cam)",
 }
 
+#: Grad-CAM's option.
+COUNTERFACTUAL = Option("counterfactual", False, flag,
+                        "explain what speaks against the class (negated gradients)")
+#: Grad-CAM++'s option (checked here, once: the rule trusts it).
+ALPHA_NORMALISATION = Option(
+    "alpha_normalisation", "positive", one_of(ALPHA_NORMALISATIONS),
+    "how the coefficients are normalised over each channel's positions: 'positive' (the "
+    "authors' released code, the default), 'all' (tf-keras-vis) or 'none' "
+    "(pytorch-grad-cam); on a global-average-pooling -> Dense head the three give the same "
+    "normalised map")
+
 
 def gradcam_plus_plus_weights(p: Pass, alpha_normalisation: str = "positive"):
     """Chattopadhyay et al. 2018, eqs. 19 and 10, with exponential scores ``Y = exp(S)``:
@@ -70,10 +87,6 @@ def gradcam_plus_plus_weights(p: Pass, alpha_normalisation: str = "positive"):
     normalised map), so raw maps are ``exp(S)`` times smaller than tf-keras-vis's.
     """
     tf = _tf()
-    if alpha_normalisation not in ALPHA_NORMALISATIONS:
-        raise ValueError(
-            f"alpha_normalisation must be one of {', '.join(map(repr, ALPHA_NORMALISATIONS))}; "
-            f"got {alpha_normalisation!r}.")
     g = p.gradients
     a = p.activations[:, None]  # (N, 1, h, w, C)
     g2 = g * g
@@ -110,87 +123,3 @@ def layercam_map(p: Pass):
     position from the positive gradients only."""
     tf = _tf()
     return tf.reduce_sum(tf.nn.relu(p.gradients) * p.activations[:, None], axis=-1)
-
-
-# --------------------------------------------------------------------------- public methods
-
-
-def gradcam(model, images, target=None, layer=None, *, class_names=None, output=None,
-            counterfactual: bool = False):
-    """Grad-CAM (Selvaraju et al. 2017): channels weighted by their mean gradient.
-
-    ``map = ReLU(sum_k w_k A^k)`` with ``w_k = 1/Z sum_ij dS/dA^k_ij`` (eqs. 1-2). Works on any
-    head. On a global-average-pooling -> Dense network its raw map is exactly CAM's divided
-    by ``Z = h * w``.
-
-    Args:
-        model: a Keras Sequential or functional model (nested models are fine).
-        images: the model's input batch ``(N, H, W, C)``, already preprocessed (or one image).
-        target: None (each image's top class), a class index, a class name (needs
-            ``class_names``), one of those per image, or `TopK` (k maps per image).
-        layer: None (the last spatial layer the logits depend on), a name, an
-            ``"outer/inner"`` path, an index into ``model.layers`` or a layer object.
-        class_names: one name per class (for name targets and `Explanation.labels`).
-        output: for a multi-output model, which output (index or name) to explain.
-        counterfactual: explain what speaks *against* the class (negated gradients).
-
-    Returns:
-        An `Explanation`.
-    """
-    request = prepare(model, images, target, layer, class_names, output)
-    rule = Rule.make("gradcam", gradcam_weights, counterfactual=bool(counterfactual))
-    return run_rule(request, rule)
-
-
-def gradcam_plus_plus(model, images, target=None, layer=None, *, class_names=None,
-                      output=None, alpha_normalisation: str = "positive"):
-    """Grad-CAM++ (Chattopadhyay et al. 2018): positive gradients weighted per position.
-
-    See `gradcam_plus_plus_weights` for the equation and the conventions; the arguments
-    are those of `gradcam`, and:
-
-    Args:
-        alpha_normalisation: how the coefficients are normalised over each channel's
-            positions: ``"positive"`` (the authors' released code: over the positions with a
-            positive gradient; the default), ``"all"`` (tf-keras-vis: over all positions) or
-            ``"none"`` (pytorch-grad-cam). On a global-average-pooling -> Dense head the
-            three give the same normalised map (the gradient is constant over positions).
-    """
-    if alpha_normalisation not in ALPHA_NORMALISATIONS:
-        raise ValueError(
-            f"alpha_normalisation must be one of {', '.join(map(repr, ALPHA_NORMALISATIONS))} "
-            f"({'; '.join(f'{k}: {v}' for k, v in ALPHA_NORMALISATIONS.items())}); "
-            f"got {alpha_normalisation!r}.")
-    request = prepare(model, images, target, layer, class_names, output)
-    rule = Rule.make("gradcam++", gradcam_plus_plus_weights,
-                     alpha_normalisation=alpha_normalisation)
-    return run_rule(request, rule)
-
-
-def xgradcam(model, images, target=None, layer=None, *, class_names=None, output=None):
-    """XGrad-CAM (Fu et al. 2020): gradients weighted by the normalised activations.
-
-    See `xgradcam_weights`; the arguments are those of `gradcam`.
-    """
-    request = prepare(model, images, target, layer, class_names, output)
-    return run_rule(request, Rule("xgradcam", xgradcam_weights))
-
-
-def hirescam(model, images, target=None, layer=None, *, class_names=None, output=None):
-    """HiResCAM (Draelos and Carin 2020): gradient times activation, summed over channels.
-
-    On a global-average-pooling -> Dense network it equals CAM divided by ``h * w``. See
-    `hirescam_map`; the arguments are those of `gradcam`.
-    """
-    request = prepare(model, images, target, layer, class_names, output)
-    return run_rule(request, Rule("hirescam", hirescam_map, kind="map"))
-
-
-def layercam(model, images, target=None, layer=None, *, class_names=None, output=None):
-    """LayerCAM (Jiang et al. 2021): positive gradient times activation, per position.
-
-    Meaningful at early layers too (fine-grained maps). See `layercam_map`; the arguments
-    are those of `gradcam`.
-    """
-    request = prepare(model, images, target, layer, class_names, output)
-    return run_rule(request, Rule("layercam", layercam_map, kind="map"))

@@ -1,10 +1,11 @@
-"""The two gradient-free single-pass methods: CAM and Eigen-CAM."""
+"""The two gradient-free one-pass methods, CAM and Eigen-CAM: their rules (their rows are in
+`camutils.methods.registry`). Both read the "forward" pass (`camutils.methods.passes`)."""
 
 from __future__ import annotations
 
-from .pipeline import Pass, Rule, prepare, run_rule
+from .passes import Pass
 
-__all__ = ["cam", "eigencam"]
+__all__ = ["cam_weights", "eigencam_map", "cam_applies"]
 
 
 def cam_weights(p: Pass):
@@ -45,24 +46,8 @@ def eigencam_map(p: Pass):
     return tf.tile(projection[:, None], tf.stack([1, k, 1, 1]))
 
 
-def cam(model, images, target=None, layer=None, *, class_names=None, output=None):
-    """CAM (Zhou et al. 2016): the class's Dense weights applied to the feature maps.
-
-    Needs a network whose ``layer`` reaches the logits through global average (or global
-    max) pooling and one Dense layer (Dropout-like layers may sit between); anything else
-    raises a ValueError that suggests Grad-CAM. See `cam_weights` for the equation; the
-    arguments are those of `camutils.methods.gradcam`.
-    """
-    request = prepare(model, images, target, layer, class_names, output)
-    request.feature.cam_head()  # a clear error before anything is traced
-    return run_rule(request, Rule("cam", cam_weights, gradients=False))
-
-
-def eigencam(model, images, target=None, layer=None, *, class_names=None, output=None):
-    """Eigen-CAM (Muhammad and Yeasin 2020): the first principal direction of the features.
-
-    Class-agnostic (the target only sets `Explanation.class_index` and ``score``). See
-    `eigencam_map`; the arguments are those of `camutils.methods.gradcam`.
-    """
-    request = prepare(model, images, target, layer, class_names, output)
-    return run_rule(request, Rule("eigencam", eigencam_map, kind="map", gradients=False))
+def cam_applies(feature) -> None:
+    """Raise a ValueError that suggests Grad-CAM where CAM is not defined: unless the layer
+    reaches the logits through global pooling and one Dense layer (checked before any pass
+    runs)."""
+    feature.cam_head()

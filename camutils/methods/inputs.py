@@ -1,8 +1,8 @@
-"""Checking what the user passed: the image batch, the target classes, the options."""
+"""Checking what the user passed: the image batch and the target classes (a method's options
+are checked by its row: `camutils.methods.options`)."""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,7 +12,7 @@ from ..model_errors import NonFiniteError
 from ..suggestions import did_you_mean
 from .explanation import TopK
 
-__all__ = ["image_array", "image_batch", "resolve_target", "Target", "check_options"]
+__all__ = ["image_array", "image_batch", "resolve_target", "Target"]
 
 _RESIZE = ("a batch is one array, so every image needs the model's input size: resize them "
            "first (camutils.resize, or a zoo model's preprocess(), which crops and resizes "
@@ -102,6 +102,11 @@ class Target:
     def __init__(self, mode: str, k: int, given: np.ndarray, squeeze: bool):
         self.mode, self.k, self.given, self.squeeze = mode, k, given, squeeze
 
+    @property
+    def key(self) -> tuple:
+        """What a compiled pass depends on: ``(mode, k)`` (the classes are its input)."""
+        return (self.mode, self.k)
+
 
 def _class_of(value, num_classes: int, class_names, where: str = "") -> int:
     if isinstance(value, (bool, np.bool_)):
@@ -174,19 +179,3 @@ def resolve_target(target, n: int, num_classes: int, class_names=None) -> Target
         "target must be None, a class index, a class name, one of those per image, or "
         f"camutils.methods.TopK(k); got {type(target).__name__}."
     )
-
-
-def check_options(function, options: dict) -> None:
-    """Raise a TypeError naming the method's options when ``options`` has unknown ones."""
-    parameters = inspect.signature(function).parameters
-    allowed = [
-        name for name, p in parameters.items()
-        if p.kind == p.KEYWORD_ONLY and name not in ("class_names", "output")
-    ]
-    unknown = [name for name in options if name not in allowed]
-    if unknown:
-        listed = ", ".join(allowed) if allowed else "none"
-        raise TypeError(
-            f"Method {function.__name__!r} has no option {', '.join(repr(u) for u in unknown)}; "
-            f"its options are: {listed}."
-        )

@@ -110,7 +110,7 @@ def spatial_layers(model, output=None) -> list[str]:
     return graph.spatial(index)
 
 
-def _find_path(model, graph: ModelGraph, layer) -> str | None:
+def _find_path(model, layer) -> str | None:
     """The path of a layer object inside ``model`` (nested models searched), or None."""
 
     def search(container, prefix):
@@ -159,8 +159,6 @@ def resolve_layer(model, layer=None, output=None) -> str:
     graph = describe_model(model)
     index = resolve_output(model, output)
     candidates = graph.spatial(index)
-    known = {c.path: c for c in graph.calls}
-
     if layer is None:
         if not candidates:
             raise ValueError(
@@ -169,7 +167,15 @@ def resolve_layer(model, layer=None, output=None) -> str:
                 "nothing to map. Is it an image classifier?"
             )
         return candidates[-1]
+    path = _named_path(model, graph, layer, candidates)
+    _check_explainable(graph, path, index, candidates)
+    return path
 
+
+def _named_path(model, graph: ModelGraph, layer, candidates: list[str]) -> str:
+    """The path of the layer that ``layer`` (an index, a name or path, or a layer object)
+    names: a layer the model calls, or a ValueError listing the candidates."""
+    known = {c.path for c in graph.calls}
     if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
         layers = model.layers
         if not -len(layers) <= int(layer) < len(layers):
@@ -183,7 +189,8 @@ def resolve_layer(model, layer=None, output=None) -> str:
                 f"model.layers[{layer}] is {path!r}, which is not a layer the model calls "
                 f"(an input?). Candidate spatial layers: {_listing(candidates)}."
             )
-    elif isinstance(layer, str):
+        return path
+    if isinstance(layer, str):
         path = layer.strip("/")
         if path not in known:
             raise ValueError(
@@ -191,21 +198,25 @@ def resolve_layer(model, layer=None, output=None) -> str:
                 f"layers, closest names first: {_listing(_closest_first(path, candidates))}. "
                 "A layer inside a nested model is named by its path, e.g. 'outer/inner'."
             )
-    elif _is_layer(layer):
-        found = _find_path(model, graph, layer)
+        return path
+    if _is_layer(layer):
+        found = _find_path(model, layer)
         if found is None or found not in known:
             raise ValueError(
                 f"Layer {layer.name!r} is not part of model {graph.model_name!r}. Candidate "
                 f"spatial layers: {_listing(_closest_first(layer.name, candidates))}."
             )
-        path = found
-    else:
-        raise TypeError(
-            "layer must be None, a name or 'outer/inner' path, an int index or a layer "
-            f"object, not {type(layer).__name__}."
-        )
+        return found
+    raise TypeError(
+        "layer must be None, a name or 'outer/inner' path, an int index or a layer "
+        f"object, not {type(layer).__name__}."
+    )
 
-    call = known[path]
+
+def _check_explainable(graph: ModelGraph, path: str, index: int, candidates: list[str]) -> None:
+    """A ValueError unless the layer at ``path`` is called once, has a spatial output and
+    feeds output ``index``'s logits."""
+    call = graph.call(path)
     if graph.call_counts[path] > 1:
         raise ValueError(
             f"Layer {path!r} is called {graph.call_counts[path]} times in the model, so its "
@@ -224,4 +235,3 @@ def resolve_layer(model, layer=None, output=None) -> str:
             f"The logits of output {index} do not depend on layer {path!r}, so it cannot "
             f"explain them. Candidate spatial layers: {_listing(candidates)}."
         )
-    return path

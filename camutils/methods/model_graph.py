@@ -212,45 +212,60 @@ def _analyse(model) -> ModelGraph:
         call_counts=counts,
         depends=depends,
     )
+    consumers = _Consumers(records)
     for index, out in enumerate(outputs):
         for path in graph.spatial(index):
-            chain = _head_chain(records, path, out)
+            chain = consumers.head_chain(path, out)
             graph.heads[(path, index)] = _match_head(chain, path)
             graph.poolings[(path, index)] = _leading_pooling(chain)
     return graph
 
 
-def _head_chain(records, path: str, output) -> list:
-    """``(path, layer)`` of each layer between ``path`` and ``output``, in order.
-
-    The walk follows the layer's output while exactly one layer consumes it on the way to
-    ``output``; it ends with ``(None, "(a branch)")`` where the path forks or merges, and
-    stops after a layer with several inputs.
+class _Consumers:
+    """Which layer calls consume each tensor of a traced run (indexed once per model, so
+    that walking from every spatial layer to the logits stays linear in the chain's length).
     """
-    import tensorflow as tf
 
-    leaves = [r for r in records if not is_graph_model(r[1])]
-    target = _pass_through(output).name
-    reaches = _ancestors(output)
-    tensor = next(o for p, _, _, o in records if p == path)
-    chain: list = []  # (path, layer) of each layer between `path` and the output
-    while _pass_through(tensor).name != target and len(chain) <= 64:
-        name = _pass_through(tensor).name
-        consumers = [
-            r for r in leaves
-            if tf.is_tensor(r[3]) and r[3].name in reaches
-            and _pass_through(r[3]).name != name  # not a layer that returned its input
-            and any(tf.is_tensor(i) and _pass_through(i).name == name for i in r[2])
-        ]
-        if len(consumers) != 1:
-            chain.append((None, "(a branch)"))
-            break
-        consumer_path, consumer, inputs, out = consumers[0]
-        chain.append((consumer_path, consumer))
-        if len(inputs) != 1:
-            break
-        tensor = out
-    return chain
+    def __init__(self, records):
+        import tensorflow as tf
+
+        self.outputs = {p: o for p, _, _, o in reversed(records)}  # each path's first call
+        self.by_input: dict[str, list] = {}
+        for record in records:
+            _, layer, inputs, out = record
+            if is_graph_model(layer) or not tf.is_tensor(out):
+                continue
+            returned = _pass_through(out).name
+            for name in {_pass_through(i).name for i in inputs if tf.is_tensor(i)}:
+                if name != returned:  # not a layer that returned its input
+                    self.by_input.setdefault(name, []).append(record)
+        self._reaches: dict[str, set[str]] = {}
+
+    def head_chain(self, path: str, output) -> list:
+        """``(path, layer)`` of each layer between ``path`` and ``output``, in order.
+
+        The walk follows the layer's output while exactly one layer consumes it on the way
+        to ``output``; it ends with ``(None, "(a branch)")`` where the path forks or merges,
+        and stops after a layer with several inputs.
+        """
+        target = _pass_through(output).name
+        if output.name not in self._reaches:
+            self._reaches[output.name] = _ancestors(output)
+        reaches = self._reaches[output.name]
+        tensor = self.outputs[path]
+        chain: list = []
+        while _pass_through(tensor).name != target and len(chain) <= 64:
+            consumers = [r for r in self.by_input.get(_pass_through(tensor).name, ())
+                         if r[3].name in reaches]
+            if len(consumers) != 1:
+                chain.append((None, "(a branch)"))
+                break
+            consumer_path, consumer, inputs, out = consumers[0]
+            chain.append((consumer_path, consumer))
+            if len(inputs) != 1:
+                break
+            tensor = out
+        return chain
 
 
 def _leading_pooling(chain: list) -> str | None:

@@ -1,9 +1,17 @@
-"""The perturbation family: Score-CAM and Ablation-CAM, batched.
+"""The perturbation family, Score-CAM and Ablation-CAM: their rules and options (their rows
+are in `camutils.methods.registry`), and `run_per_channel`, the driver of every method whose
+cost class is "per channel".
 
 Both weigh channel ``k`` by how the class score reacts when the network sees only what the
 channel highlights (Score-CAM) or everything but the channel (Ablation-CAM). That takes one
-network evaluation per image and channel, so the work runs in batches of ``batch_size``
-evaluations, each a compiled call on a batch-agnostic signature, with a progress bar.
+network evaluation per image and channel, so the driver runs them in blocks of at most
+``batch_size`` evaluations, each a compiled call on a batch-agnostic signature, with a
+progress bar:
+
+    the "forward" pass (`camutils.methods.passes`, shared with CAM and Eigen-CAM)
+      -> optionally, each image's ``max_channels`` most active channels
+      -> the rule on each block of (images, channels): the channels' weights (g, m, k)
+      -> the weighted sum of the channels -> ReLU, upsampling, normalisation
 
     Score-CAM     the whole network, on images masked by each upsampled channel
     Ablation-CAM  only the head (the layers after the explained one), on activations with
@@ -12,18 +20,65 @@ evaluations, each a compiled call on a batch-agnostic signature, with a progress
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
-from ..checks import positive_int
 from ..model_errors import nonfinite_error
-from .pipeline import (
-    check_finite, compiled, explanation, finish, finite_flags, forward_with_gradients,
-    pass_checks, prepare, signature,
-)
+from .options import Option, optional_flag, optional_positive, positive
+from .passes import run_pass
+from .pipeline import check_finite_flags, compiled, explanation, make_maps, map_check, signature
 
-__all__ = ["scorecam", "ablationcam"]
+__all__ = ["ChannelBlock", "run_per_channel", "scorecam_weights", "ablationcam_weights",
+           "MAX_CHANNELS", "PROGRESS", "batch_size_option"]
 
 _AUTO_PROGRESS_BATCHES = 8
+
+#: Use only each image's most active channels (Score-CAM's option; read by the driver).
+MAX_CHANNELS = Option("max_channels", None, optional_positive,
+                      "use only this many channels per image, those with the highest mean "
+                      "activation (None: all channels)")
+#: Show a progress bar (read by the driver).
+PROGRESS = Option("progress", None, optional_flag,
+                  "show a progress bar (None: only for long runs)")
+
+
+def batch_size_option(default: int, what: str) -> Option:
+    """The ``batch_size`` option of a per-channel method: ``what`` one evaluation is."""
+    return Option("batch_size", default, positive, f"{what} per compiled call")
+
+
+#: The options the driver reads; every other option goes to the rule.
+_DRIVER_OPTIONS = ("max_channels", "batch_size", "progress")
+
+
+@dataclass
+class ChannelBlock:
+    """What a per-channel rule sees: a block of images ``[n0, n1)`` and of channels
+    ``[k0, k1)``, in graph code. Tensors; ``g = n1 - n0`` images, ``m = k1 - k0`` channels.
+
+    Attributes:
+        feature: the `camutils.methods.feature_model.FeatureModel`.
+        images: ``(g, H, W, C)``, the block's images.
+        activations: ``(g, h, w, M)``, every channel the method uses of those images.
+        channels: ``(g, h, w, m)``, the block's channels.
+        first, last: the block's channels are ``[first, last)`` of the ``M``.
+        classes: int32 ``(g, k)``, the target classes.
+        scores: ``(g, k)``, their logits (from the first pass).
+    """
+
+    feature: Any
+    images: Any
+    activations: Any
+    first: Any
+    last: Any
+    classes: Any
+    scores: Any
+
+    @property
+    def channels(self):
+        return self.activations[..., self.first:self.last]
 
 
 def _progress(total: int, batch_size: int, progress, description: str):
@@ -34,81 +89,14 @@ def _progress(total: int, batch_size: int, progress, description: str):
     return tqdm(total=total, desc=description, unit="eval", disable=not show, leave=False)
 
 
-def _activation_specs(request):
+def _most_active(activations, max_channels: int | None):
+    """Each image's ``max_channels`` channels of highest mean activation (all: None)."""
     import tensorflow as tf
 
-    h, w, _ = request.feature.activation_shape
-    return tf.TensorSpec((None, h, w, None), tf.float32, name="activations")
-
-
-def _pass_function(request, method: str, max_channels: int | None = None):
-    """Compiled first pass: ``(activations (N, h, w, M), classes, scores, finite)``, where
-    ``finite`` is `finite_flags` of the activations and the logits.
-
-    With ``max_channels``, only each image's ``max_channels`` channels of highest mean
-    activation are kept (``M = max_channels``). The cache key is built from the same
-    arguments that build the function.
-    """
-    import tensorflow as tf
-
-    feature, target = request.feature, request.target
-
-    def build():
-        def graph(images, given):
-            p = forward_with_gradients(feature, images, given, target.mode, target.k, False)
-            finite = finite_flags(p.activations, p.logits)
-            activations = p.activations
-            if max_channels is not None:
-                most_active = tf.math.top_k(tf.reduce_mean(activations, axis=[1, 2]),
-                                            k=max_channels).indices
-                activations = tf.gather(activations, most_active, axis=3, batch_dims=1)
-            return activations, p.classes, p.scores, finite
-
-        return graph
-
-    return compiled(request, ("pass", method, max_channels, target.mode, target.k), build,
-                    signature(request))
-
-
-def _combine_function(request):
-    """Compiled last step: ``weights (N, M, k)`` and activations -> raw maps, maps and
-    `finite_flags` of the raw maps before the ReLU."""
-    import tensorflow as tf
-
-    def build():
-        def graph(images, activations, weights):
-            raw = tf.einsum("nhwm,nmk->nkhw", activations, weights)
-            finite = finite_flags(raw)
-            return (*finish(raw, tf.shape(images)[1:3]), finite)
-
-        return graph
-
-    spec = signature(request)[0]
-    weights = tf.TensorSpec((None, None, request.target.k), tf.float32, name="weights")
-    return compiled(request, ("combine", request.target.k), build,
-                    [spec, _activation_specs(request), weights])
-
-
-def _first_pass(request, method: str, max_channels: int | None = None):
-    """The first pass's activations, classes and scores, checked to be finite."""
-    activations, classes, scores, finite = _pass_function(request, method, max_channels)(
-        request.images, request.target.given)
-    check_finite(request, finite, pass_checks(request, method)[:2])
-    return activations, classes, scores
-
-
-def _combine(request, method: str, activations, weights):
-    """The raw maps and maps from the channel weights, checked to be finite."""
-    raw, maps, finite = _combine_function(request)(request.images, activations, weights)
-    check_finite(request, finite, (pass_checks(request, method)[3],))
-    return raw, maps
-
-
-def _check_weights(request, values: np.ndarray, what: str) -> None:
-    """Raise `NonFiniteError` when the batched evaluations ``(N, M, k)`` are not finite."""
-    finite = np.isfinite(values.reshape(len(values), -1)).all(axis=1)
-    if not finite.all():
-        raise nonfinite_error(request.model, what, np.flatnonzero(~finite), request.images)
+    if max_channels is None or max_channels >= activations.shape[-1]:
+        return activations
+    most_active = tf.math.top_k(tf.reduce_mean(activations, axis=[1, 2]), k=max_channels).indices
+    return tf.gather(activations, most_active, axis=3, batch_dims=1)
 
 
 def _rectangles(images: int, channels: int, batch_size: int):
@@ -128,30 +116,66 @@ def _rectangles(images: int, channels: int, batch_size: int):
             yield n, min(n + group, images), 0, channels
 
 
-def _batched(request, batch_function, activations, classes, batch_size, progress,
-             description) -> np.ndarray:
-    """Run ``batch_function`` over every (image, channel) pair; float32 ``(N, M, k)``."""
+def _block_function(request, rule, options: dict):
+    """The compiled rule on one block: ``(images, activations, classes, scores, n0, n1, k0,
+    k1) -> weights (g, m, k)``, cached per model, layer, rule (and its options) and number
+    of targets."""
     import tensorflow as tf
 
+    feature, k = request.feature, request.target.k
+
+    def build():
+        def graph(images, activations, classes, scores, n0, n1, k0, k1):
+            block = ChannelBlock(feature, images[n0:n1], activations[n0:n1], k0, k1,
+                                 classes[n0:n1], scores[n0:n1])
+            return rule(block, **options)
+
+        return graph
+
+    h, w, _ = feature.activation_shape
+    index = [tf.TensorSpec((), tf.int32, name=n) for n in ("n0", "n1", "k0", "k1")]
+    specs = [signature(request)[0],
+             tf.TensorSpec((None, h, w, None), tf.float32, name="activations"),
+             tf.TensorSpec((None, k), tf.int32, name="classes"),
+             tf.TensorSpec((None, k), tf.float32, name="scores"), *index]
+    return compiled(request, ("per channel", rule, tuple(sorted(options.items())), k), build,
+                    specs)
+
+
+def run_per_channel(request, method, options: dict):
+    """Explain ``request`` with a per-channel ``method`` (a row of the method table): the
+    forward pass, its rule on every block of (images, channels), then the maps.
+
+    ``options`` are checked; ``max_channels``, ``batch_size`` and ``progress`` are the
+    driver's (`MAX_CHANNELS`, `batch_size_option`, `PROGRESS`), the others the rule's.
+    """
+    import tensorflow as tf
+
+    p = run_pass(request, "forward")
+    activations = _most_active(p.activations, options.get("max_channels"))
+    block = _block_function(request, method.rule,
+                            {k: v for k, v in options.items() if k not in _DRIVER_OPTIONS})
     n_images, channels = len(request.images), int(activations.shape[3])
     images = tf.convert_to_tensor(request.images)
-    results = np.zeros((n_images, channels, request.target.k), np.float32)
-    with _progress(n_images * channels, batch_size, progress, description) as bar:
+    weights = np.zeros((n_images, channels, request.target.k), np.float32)
+    batch_size = options["batch_size"]
+    with _progress(n_images * channels, batch_size, options.get("progress"),
+                   method.label) as bar:
         for n0, n1, k0, k1 in _rectangles(n_images, channels, batch_size):
-            out = batch_function(images, activations, classes, *map(tf.constant, (n0, n1, k0, k1)))
-            results[n0:n1, k0:k1] = out.numpy()
+            out = block(images, activations, p.classes, p.scores,
+                        *map(tf.constant, (n0, n1, k0, k1)))
+            weights[n0:n1, k0:k1] = out.numpy()
             bar.update((n1 - n0) * (k1 - k0))
-    return results
-
-
-def _batch_signature(request):
-    import tensorflow as tf
-
-    index = [tf.TensorSpec((), tf.int32, name=n) for n in ("n0", "n1", "k0", "k1")]
-    return [
-        signature(request)[0], _activation_specs(request),
-        tf.TensorSpec((None, request.target.k), tf.int32, name="classes"), *index,
-    ]
+    finite = np.isfinite(weights.reshape(n_images, -1)).all(axis=1)
+    if not finite.all():
+        raise nonfinite_error(
+            request.model, f"the {method.label} weights of the channels of layer "
+            f"{request.feature.layer!r} (one network evaluation per channel)",
+            np.flatnonzero(~finite), request.images)
+    raw, maps, finite, _ = make_maps("weights", tf.transpose(weights, [0, 2, 1]), activations,
+                                     request.size)
+    check_finite_flags(request, finite, (map_check(method.name, "weights"),))
+    return explanation(request, method.name, maps, raw, p.classes, p.scores)
 
 
 def _flatten_pairs(tensor):
@@ -179,62 +203,29 @@ def _target_scores(values, classes, m):
 # --------------------------------------------------------------------------- Score-CAM
 
 
-def scorecam(model, images, target=None, layer=None, *, class_names=None, output=None,
-             max_channels: int | None = None, batch_size: int = 32, progress=None):
-    """Score-CAM (Wang et al. 2020): channels weighted by the score of the image they mask.
+def scorecam_weights(b: ChannelBlock):
+    """Wang et al. 2020 (Score-CAM), eqs. 3-5: ``w_k = softmax(f(X * H_k))_c`` with
+    ``H_k = s(Up(A^k))``.
 
-    For each channel ``k``: ``H_k = s(Up(A^k))``, the channel upsampled to the input size and
-    min-max normalised to [0, 1] (``s``, 0 for a constant channel); the weight is the
-    class's softmax probability on the masked image ``X * H_k``: ``w_k = softmax(f(X *
-    H_k))_c`` (the paper's channel-wise increase of confidence, CIC, without subtracting a
-    baseline image's score, as the authors' code and tf-keras-vis do);
-    ``map = ReLU(sum_k w_k A^k)``. Masks are upsampled like the maps (bilinear, half-pixel
-    centres).
-
-    Cost: ``N * channels`` forward passes of the whole network (in batches).
-
-    Args:
-        max_channels: use only this many channels per image, those with the highest mean
-            activation (None: all channels).
-        batch_size: masked images per forward pass.
-        progress: show a progress bar (None: only for long runs).
-        (the other arguments are those of `camutils.methods.gradcam`)
+    Each channel is upsampled to the input size (bilinear, half-pixel centres, as the maps
+    are) and min-max normalised to [0, 1] (``s``; 0 for a constant channel); the weight is
+    the class's softmax probability on the image masked by it: the paper's channel-wise
+    increase of confidence (CIC) without subtracting a baseline image's score, as the
+    authors' code and tf-keras-vis do.
     """
     import tensorflow as tf
 
-    request = prepare(model, images, target, layer, class_names, output)
-    batch_size = positive_int(batch_size, "batch_size")
-    feature = request.feature
-    channels = feature.activation_shape[-1]
-    max_channels = positive_int(max_channels, "max_channels", none=True)
-    if max_channels is not None and channels is not None:
-        max_channels = min(max_channels, channels)
-
-    activations, classes, scores = _first_pass(request, "scorecam", max_channels)
-
-    def build():
-        def graph(images, acts, classes, n0, n1, k0, k1):
-            block = tf.transpose(acts[n0:n1, :, :, k0:k1], [0, 3, 1, 2])  # (g, m, h, w)
-            m = tf.shape(block)[1]
-            masks = tf.image.resize(_flatten_pairs(block)[..., None], tf.shape(images)[1:3],
-                                    "bilinear")  # (g m, H, W, 1)
-            low = tf.reduce_min(masks, axis=[1, 2, 3], keepdims=True)
-            high = tf.reduce_max(masks, axis=[1, 2, 3], keepdims=True)
-            masks = tf.math.divide_no_nan(masks - low, high - low)
-            masks = tf.reshape(masks, tf.concat([[n1 - n0, m], tf.shape(masks)[1:]], axis=0))
-            masked = _flatten_pairs(images[n0:n1, None] * tf.cast(masks, images.dtype))
-            probabilities = tf.nn.softmax(feature.logits(masked))
-            return _target_scores(probabilities, classes[n0:n1], m)
-
-        return graph
-
-    batch = compiled(request, ("scorecam-batch", request.target.k), build,
-                     _batch_signature(request))
-    weights = _batched(request, batch, activations, classes, batch_size, progress, "Score-CAM")
-    _check_weights(request, weights, "the class probabilities of the images masked by each "
-                   f"channel of layer {feature.layer!r}")
-    raw, maps = _combine(request, "scorecam", activations, weights)
-    return explanation(request, "scorecam", maps, raw, classes, scores)
+    block = tf.transpose(b.channels, [0, 3, 1, 2])  # (g, m, h, w)
+    m = tf.shape(block)[1]
+    size = tf.shape(b.images)[1:3]
+    masks = tf.image.resize(_flatten_pairs(block)[..., None], size, "bilinear")  # (g m, H, W, 1)
+    low = tf.reduce_min(masks, axis=[1, 2, 3], keepdims=True)
+    high = tf.reduce_max(masks, axis=[1, 2, 3], keepdims=True)
+    masks = tf.math.divide_no_nan(masks - low, high - low)
+    masks = tf.reshape(masks, tf.concat([tf.shape(block)[:2], tf.shape(masks)[1:]], axis=0))
+    masked = _flatten_pairs(b.images[:, None] * tf.cast(masks, b.images.dtype))
+    probabilities = tf.nn.softmax(b.feature.logits(masked))
+    return _target_scores(probabilities, b.classes, m)
 
 
 # --------------------------------------------------------------------------- Ablation-CAM
@@ -259,54 +250,28 @@ def _ablated_pooled(feature, acts, keep):
     return _flatten_pairs(pooled[:, None] * keep)  # (g, m, ..., C) -> (g m, ..., C)
 
 
-def ablationcam(model, images, target=None, layer=None, *, class_names=None, output=None,
-                batch_size: int = 128, progress=None):
-    """Ablation-CAM (Desai and Ramaswamy 2020): channels weighted by the score they carry.
+def ablationcam_weights(b: ChannelBlock):
+    """Desai and Ramaswamy 2020 (Ablation-CAM), eq. 3: ``w_k = (S - S_k) / |S|``, where
+    ``S_k`` is the class's logit when channel ``k`` of the layer's output is set to zero.
 
-    ``w_k = (S - S_k) / |S|``, where ``S_k`` is the class's logit when channel ``k`` of the
-    layer's output is set to zero (the paper's eq. divides by ``S``; dividing by ``|S|``
-    gives the same map for a positive score and keeps a negative score from flipping it);
-    ``map = ReLU(sum_k w_k A^k)``.
-
-    Cost: ``N * channels`` passes of the head only: the layers after the explained one, on
-    ablated activations (the layers before it do not run again).
-
-    Args:
-        batch_size: ablated activation maps per pass of the head.
-        progress: show a progress bar (None: only for long runs).
-        (the other arguments are those of `camutils.methods.gradcam`)
+    The paper divides by ``S``; dividing by ``|S|`` gives the same map for a positive score
+    and keeps a negative score from flipping it. Only the head runs (the layers after the
+    explained one, on the ablated activations; the layers before it do not run again), and
+    where the layer reaches the logits through a global pooling alone, only the layers after
+    the pooling (`_ablated_pooled`).
     """
     import tensorflow as tf
 
-    request = prepare(model, images, target, layer, class_names, output)
-    batch_size = positive_int(batch_size, "batch_size")
-    feature = request.feature
-    activations, classes, scores = _first_pass(request, "ablationcam")
-
-    def build():
-        def graph(images, acts, classes, n0, n1, k0, k1):
-            # Every channel is here: give the head the layer's static sizes (the signature
-            # leaves the channels open for Score-CAM's selections).
-            acts = tf.ensure_shape(acts, (None, *feature.activation_shape))
-            keep = 1.0 - tf.one_hot(tf.range(k0, k1), tf.shape(acts)[3], dtype=acts.dtype)
-            m = k1 - k0
-            inputs = tf.repeat(images[n0:n1], m, axis=0)  # pruned unless a path bypasses
-            if feature.pooling is None:
-                ablated = _flatten_pairs(acts[n0:n1, None] * keep[None, :, None, None, :])
-                logits = feature.head(inputs, ablated)
-            else:
-                logits = feature.head(inputs, _ablated_pooled(feature, acts[n0:n1], keep),
-                                      at=feature.pooling)
-            return _target_scores(logits, classes[n0:n1], m)
-
-        return graph
-
-    batch = compiled(request, ("ablationcam-batch", request.target.k), build,
-                     _batch_signature(request))
-    ablated = _batched(request, batch, activations, classes, batch_size, progress,
-                       "Ablation-CAM")
-    _check_weights(request, ablated, "the logits with each channel of layer "
-                   f"{feature.layer!r} set to zero")
-    weights = tf.math.divide_no_nan(scores[:, None, :] - ablated, tf.abs(scores)[:, None, :])
-    raw, maps = _combine(request, "ablationcam", activations, weights)
-    return explanation(request, "ablationcam", maps, raw, classes, scores)
+    feature = b.feature
+    # Every channel is here: give the head the layer's static sizes (the signature leaves
+    # the channels open for Score-CAM's selections).
+    acts = tf.ensure_shape(b.activations, (None, *feature.activation_shape))
+    keep = 1.0 - tf.one_hot(tf.range(b.first, b.last), tf.shape(acts)[3], dtype=acts.dtype)
+    m = b.last - b.first
+    inputs = tf.repeat(b.images, m, axis=0)  # pruned unless a path bypasses the layer
+    if feature.pooling is None:
+        logits = feature.head(inputs, _flatten_pairs(acts[:, None] * keep[None, :, None, None, :]))
+    else:
+        logits = feature.head(inputs, _ablated_pooled(feature, acts, keep), at=feature.pooling)
+    ablated = _target_scores(logits, b.classes, m)  # (g, m, k)
+    return tf.math.divide_no_nan(b.scores[:, None, :] - ablated, tf.abs(b.scores)[:, None, :])

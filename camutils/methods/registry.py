@@ -1,22 +1,24 @@
 """The method table, and `explain`, the one entry point.
 
-Every method is one row of `METHOD_TABLE`: its canonical name, its plain function, the
-label the papers use, the other names `explain` accepts, its kind (the family: how the map
-is made) and its cost class (what one call costs). Everything that lists methods reads the
-table when it runs: `explain` and `canonical_name`, the command line's ``--method`` help,
-the explorer's menus, the benchmarks' method lists and budgets, and the exports
-(``camutils.gradcam``, ``camutils.methods.gradcam``). Adding a method is its rule (a few
-lines in a family module, citing the paper's equation) and one row here; CONTRIBUTING.md
-shows a worked example.
+A method is one row of `METHOD_TABLE`: its rule (a few lines in its family's module, citing
+the paper's equation), what the rule gives, its kind (the family) and cost class (what one
+call costs, which also says which compiled pass it reads and whether it needs one pass or
+many), its options with their defaults and checks, its names and its paper. Everything
+that lists or runs methods reads the rows when it runs: `explain` and `canonical_name`, the
+plain functions (``camutils.gradcam``, ... are generated from the rows), the command line's
+``--method`` help, the explorer's menus, `camutils.explain_dataset`, and the benchmarks'
+method lists and budgets. Adding a method is its rule and one row; CONTRIBUTING.md shows a
+worked example.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
+import inspect
 import re
+import textwrap
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -25,15 +27,25 @@ from ..checks import positive_int
 from ..model_errors import NonFiniteError
 from ..suggestions import ranked
 from .explanation import Explanation
-from .gradient import gradcam, gradcam_plus_plus, hirescam, layercam, xgradcam
-from .gradient_free import cam, eigencam
-from .guided import guided_backprop, guided_gradcam
-from .inputs import check_options, image_array
-from .perturbation import ablationcam, scorecam
+from .gradient import (
+    ALPHA_NORMALISATION, COUNTERFACTUAL, gradcam_plus_plus_weights, gradcam_weights,
+    hirescam_map, layercam_map, xgradcam_weights,
+)
+from .gradient_free import cam_applies, cam_weights, eigencam_map
+from .guided import guided_backprop_gradients, guided_gradcam_gradients
+from .inputs import image_array
+from .options import Option, checked_options
+from .passes import run_one_pass
+from .perturbation import (
+    MAX_CHANNELS, PROGRESS, ablationcam_weights, batch_size_option, run_per_channel,
+    scorecam_weights,
+)
+from .pipeline import GIVES, prepare
 
 __all__ = [
-    "Method", "METHOD_TABLE", "KINDS", "COSTS", "METHODS", "method_table", "method_info",
-    "method_names", "explain", "method_function", "canonical_name",
+    "Method", "Cost", "Option", "METHOD_TABLE", "KINDS", "COSTS", "GIVES", "METHODS",
+    "method_table", "method_info", "method_names", "explain", "method_function",
+    "canonical_name",
 ]
 
 #: The kinds of method (their family: how the map is made).
@@ -44,78 +56,242 @@ KINDS = {
     "guided": "a map at the input's resolution from guided input gradients",
 }
 
-#: The cost classes: what one call costs, in passes of the network (the benchmarks and
-#: their budgets are derived from these).
+
+@dataclass(frozen=True)
+class Cost:
+    """A cost class: what one call costs, which compiled pass it reads, and whether that
+    pass is all (``passes="one"``: the pass, then the rule on its outputs) or the start of
+    many (``"many"``: a pass of the network, or of its head, per image and channel)."""
+
+    description: str
+    pass_kind: str
+    passes: str = "one"
+
+
+#: The cost classes (the benchmarks and their budgets are derived from these).
 COSTS = {
-    "forward": "one forward pass",
-    "forward+svd": "one forward pass and an SVD of each image's activations",
-    "layer gradient": "one forward pass and the backward pass from the logits to the layer",
-    "input gradient": "one forward pass and the backward passes to the input pixels",
-    "per channel": "one pass of the network (or of its head) per image and channel",
+    "forward": Cost("one forward pass", "forward"),
+    "forward+svd": Cost("one forward pass and an SVD of each image's activations", "forward"),
+    "layer gradient": Cost("one forward pass and the backward pass from the logits to the "
+                           "layer", "layer gradient"),
+    "input gradient": Cost("one forward pass and the backward pass to the input pixels",
+                           "input gradient"),
+    "per channel": Cost("one forward pass, then one pass of the network (or of its head) per "
+                        "image and channel", "forward", passes="many"),
 }
+
+#: How each number of passes runs a row: (request, row, checked options) -> Explanation.
+_RUNNERS = {"one": run_one_pass, "many": run_per_channel}
+
+_ARGUMENTS = """\
+    model: a Keras Sequential or functional model (nested models are fine); a model ending
+        in softmax is explained on the logits beneath it. The model is never modified.
+    images: the model's input batch ``(N, H, W, C)``, already preprocessed (or one image).
+    target: None (each image's top class), a class index, a class name (needs
+        ``class_names``), one of those per image, or `TopK` (k maps per image).
+{layer}
+    class_names: one name per class (for name targets and `Explanation.labels`).
+    output: for a multi-output model, which output (index or name) to explain.
+    chunk_size: explain at most this many images per call of the compiled pipeline and join
+        the results (the same maps; bounds memory on large batches). None: all at once."""
+
+_LAYER = ("None (the last spatial layer the logits depend on), a name, an ``\"outer/inner\"`` "
+          "path, an index into ``model.layers`` or a layer object. Naming a layer means that "
+          "layer's output.")
+_NO_LAYER = ("not used: the map is over the input's pixels (`Explanation.layer` is "
+             "``\"input\"``); accepted so that every method has the same signature.")
 
 
 @dataclass(frozen=True)
 class Method:
-    """One row of the method table.
+    """One row of the method table: a method, whole.
 
     Attributes:
         name: the canonical name (``"gradcam++"``): `Explanation.method`, the CLI's and the
             explorer's value.
-        function: the plain function, ``f(model, images, target=None, layer=None, *,
-            class_names=None, output=None, **options) -> Explanation``.
         label: the name as the papers write it (``"Grad-CAM++"``), for menus and tables.
+        rule: what the method computes, a module-level function of its family's module that
+            cites its equation: for a one-pass cost class ``rule(p: Pass, **options)``
+            (`camutils.methods.passes.Pass`), for "per channel" ``rule(b: ChannelBlock,
+            **options)`` (`camutils.methods.perturbation.ChannelBlock`), giving ``gives``.
+        kind: the family, one of `KINDS`.
+        cost: the cost class, one of `COSTS`: which compiled pass the rule reads, and
+            whether it needs one pass or many.
+        gives: what the rule returns, one of `GIVES` (``"weights"``, ``"map"``,
+            ``"pixels"``).
+        options: the method's options (`Option`: name, default, check, meaning), the
+            keyword arguments of its plain function and of `explain`.
         aliases: other names `explain` accepts (compared without case, ``-``, ``_``, ``.`` and
             spaces); the name, the label and the function's name are always accepted.
-        kind: the family, one of `KINDS`.
-        cost: the cost class, one of `COSTS`.
         paper: the paper it implements (authors, year).
+        summary: what it does, in one line (the plain function's docstring starts with it).
+        function_name: the plain function's name (``camutils.gradcam_plus_plus``); the
+            canonical name when it is a Python name.
+        applies: ``applies(feature)`` raises a clear error where the method is not defined
+            for the model and layer (CAM without a pooling -> Dense head), before any pass.
+        at_layer: False for a method whose map does not come from a layer (guided
+            backpropagation): the layer argument is then not used.
+        function: the plain function, generated from the row (not an argument).
     """
 
     name: str
-    function: Callable
     label: str
-    aliases: tuple[str, ...] = ()
+    rule: Callable
     kind: str = "gradient"
     cost: str = "layer gradient"
+    gives: str = "weights"
+    options: tuple[Option, ...] = ()
+    aliases: tuple[str, ...] = ()
     paper: str = ""
+    summary: str = ""
+    function_name: str = ""
+    applies: Callable | None = None
+    at_layer: bool = True
+    function: Callable = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f"Method {self.name!r}: kind must be one of {', '.join(KINDS)}.")
-        if self.cost not in COSTS:
-            raise ValueError(f"Method {self.name!r}: cost must be one of {', '.join(COSTS)}.")
+        for what, value, allowed in (("kind", self.kind, KINDS), ("cost", self.cost, COSTS),
+                                     ("gives", self.gives, GIVES)):
+            if value not in allowed:
+                raise ValueError(f"Method {self.name!r}: {what} must be one of "
+                                 f"{', '.join(allowed)}; got {value!r}.")
+        function_name = self.function_name or self.name
+        if not function_name.isidentifier():
+            raise ValueError(f"Method {self.name!r}: its name is not a Python name, so the row "
+                             "needs function_name= (the plain function's name).")
+        if getattr(self.rule, "__closure__", None):
+            raise TypeError(
+                f"The rule of {self.name!r} closes over variables; make them options of the "
+                "row (Option(...)), so that they reach the rule as keyword arguments.")
+        names = [o.name for o in self.options]
+        if len(set(names)) != len(names):
+            raise ValueError(f"Method {self.name!r}: two options share a name ({names}).")
+        object.__setattr__(self, "function_name", function_name)
+        object.__setattr__(self, "function", _plain_function(self))
+
+    @property
+    def passes(self) -> str:
+        """``"one"`` (one compiled pass, then the rule) or ``"many"`` (a pass per channel)."""
+        return COSTS[self.cost].passes
+
+    @property
+    def pass_kind(self) -> str:
+        """The compiled pass its rule reads (`camutils.methods.passes.PASS_KINDS`)."""
+        return COSTS[self.cost].pass_kind
 
     @property
     def keys(self) -> tuple[str, ...]:
         """Every name this method is found by, normalised."""
         return tuple(dict.fromkeys(
-            _key(n) for n in (self.name, self.label, self.function.__name__, *self.aliases)))
+            _key(n) for n in (self.name, self.label, self.function_name, *self.aliases)))
+
+    @property
+    def option_names(self) -> tuple[str, ...]:
+        return tuple(o.name for o in self.options)
+
+    def checked_options(self, given: dict) -> dict:
+        """Every option with its value: the given ones checked, the others their defaults
+        (TypeError for an option the method does not have, ValueError for a bad value)."""
+        return checked_options(self.name, self.options, given)
+
+    def run(self, model, images, target=None, layer=None, class_names=None, output=None,
+            options: dict | None = None) -> Explanation:
+        """Explain one batch with checked ``options`` (see `explain`)."""
+        request = prepare(model, images, target, layer if self.at_layer else None,
+                          class_names, output)
+        if self.applies is not None:
+            self.applies(request.feature)
+        return _RUNNERS[self.passes](request, self, options or {})
+
+
+def _plain_function(row: Method) -> Callable:
+    """The row's plain function: `explain` with the method fixed, a real function with the
+    row's name, signature (its options as keyword arguments) and docstring."""
+
+    def method(model, images, target=None, layer=None, *, class_names=None, output=None,
+               chunk_size=None, **options):
+        return _explain(row, model, images, target, layer, class_names, output, chunk_size,
+                        options)
+
+    P = inspect.Parameter
+    parameters = [P("model", P.POSITIONAL_OR_KEYWORD), P("images", P.POSITIONAL_OR_KEYWORD),
+                  P("target", P.POSITIONAL_OR_KEYWORD, default=None),
+                  P("layer", P.POSITIONAL_OR_KEYWORD, default=None)]
+    parameters += [P(n, P.KEYWORD_ONLY, default=None)
+                   for n in ("class_names", "output", "chunk_size")]
+    parameters += [P(o.name, P.KEYWORD_ONLY, default=o.default) for o in row.options]
+    method.__signature__ = inspect.Signature(parameters, return_annotation="Explanation")
+    method.__name__ = method.__qualname__ = row.function_name
+    method.__module__ = "camutils.methods"
+    method.__doc__ = _docstring(row)
+    return method
+
+
+def _argument(name: str, text: str) -> str:
+    return textwrap.fill(f"{name}: {text}", 92, initial_indent="    ",
+                         subsequent_indent="        ")
+
+
+def _docstring(row: Method) -> str:
+    rule = inspect.cleandoc(row.rule.__doc__ or "")
+    arguments = _ARGUMENTS.format(layer=_argument("layer", _LAYER if row.at_layer else _NO_LAYER))
+    options = "".join("\n" + _argument(o.name, f"{o.help} (default: {o.default!r}).")
+                      for o in row.options)
+    return (f"{row.label} ({row.paper}): {row.summary}\n\n"
+            f"The rule (`{row.rule.__module__}.{row.rule.__name__}`):\n\n{rule}\n\n"
+            f"Cost: {COSTS[row.cost].description}.\n\n"
+            f"Args:\n{arguments}{options}\n\n"
+            "Returns:\n    An `Explanation` (see `camutils.explain`).")
 
 
 #: Every method, in the order the course presents them.
 METHOD_TABLE: list[Method] = [
-    Method("cam", cam, "CAM", ("classactivationmap", "classactivationmapping"),
-           "gradient-free", "forward", "Zhou et al. 2016"),
-    Method("gradcam", gradcam, "Grad-CAM", (), "gradient", "layer gradient",
-           "Selvaraju et al. 2017"),
-    Method("gradcam++", gradcam_plus_plus, "Grad-CAM++", ("gradcampp", "gradcamplus"),
-           "gradient", "layer gradient", "Chattopadhyay et al. 2018"),
-    Method("xgradcam", xgradcam, "XGrad-CAM", (), "gradient", "layer gradient", "Fu et al. 2020"),
-    Method("hirescam", hirescam, "HiResCAM", (), "gradient", "layer gradient",
-           "Draelos and Carin 2020"),
-    Method("layercam", layercam, "LayerCAM", (), "gradient", "layer gradient", "Jiang et al. 2021"),
-    Method("scorecam", scorecam, "Score-CAM", ("fasterscorecam",), "perturbation", "per channel",
-           "Wang et al. 2020"),
-    Method("ablationcam", ablationcam, "Ablation-CAM", (), "perturbation", "per channel",
-           "Desai and Ramaswamy 2020"),
-    Method("eigencam", eigencam, "Eigen-CAM", (), "gradient-free", "forward+svd",
-           "Muhammad and Yeasin 2020"),
-    Method("guided_backprop", guided_backprop, "Guided Backprop",
-           ("guidedbackpropagation", "guidedbp"), "guided", "input gradient",
-           "Springenberg et al. 2015"),
-    Method("guided_gradcam", guided_gradcam, "Guided Grad-CAM", (), "guided", "input gradient",
-           "Selvaraju et al. 2017"),
+    Method("cam", "CAM", cam_weights, "gradient-free", "forward", applies=cam_applies,
+           aliases=("classactivationmap", "classactivationmapping"), paper="Zhou et al. 2016",
+           summary="the class's Dense weights applied to the feature maps. Needs a network "
+                   "whose layer reaches the logits through global average (or max) pooling "
+                   "and one Dense layer (Dropout-like layers may sit between); anything else "
+                   "raises a ValueError that suggests Grad-CAM."),
+    Method("gradcam", "Grad-CAM", gradcam_weights, options=(COUNTERFACTUAL,),
+           paper="Selvaraju et al. 2017",
+           summary="channels weighted by their mean gradient. Works on any head; on a global-"
+                   "average-pooling -> Dense network its raw map is exactly CAM's divided by "
+                   "the number of positions."),
+    Method("gradcam++", "Grad-CAM++", gradcam_plus_plus_weights, options=(ALPHA_NORMALISATION,),
+           aliases=("gradcampp", "gradcamplus"), function_name="gradcam_plus_plus",
+           paper="Chattopadhyay et al. 2018",
+           summary="positive gradients weighted per position."),
+    Method("xgradcam", "XGrad-CAM", xgradcam_weights, paper="Fu et al. 2020",
+           summary="gradients weighted by the normalised activations."),
+    Method("hirescam", "HiResCAM", hirescam_map, gives="map", paper="Draelos and Carin 2020",
+           summary="gradient times activation, summed over channels. On a global-average-"
+                   "pooling -> Dense network it equals CAM divided by the number of "
+                   "positions."),
+    Method("layercam", "LayerCAM", layercam_map, gives="map", paper="Jiang et al. 2021",
+           summary="positive gradient times activation, per position; meaningful at early "
+                   "layers too (fine-grained maps)."),
+    Method("scorecam", "Score-CAM", scorecam_weights, "perturbation", "per channel",
+           options=(MAX_CHANNELS, batch_size_option(32, "masked images"), PROGRESS),
+           aliases=("fasterscorecam",), paper="Wang et al. 2020",
+           summary="channels weighted by the score of the image they mask."),
+    Method("ablationcam", "Ablation-CAM", ablationcam_weights, "perturbation", "per channel",
+           options=(batch_size_option(128, "ablated activation maps"), PROGRESS),
+           paper="Desai and Ramaswamy 2020",
+           summary="channels weighted by the score they carry."),
+    Method("eigencam", "Eigen-CAM", eigencam_map, "gradient-free", "forward+svd", gives="map",
+           paper="Muhammad and Yeasin 2020",
+           summary="the first principal direction of the features; class-agnostic (the "
+                   "target only sets `Explanation.class_index` and ``score``)."),
+    Method("guided_backprop", "Guided Backprop", guided_backprop_gradients, "guided",
+           "input gradient", gives="pixels", at_layer=False,
+           aliases=("guidedbackpropagation", "guidedbp"), paper="Springenberg et al. 2015",
+           summary="the input gradient through guided ReLUs, at the input's resolution. Maps "
+                   "and raw maps are (N, H, W); the gradients per colour channel are in "
+                   "extras['gradients']."),
+    Method("guided_gradcam", "Guided Grad-CAM", guided_gradcam_gradients, "guided",
+           "input gradient", gives="pixels", paper="Selvaraju et al. 2017",
+           summary="guided backpropagation times the upsampled Grad-CAM map. Maps and raw "
+                   "maps are (N, H, W); the per-channel products are in extras['gradients']."),
 ]
 
 
@@ -204,28 +380,34 @@ def explain(model, images, method: str = "gradcam", target=None, layer=None, *,
         chunk_size: explain at most this many images per call of the compiled pipeline and
             join the results (the same maps; bounds memory on large batches: a few hundred
             64 x 64 images, or a few dozen 224 x 224 ones, per chunk). None: all at once.
-        **options: the method's own options, e.g. ``counterfactual=True`` (gradcam),
-            ``max_channels`` / ``batch_size`` (scorecam), ``batch_size`` (ablationcam).
+        **options: the method's own options (its row's), e.g. ``counterfactual=True``
+            (gradcam), ``max_channels`` / ``batch_size`` (scorecam), ``batch_size``
+            (ablationcam); ``help(camutils.<method>)`` lists them.
 
     Returns:
         An `Explanation`: ``maps`` in [0, 1] at the input size, ``raw`` maps at the layer's
         resolution, ``class_index``, ``score`` (logits), ``layer`` and ``method``.
     """
-    function = method_function(method)
-    check_options(function, options)
+    return _explain(method_info(method), model, images, target, layer, class_names, output,
+                    chunk_size, options)
+
+
+def _explain(row: Method, model, images, target, layer, class_names, output, chunk_size,
+             options: dict) -> Explanation:
+    """`explain` with the row found: options checked, the batch run in chunks."""
+    options = row.checked_options(options)
     chunk_size = positive_int(chunk_size, "chunk_size", none=True)
-    run = functools.partial(function, model, layer=layer, class_names=class_names,
-                            output=output, **options)
     images = image_array(images)
     count = len(images) if images.ndim == 4 else 1
     if chunk_size is None or count <= chunk_size:
-        return run(images, target)
+        return row.run(model, images, target, layer, class_names, output, options)
     per_image = isinstance(target, (list, tuple, np.ndarray)) and len(target) == count
     parts = []
     for start in range(0, count, chunk_size):
+        chunk = target[start:start + chunk_size] if per_image else target
         try:
-            parts.append(run(images[start:start + chunk_size],
-                             target[start:start + chunk_size] if per_image else target))
+            parts.append(row.run(model, images[start:start + chunk_size], chunk, layer,
+                                 class_names, output, options))
         except NonFiniteError as error:  # name the images in the whole batch, not the chunk
             raise error.shifted(start) from None
     return _join(parts)

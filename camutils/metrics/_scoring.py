@@ -31,7 +31,7 @@ import numpy as np
 
 from ..checks import stacked
 from ..model_cache import compiled_forward
-from ..model_errors import check_finite, run_model
+from ..model_errors import check_finite_values, run_model
 from ..scores import softmax
 
 __all__ = ["PerturbationSpace", "perturbation_space", "zero_pixel", "softmax"]
@@ -97,8 +97,9 @@ class PerturbationSpace:
                 f"The model's output has shape {outputs.shape}; the faithfulness metrics need "
                 "one score per class, (batch, classes)."
             )
-        check_finite(self.model, outputs, "the model's outputs on the images a metric scores",
-                     inputs, name_images=False)
+        check_finite_values(self.model, outputs,
+                            "the model's outputs on the images a metric scores", inputs,
+                            name_images=False)
         if self.probabilities_out:
             return outputs.astype(np.float64)
         if outputs.shape[1] == 1:

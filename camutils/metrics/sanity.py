@@ -154,13 +154,14 @@ def signed_maps(explanation, model=None, inputs=None, method=None, layer=None,
                 explainer: Callable | None = None, **options) -> np.ndarray:
     """The signed maps behind ``explanation``, at its maps' resolution, float32 ``(n, H, W)``.
 
-    * Grad-CAM: ``sum_k w_k A^k`` before the ReLU, upsampled bilinearly as the pipeline
-      upsamples. camutils keeps only its positive part (``raw``); the negative part is the
-      counterfactual map (negated weights), so one more call with ``counterfactual=True``
-      gives it, and ``signed = raw - counterfactual raw`` (needs ``model``, ``inputs``,
-      ``method``, ``layer`` and the options of the first call).
-    * Guided backpropagation, Guided Grad-CAM: the per-colour input gradients
-      (``extras["gradients"]``) summed over the colours.
+    * Grad-CAM (a method whose row has a ``counterfactual`` option): ``sum_k w_k A^k``
+      before the ReLU, upsampled bilinearly as the pipeline upsamples. camutils keeps only
+      its positive part (``raw``); the negative part is the counterfactual map (negated
+      weights), so one more call with ``counterfactual=True`` gives it, and ``signed = raw -
+      counterfactual raw`` (needs ``model``, ``inputs``, ``method``, ``layer`` and the
+      options of the first call).
+    * Guided backpropagation, Guided Grad-CAM (rows that give values per pixel): the
+      per-colour input gradients (``extras["gradients"]``) summed over the colours.
     * An explanation with a ``signed_maps`` attribute (a custom explainer's): that.
     * Anything else (CAM, the other methods): the maps themselves, which are non-negative.
     """
@@ -168,17 +169,28 @@ def signed_maps(explanation, model=None, inputs=None, method=None, layer=None,
     custom = getattr(explanation, "signed_maps", None)
     if custom is not None:
         return np.asarray(custom, np.float32)
-    name = getattr(explanation, "method", None)
+    row = _row(getattr(explanation, "method", None))
     extras = getattr(explanation, "extras", None) or {}
-    if name in ("guided_backprop", "guided_gradcam") and "gradients" in extras:
+    if row is not None and row.gives == "pixels" and "gradients" in extras:
         return np.asarray(extras["gradients"], np.float32).sum(axis=-1)
-    if name == "gradcam" and not options.get("counterfactual") and model is not None:
+    if row is not None and "counterfactual" in row.option_names and \
+            not options.get("counterfactual") and model is not None:
         if explainer is None:
             from ..methods import explain as explainer
         against = explainer(model, inputs, method=method, target=explanation.class_index,
                             layer=layer, counterfactual=True, **options)
         return _upsample(np.asarray(explanation.raw) - np.asarray(against.raw), size)
     return np.asarray(explanation.maps, np.float32)
+
+
+def _row(name):
+    """The method table's row of ``name`` (None for a custom explainer's method)."""
+    from ..methods.registry import method_info
+
+    try:
+        return method_info(name) if isinstance(name, str) else None
+    except ValueError:
+        return None
 
 
 def _similarities(original, new) -> dict:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..checks import positive_int
 from ..model_cache import compiled_forward
-from ..model_errors import check_finite, run_model
+from ..model_errors import check_finite_values, run_model
 from ..scores import softmax
 
 __all__ = ["ZooModel"]
@@ -95,7 +95,7 @@ class ZooModel:
                           disable=len(starts) <= 4, leave=False)
         ]
         outputs = np.concatenate(outputs, axis=0).astype(np.float32, copy=False)
-        check_finite(self.model, outputs, "the model's outputs", inputs)
+        check_finite_values(self.model, outputs, "the model's outputs", inputs)
         return outputs
 
     def top_k(self, images, k: int = 5) -> list[list[tuple[int, str, float]]]:
