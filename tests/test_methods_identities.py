@@ -371,7 +371,7 @@ def test_eigencam_sign_makes_the_projection_positive_on_wide_layers(channels):
     # non-negative everywhere (and not all zero).
     model = M.gap_model(channels=(8, channels), seed=2)
     images = M.images(4, seed=2)
-    activations, _ = targets.feature_model(model, "conv2")(images)
+    activations, _ = feature_model(model, "conv2")(images)
     e = cm.eigencam(model, images)
     for n in range(len(images)):
         flat = activations[n].reshape(-1, channels).astype(np.float64)
