@@ -106,10 +106,19 @@ def test_starts_with_a_map_scores_and_a_ready_status(explorer, tiny):
         overlay(explorer.seen_image, expected.maps[0], explorer.alpha_slider.value, "inferno"))
 
 
-def test_the_explorer_displays_as_its_widget(explorer):
-    bundle = explorer._repr_mimebundle_()
+def test_the_explorer_displays_as_its_widget(explorer, caplog):
+    displayed = []
+    hooks = hasattr(explorer.image_view, "on_displayed")  # ipywidgets 7; 8 has none
+    if hooks:
+        explorer.image_view.on_displayed(lambda widget, **kwargs: displayed.append(widget))
+    with caplog.at_level("WARNING"):
+        bundle = explorer._repr_mimebundle_(include=None, exclude=None)  # as IPython calls it
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.widget.model_id
+    # the on-displayed hooks ran down to the pictures, and none failed (ipywidgets logs a
+    # failing hook outside IPython, and shows its traceback in a notebook)
+    assert displayed == ([explorer.image_view] if hooks else [])
+    assert not [r for r in caplog.records if "callback" in r.getMessage().lower()], caplog.text
 
 
 def test_bad_arguments_say_what_to_pass(tiny):

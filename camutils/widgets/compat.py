@@ -28,10 +28,11 @@ def widget_mimebundle(widget, **kwargs) -> dict:
     """The display bundle of ``widget``, which a front end draws as the live widget."""
     if hasattr(widget, "_repr_mimebundle_"):  # ipywidgets 8
         return widget._repr_mimebundle_(**kwargs)
-    # ipywidgets 7: the bundle its _ipython_display_ would send, then its on-displayed hooks.
+    # ipywidgets 7: the bundle its _ipython_display_ would send, then its on-displayed hooks
+    # (called without IPython's include/exclude, which they do not take).
     bundle = {"text/plain": repr(widget)[:110],
               WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": widget.model_id}}
-    widget._handle_displayed(**kwargs)
+    widget._handle_displayed()
     return bundle
 
 
