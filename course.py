@@ -188,7 +188,7 @@ def cmd_lab(args) -> int:
 
 def test_workers() -> list[str]:
     """pytest-xdist's options: one test process per core, at most two (each notebook kernel
-    needs up to 1.5 GiB), or $COURSE_TEST_WORKERS. A file's tests stay in one process, so a
+    needs up to 1.5 GB), or $COURSE_TEST_WORKERS. A file's tests stay in one process, so a
     notebook's cells run in order in one kernel."""
     workers = int(os.environ.get("COURSE_TEST_WORKERS") or min(2, os.cpu_count() or 1))
     return ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
