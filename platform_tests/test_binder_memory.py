@@ -7,12 +7,14 @@ is counted together and killed when it goes over, as Binder's container is. Swap
 too where the kernel accounts it. First a process that allocates past the limit must be
 killed, which proves the limit bites; then JupyterLab starts in the cgroup and each notebook
 is run under nbval there, one at a time, after the server has read it (as when a learner
-opens it). Each notebook's peak is reported three ways: what the cgroup charged the tree
-(anonymous and mapped memory, sampled from its own accounting), the cgroup's own peak (which
-also counts page cache, reclaimed before anything is killed), and the sum of the processes'
-resident sets (server, pytest and kernel; shared pages and libraries that another cgroup
-first read, such as TensorFlow's, counted in full: an upper bound). The sum must stay under
-the limit too, so that a container in which the tree alone reads every page would hold it.
+opens it). Each notebook's peak is reported four ways: what the cgroup charged the tree
+(anonymous and mapped memory, from its own accounting), the cgroup's own peak (which also
+counts page cache, reclaimed before anything is killed), and its processes' resident sets
+summed (server, pytest, the kernel and any process the notebook starts), proportionally
+(PSS: a page mapped by n processes counts 1/n to each) and in full (RSS: an upper bound).
+A page of a library that another process read first (TensorFlow's, say) is charged to that
+process's cgroup, not to this one, while Binder's fresh container is charged for it: so the
+PSS sum, which counts those pages, must stay under the limit too.
 
 Needs Linux, root and a writable cgroup v1 memory controller; skipped elsewhere. Several
 minutes. Figures go to build/platforms/binder_memory.json.
@@ -85,17 +87,19 @@ class MemoryCgroup:
     def processes(self) -> list[int]:
         return [int(p) for p in self._read("cgroup.procs").split()]
 
-    def rss_sum(self) -> int:
-        """The sum of its processes' resident sets, in bytes: every mapped page counted, even
-        one shared between processes or charged to another cgroup (an upper bound)."""
-        total = 0
+    def summed(self) -> dict[str, int]:
+        """Its processes' resident sets summed, in bytes: ``Rss`` (every mapped page in full,
+        even one that several of them map: an upper bound) and ``Pss`` (a page that n
+        processes map counted 1/n to each: the tree's own footprint, libraries included)."""
+        total = {"Rss": 0, "Pss": 0}
         for pid in self.processes():
             try:
-                status = Path(f"/proc/{pid}/status").read_text()
+                rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
             except OSError:  # gone meanwhile
                 continue
-            found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
-            total += int(found.group(1)) * 1024 if found else 0
+            for key in total:
+                found = re.search(rf"^{key}:\s+(\d+) kB", rollup, re.M)
+                total[key] += int(found.group(1)) * 1024 if found else 0
         return total
 
     def remove(self) -> None:
@@ -110,18 +114,19 @@ class MemoryCgroup:
 
 
 class PeakSampler(threading.Thread):
-    """The highest `MemoryCgroup.resident` and `MemoryCgroup.rss_sum` seen, sampled every
+    """The highest `MemoryCgroup.resident` and `MemoryCgroup.summed` seen, sampled every
     50 ms while running."""
 
     def __init__(self, cgroup: MemoryCgroup):
         super().__init__(daemon=True)
-        self.cgroup, self.resident, self.rss_sum = cgroup, 0, 0
+        self.cgroup, self.resident, self.rss, self.pss = cgroup, 0, 0, 0
         self._finished = threading.Event()
 
     def run(self) -> None:
         while not self._finished.is_set():
             self.resident = max(self.resident, self.cgroup.resident())
-            self.rss_sum = max(self.rss_sum, self.cgroup.rss_sum())
+            summed = self.cgroup.summed()
+            self.rss, self.pss = max(self.rss, summed["Rss"]), max(self.pss, summed["Pss"])
             time.sleep(0.05)
 
     def __enter__(self):
@@ -196,7 +201,7 @@ def test_every_notebook_fits_binders_2_gb_beside_a_jupyter_server(cgroup, tmp_pa
                     timeout=1800, preexec_fn=cgroup.enter)
             figures["notebooks"][name] = {
                 "charged_peak_mb": _mb(sampler.resident), "cgroup_peak_mb": _mb(cgroup.peak()),
-                "rss_sum_peak_mb": _mb(sampler.rss_sum),
+                "pss_sum_peak_mb": _mb(sampler.pss), "rss_sum_peak_mb": _mb(sampler.rss),
                 "seconds": round(time.perf_counter() - start, 1),
                 "nbval": (result.stdout.strip().splitlines() or [""])[-1]}
             print(name, figures["notebooks"][name], flush=True)
@@ -204,8 +209,8 @@ def test_every_notebook_fits_binders_2_gb_beside_a_jupyter_server(cgroup, tmp_pa
             assert result.returncode == 0, (f"{name} under {_mb(LIMIT)} MB (OOM kills: "
                                             f"{cgroup.oom_kills() - before - 1}):\n"
                                             + result.stdout[-6000:] + result.stderr[-2000:])
-            assert sampler.rss_sum < LIMIT, f"{name}: the processes' resident sets summed " \
-                                            f"{_mb(sampler.rss_sum)} MB"
+            assert sampler.pss < LIMIT, f"{name}: the processes' own memory summed " \
+                                        f"{_mb(sampler.pss)} MB"
         assert cgroup.oom_kills() == before + 1, "a process was killed for memory"
     finally:
         server.send_signal(signal.SIGTERM)
