@@ -26,6 +26,8 @@ from tools.platforms import supported_pythons  # noqa: E402
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".installed"
+# What `lab` and `doctor` need in .venv; every other command needs the `dev` extra.
+LAB = "cpu,lab"
 NOTEBOOKS = ROOT / "notebooks"
 WINDOWS = os.name == "nt"
 
@@ -66,19 +68,86 @@ def _install_key() -> str:
     return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
 
 
+# Run by the venv's Python: camutils and what the given extras of it require (with the extras
+# those name in turn, such as dev's camutils[cpu,lab,test]), each installed at a version that
+# fits; prints what is missing. pip's own copy of `packaging` serves where there is no other.
+_INSTALLED_PROBE = """
+import sys
+from importlib import metadata
+try:
+    from packaging.requirements import Requirement
+except ImportError:
+    from pip._vendor.packaging.requirements import Requirement
+
+def missing(name, extras, seen):
+    if (name, extras) in seen:
+        return []
+    seen.add((name, extras))
+    try:
+        requires = metadata.distribution(name).requires or []
+    except metadata.PackageNotFoundError:
+        return [name]
+    problems = []
+    for line in requires:
+        req = Requirement(line)
+        if req.marker and not any(req.marker.evaluate({"extra": e}) for e in extras or ("",)):
+            continue
+        try:
+            version = metadata.version(req.name)
+        except metadata.PackageNotFoundError:
+            problems.append(f"{req.name}{req.specifier}")
+            continue
+        if not req.specifier.contains(version, prereleases=True):
+            problems.append(f"{req.name}{req.specifier} ({version} is installed)")
+        elif req.extras:
+            problems += missing(req.name, tuple(sorted(req.extras)), seen)
+    return problems
+
+problems = missing("camutils", tuple(sys.argv[1].split(",")), set())
+print("\\n".join(problems))
+sys.exit(1 if problems else 0)
+"""
+
+
+def installed(python: Path, extras: str) -> bool:
+    """Whether ``camutils[extras]`` is installed in the venv of ``python``, every requirement
+    met (as after the workshop's install from a wheelhouse, which writes no stamp)."""
+    done = subprocess.run([str(python), "-I", "-c", _INSTALLED_PROBE, extras], capture_output=True,
+                          text=True)
+    return done.returncode == 0
+
+
+OFFLINE_HINT = (
+    "pip could not install the course (its message is above). Installing needs the package "
+    "index (pypi.org); on a machine without a network, install from a "
+    "wheelhouse (README, 'Workshop without Wi-Fi'): {python} -m pip install --no-index "
+    "--find-links wheelhouse \"camutils[cpu,lab]\", then run this command again.")
+
+
 def setup(force: bool = False, extras: str = "dev") -> Path:
-    """Create .venv and install the course into it, unless pyproject.toml is unchanged."""
+    """Create .venv and install the course into it, unless it is there already.
+
+    It is there when the stamp says that this pyproject.toml was installed (`-e .[dev]`), or,
+    with no stamp, when the venv already holds ``camutils[extras]`` (installed by hand, as the
+    offline workshop does from its wheelhouse): then nothing is installed, and nothing needs
+    the network.
+    """
     python = venv_python()
-    if not force and python.exists() and STAMP.exists() and STAMP.read_text() == _install_key():
-        return python
+    if not force and python.exists():
+        if STAMP.exists() and STAMP.read_text() == _install_key():
+            return python
+        if not STAMP.exists() and installed(python, extras):
+            return python
     check_python()
     if not python.exists():
         print(f"Creating {VENV.name} with Python {sys.version.split()[0]} ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    print(f"Installing the course and its dependencies ({extras}): about a minute, 2.3 GB ...",
+    print("Installing the course and its dependencies (dev): about a minute, 2.3 GB ...",
           flush=True)
-    run([python, "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
-    run([python, "-m", "pip", "install", "--quiet", "-e", f".[{extras}]"])
+    for command in ([python, "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
+                    [python, "-m", "pip", "install", "--quiet", "-e", ".[dev]"]):
+        if run(command, check=False):
+            raise SystemExit(OFFLINE_HINT.format(python=python.relative_to(ROOT)))
     STAMP.write_text(_install_key())
     return python
 
@@ -122,7 +191,7 @@ def cmd_setup(args) -> int:
 
 
 def cmd_lab(args) -> int:
-    python = setup()
+    python = setup(extras=LAB)
     extra = ["--allow-root"] if not WINDOWS and os.geteuid() == 0 else []  # containers run as root
     return run([python, "-m", "jupyterlab", "notebooks/00_start_here.ipynb", *extra, *args.rest],
                env=course_env(args.onednn), check=False)
@@ -130,7 +199,7 @@ def cmd_lab(args) -> int:
 
 def test_workers() -> list[str]:
     """pytest-xdist's options: one test process per core, at most two (each notebook kernel
-    needs up to 1.5 GiB), or $COURSE_TEST_WORKERS. A file's tests stay in one process, so a
+    needs up to 1.5 GB), or $COURSE_TEST_WORKERS. A file's tests stay in one process, so a
     notebook's cells run in order in one kernel."""
     workers = int(os.environ.get("COURSE_TEST_WORKERS") or min(2, os.cpu_count() or 1))
     return ["-n", str(workers), "--dist", "loadfile"] if workers > 1 else []
@@ -215,7 +284,7 @@ def cmd_bench(args) -> int:
 
 
 def cmd_doctor(args) -> int:
-    return run([setup(), "-m", "camutils", "doctor", *args.rest], env=course_env(args.onednn),
+    return run([setup(extras=LAB), "-m", "camutils", "doctor", *args.rest], env=course_env(args.onednn),
                check=False)
 
 

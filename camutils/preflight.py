@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from importlib import metadata
 
 __all__ = ["Check", "run_checks", "doctor", "supported_pythons", "requirement",
-           "NOTEBOOK_MEMORY_BUDGET_GIB"]
+           "NOTEBOOK_MEMORY_BUDGET_GB"]
 
-#: Each notebook's peak memory budget (COURSE_DESIGN: "at most 1.5 GB peak RSS"), checked
-#: for every notebook by the benchmark suite (`make bench-course`).
-NOTEBOOK_MEMORY_BUDGET_GIB = 1.5
+#: Each notebook's peak memory budget in GB (10^9 bytes; COURSE_DESIGN: "at most 1.5 GB peak
+#: RSS"), checked for every notebook by the benchmark suite (`make bench-course`).
+NOTEBOOK_MEMORY_BUDGET_GB = 1.5
 _MARKS = {"ok": "ok  ", "warn": "warn", "fail": "FAIL", "info": "    "}
 
 
@@ -154,19 +154,20 @@ def check_dependencies() -> Check:
     return Check("dependencies", "ok", "numpy, OpenCV, matplotlib, scikit-image, ... as declared")
 
 
-def memory_gib() -> tuple[float | None, float | None]:
-    """(total, available) memory in GiB, within the container's limit where there is one."""
+def memory_gb() -> tuple[float | None, float | None]:
+    """(total, available) memory in GB (10^9 bytes, as the budget), within the container's
+    limit where there is one."""
     total = available = None
     try:
         import psutil
 
         memory = psutil.virtual_memory()
-        total, available = memory.total / 2**30, memory.available / 2**30
+        total, available = memory.total / 1e9, memory.available / 1e9
     except ImportError:
         try:
             fields = dict(line.split(":", 1) for line in open("/proc/meminfo"))
-            total = float(fields["MemTotal"].split()[0]) / 2**20
-            available = float(fields["MemAvailable"].split()[0]) / 2**20
+            total = float(fields["MemTotal"].split()[0]) * 1024 / 1e9  # kB there is KiB
+            available = float(fields["MemAvailable"].split()[0]) * 1024 / 1e9
         except (OSError, KeyError, ValueError):
             pass
     # Binder and Docker cap memory by cgroup; the machine's own figure would mislead.
@@ -175,11 +176,11 @@ def memory_gib() -> tuple[float | None, float | None]:
                                     "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
         try:
             limit_text = open(limit_file).read().strip()
-            usage = int(open(usage_file).read().strip()) / 2**30
+            usage = int(open(usage_file).read().strip()) / 1e9
         except (OSError, ValueError):
             continue
         if limit_text.isdigit() and int(limit_text) < 2**60:
-            limit = int(limit_text) / 2**30
+            limit = int(limit_text) / 1e9
             total = limit if total is None else min(total, limit)
             free = max(limit - usage, 0.0)
             available = free if available is None else min(available, free)
@@ -187,13 +188,13 @@ def memory_gib() -> tuple[float | None, float | None]:
     return total, available
 
 
-def check_memory(budget: float = NOTEBOOK_MEMORY_BUDGET_GIB) -> Check:
-    total, available = memory_gib()
+def check_memory(budget: float = NOTEBOOK_MEMORY_BUDGET_GB) -> Check:
+    total, available = memory_gb()
     if available is None:
         return Check("memory", "warn", "could not be measured on this system",
-                     f"make sure about {budget} GiB are free before you start a notebook")
-    detail = (f"{available:.1f} GiB available of {total:.1f} GiB; each notebook needs at most "
-              f"{budget} GiB")
+                     f"make sure about {budget} GB are free before you start a notebook")
+    detail = (f"{available:.1f} GB available of {total:.1f} GB; each notebook needs at most "
+              f"{budget} GB")
     if available >= budget:
         return Check("memory", "ok", detail)
     return Check("memory", "fail", detail,

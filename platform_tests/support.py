@@ -123,3 +123,25 @@ class Stopwatch:
         self.laps[name] = now - self.start
         self.start = now
         return self.laps[name]
+
+
+def wait_for_jupyter(runtime: Path, process: subprocess.Popen, log: Path,
+                     seconds: float = 180) -> dict:
+    """The info (url, token, root_dir, ...) of the Jupyter server that ``process`` started,
+    found in its runtime folder, once the server answers /api/status."""
+    import json
+    import urllib.request
+
+    deadline = time.time() + seconds
+    while True:
+        assert process.poll() is None, f"the Jupyter server stopped:\n{log.read_text()[-6000:]}"
+        assert time.time() < deadline, f"no Jupyter server in {seconds} s:\n{log.read_text()[-6000:]}"
+        for info_file in runtime.glob("jpserver-*.json"):
+            try:
+                info = json.loads(info_file.read_text())
+                url = f"{info['url'].rstrip('/')}/api/status?token={info['token']}"
+                with urllib.request.urlopen(url, timeout=2):
+                    return info
+            except (OSError, ValueError, KeyError):
+                pass
+        time.sleep(0.5)

@@ -83,3 +83,86 @@ def test_make_test_splits_the_work_over_the_cores_and_keeps_a_notebook_in_one_pr
     unit, notebooks = calls
     assert "not browser" in " ".join(unit) and "tests/test_browser.py" in notebooks
     assert {"notebooks", "--nbval-lax"} <= set(notebooks)
+
+
+def _fake_distribution(site: Path, name: str, version: str, requires: list[str]) -> None:
+    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    (info / "METADATA").write_text("\n".join(lines + [f"Requires-Dist: {r}" for r in requires]) + "\n")
+
+
+@pytest.mark.parametrize("extras, missing", [
+    ("cpu,lab", ""),                                  # everything the lab needs is there
+    ("dev", "course-fake-pytest>=8"),                    # dev names camutils[cpu,lab,test]
+    ("cpu,lab,old", "course-fake-widgets>=9 (8.1 is installed)"),
+])
+def test_the_installed_probe_reads_what_each_extra_requires(tmp_path, extras, missing):
+    site = tmp_path / "site"
+    _fake_distribution(site, "camutils", "0.1.0", [
+        "course-fake-numpy>=1.26", "course-fake-widgets>=7.7,<9",
+        'course-fake-tf>=2.16; extra == "cpu"', 'course-fake-lab>=4.4; extra == "lab"',
+        'course-fake-pytest>=8; extra == "test"', 'course-fake-widgets>=9; extra == "old"',
+        'camutils[cpu,lab,test]; extra == "dev"', 'course-fake-absent; python_version < "3"'])
+    for name, version in [("course-fake-numpy", "2.0"), ("course-fake-widgets", "8.1"),
+                          ("course-fake-tf", "2.21"), ("course-fake-lab", "4.5")]:
+        _fake_distribution(site, name, version, [])
+    # the probe as the venv runs it, its distributions found first on sys.path
+    program = (f"import sys; sys.path.insert(0, {str(site)!r}); sys.argv[1:] = [{extras!r}]; "
+               f"exec({course._INSTALLED_PROBE!r})")
+    done = subprocess.run([sys.executable, "-I", "-c", program], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == (1 if missing else 0), done.stderr
+    assert done.stdout.strip() == missing
+
+
+def test_setup_installs_only_what_is_not_there(tmp_path, monkeypatch):
+    """No stamp but the course installed by hand (the workshop's wheelhouse): nothing runs,
+    so `course.py lab` needs no network. Missing, or installed from an older pyproject: pip.
+    pip failing says how to install offline."""
+    venv = tmp_path / ".venv"
+    python = venv / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("")
+    monkeypatch.setattr(course, "VENV", venv)
+    monkeypatch.setattr(course, "STAMP", venv / ".installed")
+    monkeypatch.setattr(course, "venv_python", lambda: python)
+    monkeypatch.setattr(course, "ROOT", tmp_path)
+    monkeypatch.setattr(course, "_install_key", lambda: "this pyproject")
+    probed, calls = [], []
+    there = {"cpu,lab": True, "dev": False}
+    monkeypatch.setattr(course, "installed", lambda p, extras: probed.append(extras) or there[extras])
+    monkeypatch.setattr(course, "run", lambda command, **kw: calls.append(command) or 0)
+
+    assert course.setup(extras=course.LAB) == python and calls == [] and probed == ["cpu,lab"]
+    course.setup()  # dev is not there: pip installs it, and stamps it
+    assert [c[4:] for c in calls] == [["--quiet", "--upgrade", "pip"], ["--quiet", "-e", ".[dev]"]]
+    assert course.STAMP.read_text() == "this pyproject"
+    calls.clear(), probed.clear()
+    course.setup(), course.setup(extras=course.LAB)
+    assert calls == [] and probed == []  # the stamp answers
+    monkeypatch.setattr(course, "_install_key", lambda: "a newer pyproject")
+    there["dev"] = True  # installed, but from the older pyproject: the stamp is stale
+    course.setup()
+    assert len(calls) == 2 and probed == []
+
+    course.STAMP.unlink()
+    there["cpu,lab"] = False
+    monkeypatch.setattr(course, "run", lambda command, **kw: 1)  # no network
+    with pytest.raises(SystemExit, match=r'--no-index --find-links wheelhouse "camutils\[cpu,lab\]"'):
+        course.setup(extras=course.LAB)
+
+
+@pytest.mark.parametrize("command, extras", [("lab", "cpu,lab"), ("doctor", "cpu,lab"),
+                                             ("test", "dev"), ("notebooks", "dev")])
+def test_each_command_asks_for_what_it_needs(monkeypatch, command, extras):
+    asked = []
+
+    def fake_setup(force=False, extras="dev"):
+        asked.append(extras)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(course, "setup", fake_setup)
+    with pytest.raises(SystemExit):
+        course.main([command])
+    assert asked == [extras]

@@ -106,10 +106,19 @@ def test_starts_with_a_map_scores_and_a_ready_status(explorer, tiny):
         overlay(explorer.seen_image, expected.maps[0], explorer.alpha_slider.value, "inferno"))
 
 
-def test_the_explorer_displays_as_its_widget(explorer):
-    bundle = explorer._repr_mimebundle_()
+def test_the_explorer_displays_as_its_widget(explorer, caplog):
+    displayed = []
+    hooks = hasattr(explorer.image_view, "on_displayed")  # ipywidgets 7; 8 has none
+    if hooks:
+        explorer.image_view.on_displayed(lambda widget, **kwargs: displayed.append(widget))
+    with caplog.at_level("WARNING"):
+        bundle = explorer._repr_mimebundle_(include=None, exclude=None)  # as IPython calls it
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.widget.model_id
+    # the on-displayed hooks ran down to the pictures, and none failed (ipywidgets logs a
+    # failing hook outside IPython, and shows its traceback in a notebook)
+    assert displayed == ([explorer.image_view] if hooks else [])
+    assert not [r for r in caplog.records if "callback" in r.getMessage().lower()], caplog.text
 
 
 def test_bad_arguments_say_what_to_pass(tiny):
@@ -280,10 +289,21 @@ def test_image_changes_the_scores_and_the_map(explorer):
     np.testing.assert_array_equal(_decode(explorer.image_view.value), explorer.seen_image)
 
 
-def _upload_entry(name: str, content: bytes) -> dict:
-    return {"name": name, "type": "image/png", "size": len(content),
-            "content": memoryview(content),
-            "last_modified": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)}
+def _upload(upload, name: str, content: bytes) -> None:
+    """What the browser sends when a file is chosen, in the installed ipywidgets' protocol:
+    8.x sets the value (a tuple of dicts); 7.x sends the files' metadata and bytes and bumps
+    a counter, and the widget builds its read-only value from them."""
+    import ipywidgets
+
+    if ipywidgets.__version__.startswith("7."):
+        metadata = {"name": name, "type": "image/png", "size": len(content), "lastModified": 0}
+        upload.set_state({"metadata": [metadata], "data": [memoryview(content)],
+                          "_counter": upload._counter + 1})
+    else:
+        upload.value = ({"name": name, "type": "image/png", "size": len(content),
+                         "content": memoryview(content),
+                         "last_modified": datetime.datetime(2024, 1, 1,
+                                                            tzinfo=datetime.timezone.utc)},)
 
 
 def test_uploaded_image_is_added_and_shown(explorer):
@@ -291,20 +311,20 @@ def test_uploaded_image_is_added_and_shown(explorer):
 
     red = np.zeros((50, 70, 3), np.uint8)
     red[..., 0] = 255
-    explorer.upload.value = (_upload_entry("red.png", png_bytes(red)),)
+    _upload(explorer.upload, "red.png", png_bytes(red))
     assert explorer.image_select.value == "upload: red.png"
     assert np.all(explorer.seen_image == (255, 0, 0))
     assert explorer.status_level == "ready"
-    assert explorer.upload.value == ()  # ready for the next file
+    assert len(explorer.upload.value) == 0  # ready for the next file
     # the same name again gets a label of its own
-    explorer.upload.value = (_upload_entry("red.png", png_bytes(red[:, :, ::-1])),)
+    _upload(explorer.upload, "red.png", png_bytes(red[:, :, ::-1]))
     assert explorer.image_select.value == "upload: red.png (2)"
     assert np.all(explorer.seen_image == (0, 0, 255))
 
 
 def test_a_file_that_is_not_an_image_reports_its_name(explorer):
     before = explorer.image_select.value
-    explorer.upload.value = (_upload_entry("notes.txt", b"not an image at all"),)
+    _upload(explorer.upload, "notes.txt", b"not an image at all")
     assert explorer.status_level == "error"
     assert "Upload failed" in explorer.status and "'notes.txt'" in explorer.status
     assert explorer.image_select.value == before

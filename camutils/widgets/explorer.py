@@ -32,6 +32,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .classes import find_class
+from .compat import clear_upload, uploaded_files, widget_mimebundle
 from .render import blank_image, colorbar_image, decode_image, png_bytes, status_html, top_k_html
 from .timing import Debouncer, LRUCache
 
@@ -306,7 +307,7 @@ class Explorer:
     # ------------------------------------------------------------------ display and helpers
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        return widget_mimebundle(self.widget, **kwargs)
 
     def __repr__(self) -> str:
         return (f"Explorer(model={self.model_select.value!r}, image={self.image_select.value!r}, "
@@ -428,13 +429,12 @@ class Explorer:
     def _on_upload(self, change) -> None:
         if self._holding or not change["new"]:
             return
-        files = list(change["new"])
+        files = uploaded_files(change["new"])
         with self._hold():
-            self.upload.value = ()
-        for entry in files:
-            name = entry.get("name", "upload")
+            clear_upload(self.upload)
+        for name, content in files:
             try:
-                array = decode_image(entry["content"], repr(name))
+                array = decode_image(content, repr(name))
             except ValueError as error:
                 self._fail("Upload failed", error)
                 return
