@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 NOTEBOOKS ?=
 WHEELHOUSE_ARGS ?=
 
-.PHONY: help venv lab test nbtest notebooks student doctor platforms wheelhouse site site-test bench bench-course clean
+.PHONY: help venv lab test nbtest workshop-test notebooks student doctor platforms wheelhouse site site-test bench bench-course clean
 
 help:
 	@$(COURSE) --help
@@ -28,6 +28,10 @@ test:
 
 nbtest:
 	$(COURSE) nbtest --onednn $(ONEDNN) $(PYTEST_ARGS)
+
+# The instructor guide's workshop plans, each part's taught sections alone (CI runs it).
+workshop-test:
+	$(COURSE) workshop-test --onednn $(ONEDNN) $(PYTEST_ARGS)
 
 notebooks:
 	$(COURSE) notebooks --onednn $(ONEDNN) $(NOTEBOOKS)

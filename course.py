@@ -215,10 +215,11 @@ def unit_tests(python: Path, env: dict, rest: list[str]) -> int:
 
 def notebook_tests(python: Path, env: dict, rest: list[str]) -> int:
     """Every notebook (complete and learner editions) under nbval, and the explorer's notebook
-    in JupyterLab in a real browser."""
+    in JupyterLab in a real browser (the workshop plans run apart: `workshop-test`)."""
     return run([python, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
-                "--nbval-cell-timeout=600", "-p", "no:cacheprovider", *test_workers(),
-                "notebooks", "tests/test_browser.py", *rest], env=env, check=False)
+                "--nbval-cell-timeout=600", "-p", "no:cacheprovider", "-m",
+                "not retrain and not workshop", *test_workers(), "notebooks",
+                "tests/test_browser.py", *rest], env=env, check=False)
 
 
 def cmd_test(args) -> int:
@@ -228,6 +229,17 @@ def cmd_test(args) -> int:
     status = unit_tests(python, env, args.rest)
     status = notebook_tests(python, env, args.rest) or status
     return 1 if status else 0
+
+
+def cmd_workshop_test(args) -> int:
+    """The instructor guide's workshop plans: each part's taught sections of the learner
+    edition run alone in a fresh kernel (notebooks/test_workshop_plans.py). Apart from `test`,
+    whose time budget the course's learners wait for; .ci/run runs it."""
+    workers = test_workers()
+    spread = ["-n", workers[1], "--dist", "load"] if workers else []  # the parts, over the cores
+    return 1 if run([setup(), "-m", "pytest", "notebooks/test_workshop_plans.py", "-m",
+                     "workshop", "-p", "no:cacheprovider", *spread, *args.rest],
+                    env=course_env(args.onednn), check=False) else 0
 
 
 def cmd_nbtest(args) -> int:
@@ -312,6 +324,8 @@ COMMANDS = {
     "test": (cmd_test, "unit tests, then every notebook under nbval (offline)"),
     "setup": (cmd_setup, "create .venv and install the course (done by every command)"),
     "nbtest": (cmd_nbtest, "every notebook under nbval"),
+    "workshop-test": (cmd_workshop_test, "the instructor guide's workshop plans: each part's "
+                                         "taught sections run alone"),
     "notebooks": (cmd_notebooks, "re-execute the notebooks in place (names may be given), "
                                  "then write their learner editions"),
     "student": (cmd_student, "write the learner editions (notebooks/learner/) and "

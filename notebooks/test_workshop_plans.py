@@ -6,7 +6,8 @@ order, in a fresh kernel: a taught section must never read what only a skipped o
 A part that skips no code (only the self-check, say) is the whole notebook, which nbval
 runs already.
 
-Runs with the notebooks (``make test``, ``make nbtest``): each part starts a kernel.
+Runs apart from the notebooks (``make workshop-test``, which .ci/run calls): each part starts
+a kernel, and together they would take ``make test`` past its time budget.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+pytestmark = pytest.mark.workshop
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
