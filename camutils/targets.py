@@ -333,6 +333,16 @@ def _suggestion(output: Output) -> str:
     return " Pass a function score(outputs) that reduces it to one value per image."
 
 
+def _shown(value) -> str:
+    """A class, label or unit as a description shows it (``'star'``, ``3``, ``one per
+    image``)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, str):
+        return "one per image"
+    return repr(value)
+
+
 def _gather(values, classes):
     """``values[n, classes[n, j]]`` -> ``(N, k)``; a class of -1 gives 0."""
     tf = _tf()
@@ -436,10 +446,8 @@ class Class(Target):
     def describe(self) -> str:
         if self.top:
             which = "the top class" if self.k == 1 else f"the top {self.k} classes"
-        elif isinstance(self.cls, (Sequence, np.ndarray)) and not isinstance(self.cls, str):
-            which = "one class per image"
         else:
-            which = repr(self.cls.item() if isinstance(self.cls, np.generic) else self.cls)
+            which = _shown(self.cls)
         return f"Class({which}, {self.kind})"
 
 
@@ -502,7 +510,7 @@ class Contrast(Target):
         return ("contrast",)
 
     def describe(self) -> str:
-        return f"Contrast({self.cls!r} rather than {self.other!r})"
+        return f"Contrast({_shown(self.cls)} rather than {_shown(self.other)})"
 
 
 # --------------------------------------------------------------------------- multi-label
@@ -542,7 +550,7 @@ class Label(Target):
         return ("label",)
 
     def describe(self) -> str:
-        return f"Label({self.label!r})"
+        return f"Label({_shown(self.label)})"
 
 
 class Labels(Target):
@@ -647,7 +655,8 @@ class Regression(Target):
         return ("regression", self.sign)
 
     def describe(self) -> str:
-        return f"Regression(unit {self.unit!r}, {'raises' if self.sign > 0 else 'lowers'} it)"
+        return (f"Regression(unit {_shown(self.unit)}, what "
+                f"{'raises' if self.sign > 0 else 'lowers'} it)")
 
 
 # --------------------------------------------------------------------------- segmentation
@@ -732,7 +741,7 @@ class Region(Target):
 
     def describe(self) -> str:
         where = "the model's predicted mask" if self.mask is None else "a given mask"
-        return f"Region({self.cls!r}, {where})"
+        return f"Region({_shown(self.cls)}, {where})"
 
 
 # --------------------------------------------------------------------------- detection
@@ -877,9 +886,9 @@ class Detection(Target):
 
     def describe(self) -> str:
         if self.box is not None:
-            return f"Detection(a box's cell, label {self.label!r})"
+            return f"Detection(a box's cell, label {_shown(self.label)})"
         if self.cell is not None:
-            return f"Detection(a cell, label {self.label!r})"
+            return f"Detection(a cell, label {_shown(self.label)})"
         return f"Detection(rank {self.rank})"
 
 
@@ -971,8 +980,8 @@ class Score(Target):
         dims = shape.as_list()
         per_image = (len(dims) == 1 or (len(dims) == 2 and dims[1] == 1)) and dims[0] is None
         if not per_image:
-            what = ("one value for the whole batch" if not dims else
-                    f"shape {tuple('N' if d is None else d for d in dims)}")
+            what = ("one value for the whole batch" if not dims else "shape (" + ", ".join(
+                "N" if d is None else str(d) for d in dims) + ")")
             raise ValueError(
                 f"The target function {self.name!r} returns {what} on the outputs of "
                 f"{output}; a target needs one value per image, shape (N,): reduce the other "
