@@ -217,10 +217,9 @@ def _target_index(subject: _Subject, target) -> int | None:
     from ..methods.pipeline import output_of
     from ..targets import bind
 
-    if target is None:
-        return None
-    return int(bind(target, output_of(subject.model), 1,
-                    subject.class_names).data["classes"][0, 0])
+    # checked against the output even for None: a segmenter's is no class output
+    bound = bind(target, output_of(subject.model), 1, subject.class_names)
+    return None if target is None else int(bound.data["classes"][0, 0])
 
 
 def _explain_plan(subject: _Subject, row, target, options: dict) -> _Plan:
