@@ -719,13 +719,18 @@ class Region(Target):
         return {"classes": classes, "mask": tf.stop_gradient(mask)}
 
     def _class_map(self, values, state):
+        """``values[n, :, :, class_n]`` ``(N, H, W)``, as a product with the class's one-hot
+        vector (whose gradient is a product too, where a gather's is a scatter)."""
         tf = _tf()
-        return tf.gather(values, state["classes"][:, 0], axis=3, batch_dims=1)  # (N, H, W)
+        one_hot = tf.one_hot(state["classes"][:, 0], tf.shape(values)[-1], dtype=values.dtype)
+        return tf.reduce_sum(values * one_hot[:, None, None, :], axis=-1)
 
     def score(self, outputs, values, state: dict):
         tf = _tf()
-        total = tf.reduce_sum(self._class_map(values, state) * state["mask"], axis=[1, 2])
-        return total[:, None]
+        one_hot = tf.one_hot(state["classes"][:, 0], tf.shape(values)[-1], dtype=values.dtype)
+        # sum_ij values[n, i, j, c] mask[n, i, j], as one contraction (and its gradient one
+        # outer product): mask (x) one-hot
+        return tf.einsum("nhwc,nhw,nc->n", values, state["mask"], one_hot)[:, None]
 
     def confidence(self, outputs, values, state: dict):
         tf = _tf()

@@ -40,8 +40,8 @@ import numpy as np
 
 from ..model_errors import NonFiniteError
 from .pipeline import (
-    Request, check_finite_flags, compiled, explanation, finite_flags, make_maps, map_check,
-    signature,
+    Request, check_finite_flags, compiled, compiled_maps, explanation, finite_flags, make_maps,
+    map_check, signature,
 )
 
 __all__ = ["Pass", "PASS_KINDS", "class_scores", "layer_pass", "run_pass", "pass_checks",
@@ -333,9 +333,16 @@ def run_one_pass(request: Request, method, options: dict):
     """Explain ``request`` with a one-pass ``method`` (a row of the method table): its
     pass (compiled once, shared with every rule of its kind), then its rule on the pass's
     outputs, then `make_maps`. ``options`` are the rule's, checked."""
+    import tensorflow as tf
+
     p = run_pass(request, method.pass_kind)
-    raw, maps, finite, extras = make_maps(method.gives, method.rule(p, **options),
-                                          p.activations, request.size)
+    out = method.rule(p, **options)
+    if method.gives == "pixels":
+        raw, maps, finite, extras = make_maps(method.gives, out, p.activations, request.size)
+    else:  # one compiled call (the same ops)
+        raw, maps, finite = compiled_maps(method.gives)(
+            tf.cast(out, tf.float32), p.activations, tf.constant(request.size, tf.int32))
+        extras = {}
     check_finite_flags(request, finite, (map_check(method.name, method.gives),))
     return explanation(request, method.name, maps, raw, p.classes, p.scores,
                        layer=None if method.at_layer else "input", extras=extras)

@@ -57,7 +57,8 @@ from .layers import resolve_output
 from .model_graph import describe_model
 
 __all__ = [
-    "Request", "prepare", "GIVES", "make_maps", "map_check", "finish", "rectify", "normalise",
+    "Request", "prepare", "GIVES", "make_maps", "compiled_maps", "map_check", "finish",
+    "rectify", "normalise",
     "weighted_sum", "upsample", "finite_flags", "check_finite_flags", "compiled", "signature",
     "explanation", "output_of",
 ]
@@ -210,6 +211,33 @@ def make_maps(gives: str, out, activations, size):
     finite = finite_flags(raw)
     raw, maps = finish(raw, size)
     return raw, maps, finite, {}
+
+
+_COMPILED_MAPS: dict = {}
+
+
+def compiled_maps(gives: str):
+    """`make_maps` for channel weights or a map, as one compiled (concrete) function per
+    kind of output, for any model and batch: ``(out, activations, size) -> (raw, maps,
+    finite)``. The same ops as `make_maps`; after a pass, one call instead of some fifteen
+    eager ones (on a small network that is a tenth of a forward pass)."""
+    import tensorflow as tf
+
+    if gives not in ("weights", "map"):
+        raise ValueError(f"compiled_maps makes maps of weights or a map, not {gives!r}.")
+    if gives not in _COMPILED_MAPS:
+        rank = 3 if gives == "weights" else 4
+
+        def graph(out, activations, size):
+            return make_maps(gives, out, activations, size)[:3]
+
+        function = tf.function(graph, autograph=False, input_signature=[
+            tf.TensorSpec((None,) * rank, tf.float32),
+            tf.TensorSpec((None, None, None, None), tf.float32),
+            tf.TensorSpec((2,), tf.int32)])
+        traced_once(function)
+        _COMPILED_MAPS[gives] = function.get_concrete_function()
+    return _COMPILED_MAPS[gives]
 
 
 def map_check(method: str, gives: str) -> str:
