@@ -16,10 +16,13 @@ gradient method with any target must keep the gradient methods' budget: at most
   strongest detection (chosen in the graph), and a given cell.
 
 As on EfficientNet-Lite0, the budget is judged at the last convolutional layer, where the
-backward pass from the score to the layer is small. One more row, for information and not
-judged: the region at the segmenter's default layer ``decoder16_relu``, from which the
-backward pass also runs through the 32 x 32 decoder block (about a third of the network's
-arithmetic), so that it costs what a third of a forward pass costs, whatever the target.
+backward pass from the score to the layer is small. Rows for information, not judged: on
+the segmenter and the detector, Grad-CAM of one output value at the same layer (a function
+that reads one number: the least any target can cost, so that the table separates what the
+target costs from what the backward pass to the layer and the maps cost), and the region
+at the segmenter's default layer ``decoder16_relu``, from which the backward pass also runs
+through the 32 x 32 decoder block (about a third of the network's arithmetic), whatever the
+target.
 
 Each model is one interleaved block (`benchmarks.timing`): the baseline is the plain
 compiled forward pass (`camutils.model_cache.compiled_forward`), the candidates are
@@ -66,6 +69,12 @@ def _scenes(n: int) -> np.ndarray:
     return normalize_images(camutils.make_scenes(n, seed=21, objects=(1, 3)).images)
 
 
+def _one_value(outputs):
+    """One number of each image's output: Grad-CAM of it costs the backward pass to the
+    layer and the maps, and nothing a target computes."""
+    return outputs[:, 0, 0, 0]
+
+
 def target_cases(name: str, batch: int = BATCH) -> Case:
     """The model ``name`` (one of `TARGET_MODELS`), its inputs and its targets."""
     import tensorflow as tf
@@ -95,14 +104,16 @@ def target_cases(name: str, batch: int = BATCH) -> Case:
         inputs = _scenes(batch)
         mask = np.zeros((64, 64), np.float32)
         mask[16:48, 16:48] = 1.0
-        targets = {"Region(circle, predicted mask)": (T.Region("circle"), "decoder32_relu", True),
+        targets = {"one output value (the floor)": (_one_value, "decoder32_relu", False),
+                   "Region(circle, predicted mask)": (T.Region("circle"), "decoder32_relu", True),
                    "Region(circle, a given mask)": (T.Region("circle", mask=mask),
                                                     "decoder32_relu", True),
                    "Region(circle, predicted mask) at the default layer":
                        (T.Region("circle"), zoo.cam_layer, False)}
     elif name == "shapes_detector":
         inputs = _scenes(batch)
-        targets = {"Detection(the strongest)": (T.Detection(rank=0), zoo.cam_layer, True),
+        targets = {"one output value (the floor)": (_one_value, zoo.cam_layer, False),
+                   "Detection(the strongest)": (T.Detection(rank=0), zoo.cam_layer, True),
                    "Detection(a given cell)": (T.Detection(cell=(8, 8), label="circle"),
                                                zoo.cam_layer, True)}
     else:

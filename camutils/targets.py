@@ -38,6 +38,7 @@ stays the one of the unperturbed image.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -953,6 +954,10 @@ class Similarity(Target):
 # --------------------------------------------------------------------------- functions
 
 
+#: The shapes each function returned on each output structure (`Score.bind`'s check).
+_CHECKED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 class Score(Target):
     """Any function ``score(outputs) -> one value per image``, traced into the compiled pass.
 
@@ -994,6 +999,18 @@ class Score(Target):
         return {}
 
     def _traced_shape(self, output: Output, tf):
+        """The shape the function returns on the outputs' specs (traced once per function
+        and output structure: a call with the same function checks nothing again)."""
+        key = repr(output.specs)
+        try:
+            known = _CHECKED.setdefault(self.function, {})
+        except TypeError:  # a function that cannot be weakly referenced: checked each time
+            known = {}
+        if key not in known:
+            known[key] = self._trace(output, tf)
+        return known[key]
+
+    def _trace(self, output: Output, tf):
         specs = output.specs
         holder = {}
 
