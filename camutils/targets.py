@@ -988,7 +988,10 @@ class Score(Target):
         if shape.rank is None:
             return {}
         dims = shape.as_list()
-        per_image = (len(dims) == 1 or (len(dims) == 2 and dims[1] == 1)) and dims[0] is None
+        # the first axis is the batch: unknown, or the batch's size (a function that closes
+        # over per-image constants knows it)
+        per_image = (len(dims) == 1 or (len(dims) == 2 and dims[1] == 1)) and \
+            dims[0] in (None, n)
         if not per_image:
             what = ("one value for the whole batch" if not dims else "shape (" + ", ".join(
                 "N" if d is None else str(d) for d in dims) + ")")
@@ -1037,7 +1040,10 @@ class Score(Target):
     def score(self, outputs, values, state: dict):
         tf = _tf()
         result = tf.cast(self.function(outputs), tf.float32)
-        return tf.reshape(result, [-1, 1])
+        with tf.control_dependencies([tf.debugging.assert_equal(
+                tf.size(result), tf.shape(values)[0],
+                message=f"The target function {self.name!r} must return one value per image")]):
+            return tf.reshape(result, [-1, 1])
 
     @property
     def key(self) -> tuple:
