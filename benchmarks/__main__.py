@@ -4,11 +4,12 @@
     python -m benchmarks --models shapes_gap  # one model (the other's last results are kept)
     python -m benchmarks --course             # also execute every notebook (minutes)
     python -m benchmarks --dataset            # also explain_dataset's throughput and memory (~2 min)
+    python -m benchmarks --targets            # also Grad-CAM with each ready-made target (~2 min)
     python -m benchmarks --make-test          # also time `make test` (many minutes)
     python -m benchmarks --skip-models        # only re-render the docs from stored results
 
 Each model runs in its own process. Results are stored in ``benchmarks/results/``
-(``models.json``, ``course.json``, ``dataset.json``) so that a partial run keeps the other
+(``models.json``, ``course.json``, ``dataset.json``, ``targets.json``) so that a partial run keeps the other
 figures, each with the date it was measured.
 """
 
@@ -83,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", action="store_true",
                         help="also measure explain_dataset: throughput against a forward-only "
                              "tf.data pipeline, and peak memory of 1,000 and 10,000 images")
+    parser.add_argument("--targets", action="store_true",
+                        help="also measure Grad-CAM with each ready-made target on "
+                             "EfficientNet-Lite0, the course segmenter and detector")
     parser.add_argument("--time-limit", type=float, default=540.0,
                         help="seconds the models may take in all; past each model's share "
                              "every block runs one round (default: 540)")
@@ -129,8 +133,15 @@ def main(argv: list[str] | None = None) -> int:
         dataset = DatasetResult.from_dict(measure_dataset())
         save_dataset(args.results / "dataset.json", dataset)
 
-    markdown, plot = write_report(models, course, run, args.docs, dataset)
-    rows = evaluate(models, course, dataset)
+    targets = read_json(args.results / "targets.json")
+    if args.targets:
+        from .targets_bench import measure_targets
+
+        targets = measure_targets()
+        write_json(args.results / "targets.json", targets)
+
+    markdown, plot = write_report(models, course, run, args.docs, dataset, targets)
+    rows = evaluate(models, course, dataset, targets)
     width = max(len(r.budget) for r in rows)
     for r in rows:
         print(f"{r.budget:<{width}}  {r.status:<12}  {r.measured}")

@@ -20,7 +20,7 @@ from .results import PERTURBATION_BLOCKS, DatasetResult, Measured, ModelResult
 __all__ = ["BudgetRow", "evaluate", "BUDGET_MODEL", "BUDGET_BATCH", "COST_BUDGETS",
            "ratio_budgets", "display_name", "NOTEBOOK_SECONDS", "NOTEBOOK_MIB",
            "TEST_SUITE_SECONDS", "UNIT_TEST_SECONDS", "DATASET_THROUGHPUT", "DATASET_MEMORY",
-           "FIRST_MAP_SECONDS", "SWITCH_RATIO", "dataset_rows", "latency_rows"]
+           "FIRST_MAP_SECONDS", "SWITCH_RATIO", "dataset_rows", "latency_rows", "target_rows"]
 
 BUDGET_MODEL = "efficientnet_lite0"
 BUDGET_BATCH = "32"
@@ -169,18 +169,44 @@ def dataset_rows(dataset: DatasetResult | None) -> list[BudgetRow]:
 
 
 def evaluate(models: dict[str, ModelResult], course: dict | None = None,
-             dataset: DatasetResult | None = None) -> list[BudgetRow]:
-    """Every budget of the design against the measured ``models``, ``course`` and
-    ``dataset`` results.
+             dataset: DatasetResult | None = None, targets: dict | None = None
+             ) -> list[BudgetRow]:
+    """Every budget of the design against the measured ``models``, ``course``,
+    ``dataset`` and ``targets`` results.
 
     Args:
         models: model name -> its `benchmarks.results.ModelResult`.
         course: the notebook and test-suite figures (`benchmarks.course`), or None.
         dataset: explain_dataset's figures (`benchmarks.dataset_bench`), or None.
+        targets: Grad-CAM with the ready-made targets (`benchmarks.targets_bench`), or None.
     """
     lite0 = models.get(BUDGET_MODEL)
-    return (ratio_rows(lite0) + latency_rows(lite0) + peer_rows(models)
+    return (ratio_rows(lite0) + latency_rows(lite0) + target_rows(targets) + peer_rows(models)
             + dataset_rows(dataset) + notebook_rows(course) + suite_rows(course))
+
+
+def target_rows(targets: dict | None) -> list[BudgetRow]:
+    """A target adds no pass: Grad-CAM with each ready-made target <= the gradient methods'
+    budget x one forward pass, on each model of `benchmarks.targets_bench` (judged on the
+    paired CPU-time ratio)."""
+    limit = COST_BUDGETS["layer gradient"][0]
+    if not targets or not targets.get("models"):
+        return [BudgetRow(f"Grad-CAM with any ready-made target <= {limit} x one forward pass",
+                          "-", None, limit, "not measured",
+                          "run `python -m benchmarks --targets`")]
+    rows = []
+    for model, block in targets["models"].items():
+        for label, timings in block["candidates"].items():
+            if not timings.get("judged", True):
+                continue  # for information (a layer deep in the network): the report shows it
+            value = timings.get("cpu_ratio")
+            rows.append(BudgetRow(
+                f"Grad-CAM, {label} <= {limit} x one forward pass",
+                "-" if value is None else
+                f"{value:.2f} x CPU (wall {timings['ratio']:.2f} x)",
+                value, limit, _status(value, limit),
+                f"{model}, {timings.get('layer', '?')}, batch {block['batch']}"))
+    return rows
 
 
 def ratio_rows(lite0: ModelResult | None) -> list[BudgetRow]:

@@ -86,8 +86,9 @@ def _machine_section(run: dict, models: dict) -> list[str]:
 
 
 def _budget_section(models: dict, course: dict | None,
-                    dataset: DatasetResult | None = None) -> list[str]:
-    rows = evaluate(models, course, dataset)
+                    dataset: DatasetResult | None = None, targets: dict | None = None
+                    ) -> list[str]:
+    rows = evaluate(models, course, dataset, targets)
     marks = {"pass": "pass", "miss": "**miss**", "not measured": "not measured",
              "failed": "**failed**"}
     lines = ["## Budgets", "",
@@ -286,6 +287,37 @@ def _dataset_section(dataset: DatasetResult | None) -> list[str]:
     return lines
 
 
+def _targets_section(targets: dict | None) -> list[str]:
+    """Grad-CAM with the ready-made targets against one forward pass, per model."""
+    lines = ["## Targets", ""]
+    if not targets or not targets.get("models"):
+        return lines + ["Not measured yet: run `python -m benchmarks --targets`.", ""]
+    load = targets.get("machine", {}).get("load_average")
+    lines += [f"Measured by `python -m benchmarks --targets` on {targets['date']}"
+              + (f" (load average {load[0]:.1f} at the start)" if load else "") + ". "
+              "A target's choice and score are a few ops on the outputs of the same compiled "
+              "pass, so Grad-CAM with any ready-made target keeps the gradient methods' "
+              f"budget ({targets['budget']} x one forward pass). Each model is one "
+              "interleaved block: the compiled forward pass, then `camutils.explain(..., "
+              "'gradcam', target=...)` with each target (warm), CPU-time ratio first, "
+              "wall-time ratio in brackets.", ""]
+    rows = []
+    for model, block in targets["models"].items():
+        base = block["baseline"]
+        for label, t in block["candidates"].items():
+            rows.append([model, label, str(block["batch"]), t.get("layer", "-"),
+                         _ms(base["median_s"]), _ms(t["median_s"]),
+                         f"{_x(t['cpu_ratio'])} ({_x(t['ratio'])})",
+                         "yes" if t.get("judged", True) else "no (information)"])
+    lines += _table(["model", "target", "batch", "layer", "forward ms", "Grad-CAM ms",
+                     "ratio CPU (wall)", "judged"], rows)
+    lines += ["The budget is judged at each model's last convolutional layer, as on "
+              "EfficientNet-Lite0; a row at a deeper layer (the segmenter's default "
+              "`decoder16_relu`) adds the backward pass through the layers after it, whatever "
+              "the target, and is shown for information.", ""]
+    return lines
+
+
 def _course_section(course: dict | None) -> list[str]:
     lines = ["## The course", ""]
     notebooks = (course or {}).get("notebooks")
@@ -372,17 +404,18 @@ _METHOD_NOTES = """## How it is measured
 
 
 def render_markdown(models: dict, course: dict | None, run: dict,
-                    dataset: DatasetResult | None = None) -> str:
+                    dataset: DatasetResult | None = None, targets: dict | None = None) -> str:
     """The whole of ``docs/benchmarks.md``."""
     lines = ["# Benchmarks", "",
              "Written by `make bench` (`python -m benchmarks`); do not edit by hand. "
              f"This run took {run.get('wall_s', float('nan')):.0f} s "
              f"(`{run.get('command', 'python -m benchmarks')}`).", ""]
-    lines += _budget_section(models, course, dataset)
+    lines += _budget_section(models, course, dataset, targets)
     lines += _machine_section(run, models)
     for name, result in models.items():
         lines += _model_section(name, result)
     lines += _peers_section(models)
+    lines += _targets_section(targets)
     lines += _dataset_section(dataset)
     lines += _course_section(course)
     lines += [f"![time per batch against batch size]({PLOT_NAME})", ""]
@@ -462,11 +495,12 @@ def plot_batches(models: dict, path: Path) -> Path:
 
 
 def write_report(models: dict, course: dict | None, run: dict, docs_dir,
-                 dataset: DatasetResult | None = None) -> tuple[Path, Path]:
+                 dataset: DatasetResult | None = None, targets: dict | None = None
+                 ) -> tuple[Path, Path]:
     """Write the markdown and the plot into ``docs_dir``; return their paths."""
     docs_dir = Path(docs_dir)
     docs_dir.mkdir(parents=True, exist_ok=True)
     plot = plot_batches(models, docs_dir / PLOT_NAME)
     markdown = docs_dir / DOC_NAME
-    markdown.write_text(render_markdown(models, course, run, dataset))
+    markdown.write_text(render_markdown(models, course, run, dataset, targets))
     return markdown, plot

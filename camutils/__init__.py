@@ -3,6 +3,7 @@
     import camutils
     explanation = camutils.explain(model, images, method="gradcam")
     camutils.plot.gallery(images, explanation.maps)
+    camutils.explain(model, images, target=camutils.targets.Contrast("cat", "dog"), ...)
 
 The public names below are imported on first use, so that ``import camutils`` stays quick
 (TensorFlow is only loaded when a name that needs it is touched). This is the package's one
@@ -60,7 +61,7 @@ _EXPORTS: dict[str, str] = {
 
 _SUBMODULES = {
     "images", "samples", "plot", "environment", "preflight", "methods", "zoo", "metrics",
-    "widgets", "course", "model_cache", "model_errors", "dataset", "atomic",
+    "widgets", "course", "model_cache", "model_errors", "dataset", "atomic", "targets",
 }
 
 

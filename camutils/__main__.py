@@ -118,7 +118,12 @@ def _add_explain(commands) -> None:
                          help=f"CAM method, by kind: {_methods_help()} (default: %(default)s)")
     explain.add_argument("--target", "-t", default=None,
                          help="class to explain, by name (ImageNet lemmas such as 'tabby cat' "
-                              "work) or index; default: each image's top class")
+                              "work) or index; default: each image's top class. For the "
+                              "course's other models a class or label name: a label of the "
+                              "multi-label model, the predicted region of a class for the "
+                              "segmenter, the strongest detection of a class for the "
+                              "detector (default: the largest region, the strongest "
+                              "detection)")
     explain.add_argument("--layer", default=None,
                          help="layer to explain, a name or 'outer/inner' path (see 'camutils "
                               "layers MODEL'); default: the model's CAM layer")
@@ -299,17 +304,18 @@ class _Overlays:
         self.k = min(args.top_k, len(class_names))
         self.unreadable: list[tuple[str, str]] = []
 
-    def write(self, name: str, seen, heat, class_index: int, probabilities) -> None:
+    def write(self, name: str, seen, heat, class_index: int, rows, fractions=True) -> None:
+        """Write one overlay; ``rows`` are the image's predictions ``(index, name, value)``,
+        best first (`camutils.course.tasks.predictions`), values fractions or not."""
         from .images import save_image
         from .plot import overlay
 
-        class_name = self.class_names[int(class_index)]
+        class_name = self.class_names[int(class_index)] if class_index >= 0 else "score"
         path = self.folder / f"{_slug(name)}_{_slug(self.method)}_{_slug(class_name)}.png"
         save_image(path, overlay(seen, heat, self.args.alpha, self.args.cmap))
-        order = np.argsort(-probabilities, kind="stable")[:self.k]
         lines = [] if self.args.quiet else [f"{name}:"] + [
-            f"  {rank}. {self.class_names[c]:<24s} {probabilities[c]:6.1%}"
-            for rank, c in enumerate(order, start=1)]
+            f"  {rank}. {label:<24s} " + (f"{value:6.1%}" if fractions else f"{value:8.3f}")
+            for rank, (_, label, value) in enumerate(rows[:self.k], start=1)]
         lines.append(str(path) if self.args.quiet else
                      f"  {self.method} map of '{class_name}' at {self.layer}: {path}")
         self.bar.write("\n".join(lines), file=self.out)
@@ -345,6 +351,7 @@ def run_explain(args, out=None) -> int:
     zoo = load_cli_model(args.model, args.classes)
     layer = resolve_layer(zoo.model, zoo.cam_layer if args.layer is None else args.layer)
     target = None if args.target is None else find_class(args.target, zoo.class_names)
+    _check_target(zoo, target, folders)
     options = {} if args.max_channels is None else {"max_channels": args.max_channels}
     show_bar = not args.quiet and len(images) > 1
     with tqdm(total=len(images), desc=f"{method} on {zoo.name}", unit="image",
@@ -367,12 +374,29 @@ def run_explain(args, out=None) -> int:
     return 1 if explained else 2
 
 
+def _check_target(zoo, index, folders) -> None:
+    """Refuse a target that does not fit the model before any image is read or any file
+    written: the target that ``index`` means for the model's task, checked against its
+    output (`camutils.targets.bind`)."""
+    from .course.tasks import natural_target
+    from .methods.pipeline import output_of
+    from .targets import bind
+
+    if folders and zoo.task != "classification":
+        raise CommandError(
+            f"A folder is explained as a dataset, which explains classifiers; {zoo.name!r} is "
+            f"a {zoo.task} model. Pass its image files instead (e.g. folder/*.png).")
+    output = output_of(zoo.model)
+    blank = np.zeros((1, *(s or 1 for s in output.shape[1:])), np.float32)
+    bind(natural_target(zoo, index, blank), output, 1, zoo.class_names)
+
+
 def _explain_files(args, zoo, images, method, layer, target, options, overlays, bar) -> None:
     """Images one batch at a time: load each (an unreadable one is named and skipped),
     explain the batch, write the overlays."""
+    from .course.tasks import natural_target, predictions, values_are_fractions
     from .images import load_image
     from .methods import explain
-    from .scores import softmax
 
     for start in range(0, len(images), args.batch_size):
         batch = images[start:start + args.batch_size]
@@ -387,12 +411,14 @@ def _explain_files(args, zoo, images, method, layer, target, options, overlays, 
                 overlays.skip(name, str(error))
         if pictures:
             inputs, seen = zoo.preprocess(pictures)
-            probabilities = softmax(zoo.predict_inputs(inputs, batch_size=args.batch_size))
-            explanation = explain(zoo.model, inputs, method=method, target=target, layer=layer,
+            outputs = zoo.predict_inputs(inputs, batch_size=args.batch_size)
+            explanation = explain(zoo.model, inputs, method=method,
+                                  target=natural_target(zoo, target, outputs), layer=layer,
                                   class_names=zoo.class_names, **options)
+            rows = predictions(zoo, outputs, args.top_k)
             for i, name in enumerate(names):
                 overlays.write(name, seen[i], explanation.maps[i],
-                               explanation.class_index[i], probabilities[i])
+                               explanation.class_index[i], rows[i], values_are_fractions(zoo))
         bar.update(len(batch))
 
 
@@ -415,8 +441,11 @@ def _explain_as_dataset(args, zoo, images, folders, method, layer, target, optio
         for index, message in unreadable:
             overlays.skip(names[index], message)
         for i in np.flatnonzero(rows["ok"]):
+            probabilities = rows["probabilities"][i]
+            order = np.argsort(-probabilities, kind="stable")[:args.top_k]
             overlays.write(names[int(rows["index"][i])], rows["seen"][i], rows["maps"][i],
-                           rows["class_index"][i], rows["probabilities"][i])
+                           rows["class_index"][i],
+                           [(c, zoo.class_names[c], probabilities[c]) for c in order])
 
     run = explain_with_callback(model, source, method, target, layer,
                                 out=Path(args.out).expanduser(), batch_size=args.batch_size,
@@ -475,9 +504,13 @@ def load_cli_model(spec: str, classes: str | None = None):
         if len(names) != count:
             raise CommandError(f"{classes!r} has {len(names)} class names but the model has "
                                f"{count} outputs: give one name per line, in output order.")
+    try:
+        layer = resolve_layer(model)
+    except ValueError:  # a per-pixel output: --layer is needed (resolve_layer says so later)
+        layer = None
     return ZooModel(
         name=path.stem, model=model, input_size=size, class_names=names,
-        cam_layer=resolve_layer(model),
+        cam_layer=layer,
         prepare=lambda images: np.stack([resize(image, size) for image in images]),
         normalize=lambda seen: np.asarray(seen, np.float32) / 255.0,
         info={"source": str(path)},

@@ -170,6 +170,44 @@ def skip_model(size=SIZE, seed: int = 0):
     return keras.Model(inputs, z, name="skip_model")
 
 
+def dense_head_model(units: int, activation=None, size=SIZE, seed: int = 0, name="dense_head"):
+    """conv -> conv -> GAP -> Dense(units, activation): a multi-label head (``"sigmoid"``),
+    a regression unit (``units=1``) or an embedding (``units=8``)."""
+    import keras
+
+    inputs = keras.Input((*size, 3), name="image")
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(conv_stack(inputs, (4, 6), seed))
+    x = keras.layers.Dense(units, activation=activation, kernel_initializer=_init(seed + 20),
+                           bias_initializer=_bias(seed + 21), name="head")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def segmenter_model(classes: int = 4, size=SIZE, seed: int = 0):
+    """conv (stride 2) -> conv -> 1 x 1 logits -> bilinear x 2: ``(N, H, W, classes)``."""
+    import keras
+
+    inputs = keras.Input((*size, 3), name="image")
+    x = conv_stack(inputs, (4, 6), seed)
+    x = keras.layers.Conv2D(classes, 1, kernel_initializer=_init(seed + 20),
+                            bias_initializer=_bias(seed + 21), name="logits_half")(x)
+    x = keras.layers.UpSampling2D(2, interpolation="bilinear", name="logits")(x)
+    return keras.Model(inputs, x, name="segmenter")
+
+
+def detector_model(classes: int = 2, size=SIZE, seed: int = 0):
+    """conv (stride 2) -> conv (stride 2) -> 1 x 1 heads: ``(N, H/4, W/4, classes + 4)``, the
+    course detector's format (heat-map logits, width, height, dx, dy)."""
+    import keras
+
+    inputs = keras.Input((*size, 3), name="image")
+    x = conv_stack(inputs, (4, 6), seed)
+    x = keras.layers.Conv2D(6, 3, strides=2, padding="same", activation="relu",
+                            kernel_initializer=_init(seed + 3), name="neck")(x)
+    x = keras.layers.Conv2D(classes + 4, 1, kernel_initializer=_init(seed + 20),
+                            bias_initializer=_bias(seed + 21), name="detections")(x)
+    return keras.Model(inputs, x, name="detector")
+
+
 def images(n: int = 2, size=SIZE, seed: int = 0) -> np.ndarray:
     """A float32 batch of smooth random images in [0, 1] (not constant, not extreme)."""
     rng = np.random.default_rng(seed)

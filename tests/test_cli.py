@@ -409,3 +409,24 @@ def test_audit_summarises_a_folder_run(tiny_model_file, tmp_path):
         assert [row["id"] for row in csv.DictReader(handle)] == ["a.png", "c.png", "d.jpg"]
     missing = run_cli("audit", folder)
     assert missing.returncode == 2 and "No dataset run in" in _one_error_line(missing)
+
+
+def test_course_task_models_explain_their_natural_targets(tmp_path):
+    """--target takes a class or label name for the segmenter, the detector and the
+    multi-label model; a name the model cannot explain writes nothing."""
+    import camutils
+    from camutils.images import save_image
+
+    scenes = camutils.make_scenes(1, seed=3, objects=3)
+    image = tmp_path / "scene.png"
+    save_image(image, scenes.images[0])
+    present = camutils.SHAPE_CLASSES[int(scenes.labels[0, 0])]
+    for model in ("shapes_segmenter", "shapes_detector", "shapes_multilabel"):
+        result = run_cli("explain", image, "--model", model, "--target", present,
+                         "--out", tmp_path / model, "-k", "2")
+        assert result.returncode == 0, result.stderr
+        written = tmp_path / model / f"scene_gradcam_{present}.png"
+        assert written.is_file() and str(written) in result.stdout
+    result = run_cli("explain", image, "--model", "shapes_detector", "--target", "width",
+                     "--out", tmp_path / "none")
+    assert "6 classes" in _one_error_line(result) and not (tmp_path / "none").exists()

@@ -28,10 +28,6 @@ OLD_PATHS = {
     "camutils.keras_apps": "camutils.zoo.keras_apps",
     "camutils.torch_pickle": "camutils.zoo.torch_pickle",
     "camutils.course_models": "camutils.course.models",
-    # The layer code that camutils.targets re-exported lives in camutils.methods (layers,
-    # model_graph, feature_model) and camutils.model_cache. The name is freed for the
-    # ready-made targets (what score a map explains): remove it from this list when they land.
-    "camutils.targets": "camutils.methods.layers",
 }
 
 OLD_NAMES = "|".join(re.escape(old.partition(".")[2]) for old in OLD_PATHS)
@@ -174,10 +170,10 @@ def test_no_code_message_test_tool_doc_or_notebook_names_an_old_path():
     ("notes.md", "Set `camutils.torch_pickle.MAX_PICKLE_OPS` higher."),
     ("notes.md", "```python\nfrom camutils import plot, imagenet  # the class names\n```"),
     ("tests/test_x.py", "from camutils import metrics, exercises\n"),
-    ("tests/test_x.py", "from camutils import (\n    plot,\n    targets,\n)\n"),
+    ("tests/test_x.py", "from camutils import (\n    plot,\n    imagenet,\n)\n"),
     ("tests/test_x.py", "import camutils.keras_apps as apps\n"),
     ("tests/test_x.py", 'raise ValueError("see camutils.imagenet.class_index")\n'),
-    ("camutils/widgets/explorer.py", "def f():\n    from ..targets import spatial_layers\n"),
+    ("camutils/widgets/explorer.py", "def f():\n    from ..keras_apps import KERAS_APPS\n"),
     ("camutils/course/__init__.py", "from .. import course_models\n"),
     ("notebooks/01.ipynb", json.dumps({"cells": [
         {"cell_type": "code", "source": ["import camutils\n", "ex = camutils.exercises.get('x')"]}]})),

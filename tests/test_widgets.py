@@ -400,6 +400,51 @@ def test_slow_methods_show_progress_and_use_the_most_active_channels(tiny):
     assert seen["visibility"] == "hidden" and "max_channels" not in seen
 
 
+def test_the_channel_option_follows_the_method_row_not_its_name(tiny, monkeypatch):
+    import dataclasses
+
+    from camutils.methods import registry
+
+    row = dataclasses.replace(registry.method_info("scorecam"), name="scorecam_twin",
+                              label="Score-CAM twin", aliases=(), function_name="")
+    monkeypatch.setattr(registry, "METHOD_TABLE", [*registry.METHOD_TABLE, row])
+    explorer = _explorer({"tiny": tiny}, scorecam_channels=3)
+    seen = {}
+    real = explorer._explain_function
+    explorer._explain_function = lambda *a, **k: seen.update(k) or real(*a, **k)
+    explorer.method_select.value = "scorecam_twin"
+    assert seen["max_channels"] == 3 and explorer.explanation.method == "scorecam_twin"
+    seen.clear()
+    explorer.method_select.value = "ablationcam"  # per channel, but no such option
+    assert "max_channels" not in seen and explorer.status_level == "ready"
+
+
+def test_course_task_models_offer_their_labels_and_classes(course_zoo):
+    """The multi-label model's labels and the segmenter's classes are the class choices;
+    each explains its natural target (a label; the predicted region of the class), and the
+    region's map peaks on that object."""
+    import camutils
+    from camutils.course.shapes import SHAPE_CLASSES
+
+    scenes = camutils.make_scenes(1, seed=3, objects=3)
+    explorer = _explorer({"multilabel": course_zoo("multilabel"),
+                          "segmenter": course_zoo("segmenter")},
+                         images={"scene": scenes.images[0]})
+    present = [int(c) for c in scenes.labels[0]]
+    offered = {value for _, value in explorer.class_select.options}
+    assert set(present) <= offered  # the labels present, by probability
+    explorer.class_select.value = present[1]
+    assert explorer.explanation.target == f"Label({present[1]})"
+    explorer.model_select.value = "segmenter"
+    assert {value for _, value in explorer.class_select.options} >= set(present)
+    for slot, label in enumerate(present):
+        explorer.show_class(SHAPE_CLASSES[label])
+        e = explorer.explanation
+        assert e.target.startswith(f"Region({label}") and explorer.status_level == "ready"
+        peak = np.unravel_index(e.maps[0].argmax(), e.maps[0].shape)
+        assert scenes.masks[0, slot][peak], SHAPE_CLASSES[label]
+
+
 def test_explorer_on_efficientnet_lite0_explains_the_cat(lite0, monkeypatch):
     from camutils.widgets import Explorer, explorer as explorer_module
     from camutils.zoo import imagenet
@@ -453,7 +498,8 @@ def test_default_images_are_the_samples_and_drawable_shapes():
     images = default_images()
     assert [s for s in images.values() if isinstance(s, str)] == sample_names()
     shapes = {label: source for label, source in images.items() if callable(source)}
-    assert [label.split(": ")[1] for label in shapes] == list(SHAPE_CLASSES[:3])
+    assert [label.split(": ")[1] for label in shapes][:3] == list(SHAPE_CLASSES[:3])
+    assert [label.split(": ")[1] for label in shapes][3:] == ["scene 3", "scene 8"]
     drawn = [load_image(source()) for source in shapes.values()]
     assert all(image.ndim == 3 and image.dtype == np.uint8 for image in drawn)
     assert not np.array_equal(drawn[0], drawn[1])

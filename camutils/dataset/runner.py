@@ -214,12 +214,12 @@ def _plan(subject: _Subject, method: str, target, options: dict, strategy, want_
 
 def _target_index(subject: _Subject, target) -> int | None:
     """The class ``target`` names (None: each image's top class)."""
-    from ..methods.inputs import resolve_target
+    from ..methods.pipeline import output_of
+    from ..targets import bind
 
-    if target is None:
-        return None
-    return int(resolve_target(target, 1, int(subject.model.output_shape[-1]),
-                              subject.class_names).given[0, 0])
+    # checked against the output even for None: a segmenter's is no class output
+    bound = bind(target, output_of(subject.model), 1, subject.class_names)
+    return None if target is None else int(bound.data["classes"][0, 0])
 
 
 def _explain_plan(subject: _Subject, row, target, options: dict) -> _Plan:
@@ -250,9 +250,9 @@ def _compiled_plan(subject: _Subject, row, target, options: dict, strategy,
     import tensorflow as tf
 
     from ..methods.feature_model import feature_model
-    from ..methods.inputs import Target
     from ..methods.passes import chain_checks, one_pass_chain
     from ..model_cache import cached
+    from ..targets import Bound, Class
 
     model = subject.model
     feature = feature_model(model, subject.layer)
@@ -260,12 +260,14 @@ def _compiled_plan(subject: _Subject, row, target, options: dict, strategy,
         row.applies(feature)
     index = _target_index(subject, target)
     mode = "top" if index is None else "given"
-    resolved = Target(mode, 1, None, True)
+    chosen = Class() if index is None else Class(index)
+    resolved = Bound(chosen, 1, {}, chosen.describe())
 
     def replica_step(images):
         n = tf.shape(images)[0]
-        given = tf.fill([n, 1], tf.constant(0 if index is None else index, tf.int32))
-        maps, raw, p, finite = one_pass_chain(feature, row, options, images, given, resolved)
+        data = {} if index is None else {"classes": tf.fill([n, 1], tf.constant(index,
+                                                                                tf.int32))}
+        maps, raw, p, finite = one_pass_chain(feature, row, options, images, data, resolved)
         result = {"raw": raw[:, 0], "class_index": p.classes[:, 0], "score": p.scores[:, 0],
                   "logits": p.logits, "finite": finite}
         if want_maps:

@@ -18,13 +18,15 @@ One module per job:
 - `gradient_free`, `gradient`, `perturbation`, `guided`: the rules, family by family (and
   `perturbation`'s driver of the per-channel methods);
 - `options`: a method's options (default, check, meaning);
-- `explanation`, `inputs`: what a method returns, and the checks of what it is given;
+- `explanation`, `inputs`: what a method returns, and the checks of the images it is given
+  (the target, what a map explains, is `camutils.targets`);
 - `layers`, `model_graph`, `feature_model`, `model_runner`: the Keras graph code (which layer,
   what the model looks like, the model opened at a layer, running it with hooks);
 - `keras_internals`: every Keras-internal API that camutils touches.
 """
 
-from .explanation import Explanation, TopK
+from ..targets import TopK
+from .explanation import Explanation
 from .layers import resolve_layer, spatial_layers
 from .registry import (
     METHOD_TABLE, METHODS, Method, canonical_name, explain, method_function, method_info,

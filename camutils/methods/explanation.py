@@ -1,4 +1,4 @@
-"""What every CAM method returns: an `Explanation`; and `TopK`, the top-k target."""
+"""What every CAM method returns: an `Explanation`."""
 
 from __future__ import annotations
 
@@ -6,30 +6,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Explanation", "TopK"]
-
-
-@dataclass(frozen=True)
-class TopK:
-    """Target: the ``k`` highest logits of each image, explained one map per class.
-
-        explanation = camutils.explain(model, images, target=TopK(3))
-        explanation.maps.shape        # (N, 3, H, W), best class first
-        explanation.class_index       # (N, 3)
-    """
-
-    k: int = 5
-
-    def __post_init__(self):
-        if isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or self.k < 1:
-            raise ValueError(f"TopK(k) needs a positive int k, got {self.k!r}.")
+__all__ = ["Explanation"]
 
 
 @dataclass
 class Explanation:
     """Class activation maps for a batch of images, and what they explain.
 
-    With one target per image (``target`` None, an int, a name or one per image):
+    With one target per image (``target`` None, an int, a name, one per image, or a
+    ready-made target of `camutils.targets` that gives one map per image):
 
     Attributes:
         maps: float32 ``(N, H, W)`` in [0, 1], at the model's input size: each raw map
@@ -39,8 +24,10 @@ class Explanation:
         raw: float32 ``(N, h, w)``: the map at the layer's resolution after the ReLU, before
             upsampling and normalisation (what is compared with other libraries). Guided
             methods have no layer resolution: their raw maps are ``(N, H, W)``.
-        class_index: int ``(N,)``: the class each map explains.
-        score: float ``(N,)``: that class's logit (beneath the softmax, if the model has one).
+        class_index: int ``(N,)``: the class (label, unit) each map explains; -1 where the
+            target has none (a similarity, a function, a label slot left empty).
+        score: float ``(N,)``: the explained score of each map: by default the class's logit
+            (beneath the softmax, if the model has one), else the target's score.
         layer: the explained layer's path (``"name"`` or ``"outer/inner"``); ``"input"``
             for guided backpropagation.
         method: the method's name (``"gradcam"``, ...).
@@ -48,9 +35,12 @@ class Explanation:
         class_names: the model's class names, when known.
         extras: method-specific arrays (guided methods: ``"gradients"``, the per-channel
             input gradients ``(N, H, W, C)``).
+        target: what the maps explain, in a few words (``"Class(the top class, logit)"``,
+            ``"Region('circle', the model's predicted mask)"``: `camutils.targets`).
 
-    With ``target=TopK(k)``, every per-target field gains a ``k`` axis after the batch:
-    ``maps (N, k, H, W)``, ``raw (N, k, h, w)``, ``class_index`` and ``score`` ``(N, k)``.
+    With a target of several maps per image (``TopK(k)``, ``Labels(...)``), every per-target
+    field gains a ``k`` axis after the batch: ``maps (N, k, H, W)``, ``raw (N, k, h, w)``,
+    ``class_index`` and ``score`` ``(N, k)``.
     """
 
     maps: np.ndarray
@@ -62,6 +52,7 @@ class Explanation:
     images: np.ndarray | None = None
     class_names: list[str] | None = None
     extras: dict = field(default_factory=dict)
+    target: str | None = None
 
     @property
     def top_k(self) -> bool:
@@ -70,14 +61,17 @@ class Explanation:
 
     @property
     def labels(self):
-        """The target class name of each map (a list; a list of lists for top-k), or None."""
+        """The target class name of each map (a list; a list of lists for several maps per
+        image; None for a map whose target has no class), or None without class names."""
         if self.class_names is None:
             return None
         names = self.class_names
-        return [
-            [names[int(i)] for i in row] if np.ndim(row) else names[int(row)]
-            for row in self.class_index
-        ]
+
+        def name(index):
+            return names[int(index)] if 0 <= int(index) < len(names) else None
+
+        return [[name(i) for i in row] if np.ndim(row) else name(row)
+                for row in self.class_index]
 
     def __len__(self) -> int:
         return len(self.maps)
@@ -89,5 +83,5 @@ class Explanation:
             f"Explanation(method={self.method!r}, layer={self.layer!r}, "
             f"maps={self.maps.shape}, raw={self.raw.shape}, "
             f"class_index={self.class_index.tolist()[:4]}{'...' if len(self) > 4 else ''}"
-            f"{shown})"
+            f"{shown}{'' if self.target is None else ', target=' + repr(self.target)})"
         )

@@ -106,12 +106,16 @@ class FeatureModel:
         tapped, outputs = self.run(images, watch)
         return self.to_grid(tapped), self.logits_of(outputs)
 
+    def outputs(self, images):
+        """The model's outputs (in its own structure) for a batch of images."""
+        return ModelRunner().run(self._get_model(), images)
+
     def logits(self, images):
         """The logits of the whole network for a batch of images."""
-        return self.logits_of(ModelRunner().run(self._get_model(), images))
+        return self.logits_of(self.outputs(images))
 
-    def head(self, images, activations, at: str | None = None):
-        """The logits when the layer's output is replaced by ``activations``.
+    def head_outputs(self, images, activations, at: str | None = None):
+        """The model's outputs when the layer's output is replaced by ``activations``.
 
         Only the part of the network after the layer runs (what feeds only the layer is
         pruned from the graph); ``images`` feed any path that bypasses the layer.
@@ -125,7 +129,12 @@ class FeatureModel:
             replaced = {self.layer: tf.cast(activations, self.activation_dtype)}
         else:
             replaced = {at: activations}
-        return self.logits_of(ModelRunner(replace=replaced).run(self._get_model(), images))
+        return ModelRunner(replace=replaced).run(self._get_model(), images)
+
+    def head(self, images, activations, at: str | None = None):
+        """The logits when the layer's output is replaced by ``activations`` (see
+        `head_outputs`)."""
+        return self.logits_of(self.head_outputs(images, activations, at))
 
     def pool(self, activations):
         """The output of the `pooling` layer for the layer's ``activations`` (a graph op).

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .passes import Pass
 
-__all__ = ["cam_weights", "eigencam_map", "cam_applies"]
+__all__ = ["cam_weights", "eigencam_map", "cam_applies", "cam_target"]
 
 
 def cam_weights(p: Pass):
@@ -14,14 +14,21 @@ def cam_weights(p: Pass):
     ``w^c_k`` is the weight from channel ``k`` of the pooled features to class ``c``: column
     ``c`` of the kernel of the Dense layer after the global pooling (its bias is left out, as
     in the paper). Since ``S_c = sum_k w^c_k GAP(f_k) + b_c``, the map is the class score
-    before pooling, position by position.
+    before pooling, position by position. A target that is a linear combination of the
+    logits (`camutils.targets.Target.linear_terms`: a contrast ``S_a - S_b``, a regression
+    unit times its sign) has the same combination of the columns as its weights.
     """
     import tensorflow as tf
 
     kernel = tf.cast(p.feature.dense_layer().kernel, tf.float32)  # (C, classes)
-    # Only the target columns are gathered (transposing the whole kernel first would copy
-    # all of it on every call: 5 MB for an ImageNet head).
-    return tf.transpose(tf.gather(kernel, p.classes, axis=1), [1, 2, 0])  # (N, k, C)
+    weights = None
+    for classes, coefficients in p.target.linear_terms(p.state):
+        # Only the target columns are gathered (transposing the whole kernel first would
+        # copy all of it on every call: 5 MB for an ImageNet head).
+        columns = tf.gather(kernel, tf.maximum(classes, 0), axis=1)  # (C, N, k)
+        term = tf.transpose(columns, [1, 2, 0]) * coefficients[..., None]
+        weights = term if weights is None else weights + term
+    return weights  # (N, k, C)
 
 
 def eigencam_map(p: Pass):
@@ -51,3 +58,15 @@ def cam_applies(feature) -> None:
     reaches the logits through global pooling and one Dense layer (checked before any pass
     runs)."""
     feature.cam_head()
+
+
+def cam_target(target) -> None:
+    """Raise a ValueError where the target is not a linear function of the logits (a
+    probability, a region, a detection, a similarity, a function): the CAM identity
+    ``S = mean(M) + b`` holds only for those (checked before any pass runs)."""
+    if not target.linear:
+        raise ValueError(
+            f"CAM cannot explain the target {target.describe()}: CAM's map is the Dense "
+            "layer's weights applied to the feature maps, so it explains a score that is a "
+            "linear function of the logits (a class's logit, a label, a contrast between "
+            "classes, a regression unit), and this one is not.")

@@ -84,12 +84,6 @@ def resolve_output(model, output=None) -> int:
         index = matches[0]
     else:
         raise TypeError(f"output must be None, an int or a str, not {type(output).__name__}.")
-    shape = graph.output_shapes[index]
-    if len(shape) != 2:
-        raise ValueError(
-            f"Output {index} of model {graph.model_name!r} has shape {shape}; CAM methods "
-            "explain a classification output of shape (batch, classes)."
-        )
     return index
 
 
@@ -166,10 +160,26 @@ def resolve_layer(model, layer=None, output=None) -> str:
                 "(batch, height, width, channels) that its logits depend on, so there is "
                 "nothing to map. Is it an image classifier?"
             )
+        _check_default_fits(graph, index, candidates)
         return candidates[-1]
     path = _named_path(model, graph, layer, candidates)
     _check_explainable(graph, path, index, candidates)
     return path
+
+
+def _check_default_fits(graph: ModelGraph, index: int, candidates: list[str]) -> None:
+    """The default layer (the last spatial one) is the natural one for a head that pools or
+    flattens to ``(batch, values)``; for a per-pixel output (a segmenter, a detector) the
+    last spatial layers are the output's own logits: a ValueError asks for a layer."""
+    shape = graph.output_shapes[index]
+    if len(shape) <= 2:
+        return
+    shown = "(N, " + ", ".join(str(s) for s in shape[1:]) + ")"
+    raise ValueError(
+        f"Model {graph.model_name!r} has an output of shape {shown}, so its last spatial "
+        "layers are the output's own logits, not features: name the layer to explain with "
+        "layer=... (a segmenter's or detector's last decoder block is a good start). "
+        f"Candidate spatial layers: {_listing(list(reversed(candidates)))}.")
 
 
 def _named_path(model, graph: ModelGraph, layer, candidates: list[str]) -> str:

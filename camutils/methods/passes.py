@@ -21,10 +21,13 @@ Each pass runs the model once, in this order, one function per step:
     images -> FeatureModel.run: the model's outputs, the layer's output tapped on the way
       -> FeatureModel.to_grid: the layer's output as a grid (N, h, w, C) (and its gradients)
       -> class_scores: the explained score of each image and target, from the outputs
+         (the target's `select` and `score`: `camutils.targets`)
       -> the gradients of those scores (for the gradient kinds)
 
 `class_scores` is the one place where the score is computed from the model's outputs, and
-`to_grid` the one place where a layer's output becomes a spatial grid.
+`to_grid` the one place where a layer's output becomes a spatial grid. A target adds no
+pass: its choice (the top class, a predicted mask, the strongest detection) and its score
+are a few ops on the outputs of the same run.
 """
 
 from __future__ import annotations
@@ -33,12 +36,16 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from ..model_errors import NonFiniteError
 from .pipeline import (
-    Request, check_finite_flags, choose_classes, compiled, explanation, finite_flags,
-    make_maps, map_check, signature,
+    Request, check_finite_flags, compiled, compiled_maps, explanation, finite_flags, make_maps,
+    map_check, signature,
 )
 
 __all__ = ["Pass", "PASS_KINDS", "class_scores", "layer_pass", "run_pass", "pass_checks",
+           "check_pass_flags", "SCORES_COLUMN",
            "guided_relus", "run_one_pass", "one_pass_chain", "chain_checks"]
 
 #: The kinds of pass, and what each adds to the one before.
@@ -56,11 +63,16 @@ class Pass:
 
     Attributes:
         activations: ``(N, h, w, C)``, the layer's output ``A`` as a grid.
-        logits: ``(N, classes)``.
-        classes: int32 ``(N, k)``, the target classes.
-        scores: ``(N, k)``, the explained score of each target (its logit).
+        logits: the explained output's values, beneath its softmax if it has one:
+            ``(N, classes)`` for a classifier, ``(N, H, W, classes)`` for a segmenter, ...
+        classes: int32 ``(N, k)``, the class (label, unit) of each target, -1 for none.
+        scores: ``(N, k)``, the explained score of each target (by default its logit).
         feature: the `camutils.methods.feature_model.FeatureModel` (for rules that read
             weights).
+        target: the `camutils.targets.Target` (for rules that re-evaluate it or read its
+            linear terms).
+        state: the target's state (`camutils.targets.Target.select`): a dict of batch-first
+            tensors, ``classes`` among them.
         gradients: ``(N, k, h, w, C)``, ``dS/dA`` for each target's score ``S`` (None in a
             forward pass).
         input_gradients: ``(N, k, H, W, C)``, the guided gradients of each score with
@@ -77,21 +89,26 @@ class Pass:
     gradients: Any = None
     input_gradients: Any = None
     finite: Any = None
+    target: Any = None
+    state: Any = None
 
 
-def class_scores(feature, outputs, given, target):
+def class_scores(feature, outputs, data, target):
     """The explained score of each image and target, from the model's ``outputs``:
-    ``(logits, classes int32 (N, k), scores (N, k))``.
+    ``(values, state, scores (N, k))``.
 
-    A target is a class: the top-k logits, chosen in the graph, or the given classes; its
-    score is its logit (beneath the softmax, for a model that ends in one). Everything a
-    pass explains goes through this one function of the outputs.
+    ``values`` are the explained output's (beneath its softmax, for a model that ends in
+    one); ``target`` is a `camutils.targets.Target` and ``data`` its per-image data (the
+    pass's input). The target chooses in the graph what each map explains (``state``, with
+    the ``classes``), then scores it. Everything a pass explains goes through this one
+    function of the outputs.
     """
     import tensorflow as tf
 
-    logits = feature.logits_of(outputs)
-    classes = choose_classes(logits, given, target.mode, target.k)
-    return logits, classes, tf.gather(logits, classes, batch_dims=1)
+    values = feature.logits_of(outputs)
+    state = target.select(values, data)
+    scores = tf.cast(target.score(outputs, values, state), tf.float32)
+    return values, state, scores
 
 
 def _gradients(tape, totals, source, grid):
@@ -105,79 +122,104 @@ def _gradients(tape, totals, source, grid):
                      for total in totals], axis=1)
 
 
-def layer_pass(feature, images, given, target, kind: str) -> Pass:
+def layer_pass(feature, images, data, target, kind: str) -> Pass:
     """One pass of ``kind`` (`PASS_KINDS`) in graph code: the `Pass` for a batch, its
     ``finite`` flags folded in.
 
-    ``target`` has the ``mode`` and ``k`` of a `camutils.methods.inputs.Target`; ``given``
-    holds its classes ``(N, k)``.
+    ``target`` is a `camutils.targets.Bound` (its `Target` and ``k``); ``data`` its
+    per-image data (a dict of tensors).
     """
     import tensorflow as tf
 
+    chosen = target.target
     if kind == "forward":
         tapped, outputs = feature.run(images)
         activations = feature.to_grid(tapped)
-        logits, classes, scores = class_scores(feature, outputs, given, target)
-        return Pass(activations, logits, classes, scores, feature,
-                    finite=finite_flags(activations, logits))
+        values, state, scores = class_scores(feature, outputs, data, chosen)
+        return Pass(activations, values, state["classes"], scores, feature,
+                    finite=finite_flags(activations, values, scores), target=chosen,
+                    state=state)
     guided = kind == "input gradient"
     if not guided and kind != "layer gradient":
         raise ValueError(f"Unknown kind of pass {kind!r}; kinds: {', '.join(PASS_KINDS)}.")
     with tf.GradientTape(persistent=target.k > 1, watch_accessed_variables=False) as tape:
         with guided_relus() if guided else contextlib.nullcontext():
             tapped, outputs = feature.run(images, watch=tape.watch)
-        logits, classes, scores = class_scores(feature, outputs, given, target)
+        values, state, scores = class_scores(feature, outputs, data, chosen)
         totals = [tf.reduce_sum(scores[:, j]) for j in range(target.k)]
     activations = feature.to_grid(tapped)
     # The tape takes the ordinary gradients even where the ReLUs are guided: it looks an
     # op's gradient up by the op's type, whereas tf.gradients honours the override.
     gradients = _gradients(tape, totals, tapped, feature.to_grid)
+    common = dict(target=chosen, state=state)
     if not guided:
-        return Pass(activations, logits, classes, scores, feature, gradients,
-                    finite=finite_flags(activations, logits, gradients))
+        return Pass(activations, values, state["classes"], scores, feature, gradients,
+                    finite=finite_flags(activations, values, scores, gradients), **common)
     inputs = tf.stack([
         tf.cast(tf.gradients(total, images,
                              unconnected_gradients=tf.UnconnectedGradients.ZERO)[0],
                 tf.float32)
         for total in totals], axis=1)
-    return Pass(activations, logits, classes, scores, feature, gradients, inputs,
-                finite=finite_flags(activations, logits, gradients, inputs))
+    return Pass(activations, values, state["classes"], scores, feature, gradients, inputs,
+                finite=finite_flags(activations, values, scores, gradients, inputs), **common)
 
 
-def pass_checks(feature, kind: str) -> tuple[str, ...]:
-    """What the columns of a ``kind`` pass's ``finite`` flags check, in order."""
+#: The column of a pass's ``finite`` flags that checks the target's scores.
+SCORES_COLUMN = 2
+
+
+def pass_checks(feature, kind: str, target: str = "the target") -> tuple[str, ...]:
+    """What the columns of a ``kind`` pass's ``finite`` flags check, in order (``target``
+    describes the target, for the scores' column)."""
     beneath = " (beneath its softmax)" if feature.softmax else ""
-    checks = (f"the activations of layer {feature.layer!r}", f"the model's logits{beneath}")
+    checks = (f"the activations of layer {feature.layer!r}", f"the model's logits{beneath}",
+              f"the scores of {target}")
     if kind != "forward":
-        checks += (f"the gradients of the class scores with respect to layer "
-                   f"{feature.layer!r}",)
+        checks += (f"the gradients of the scores with respect to layer {feature.layer!r}",)
     if kind == "input gradient":
-        checks += ("the guided gradients of the class scores with respect to the input "
-                   "pixels",)
+        checks += ("the guided gradients of the scores with respect to the input pixels",)
     return checks
 
 
+def check_pass_flags(request: Request, flags, kind: str) -> None:
+    """`check_finite_flags` of a pass, where scores that are not finite from outputs that
+    are raise a `NonFiniteError` that blames the target's score (a function's log of 0)."""
+    flags = np.asarray(flags)
+    scores = ~flags[:, SCORES_COLUMN] & flags[:, :SCORES_COLUMN].all(axis=1)
+    if scores.any():
+        description = request.target.description
+        raise NonFiniteError(
+            f"The scores of the target {description} are NaN or infinite for {{images}}, "
+            "while the model's outputs there are finite: the target's score made them (a "
+            "function that takes the log of 0 or divides by 0?). Fix the score function, or "
+            "leave those images out.", np.flatnonzero(scores))
+    check_finite_flags(request, flags, pass_checks(request.feature, kind,
+                                                   request.target.description))
+
+
 _FIELDS = ("activations", "logits", "classes", "scores", "gradients", "input_gradients",
-           "finite")
+           "finite", "state")
 
 
 def run_pass(request: Request, kind: str) -> Pass:
     """The ``kind`` pass of a request's images: compiled once per model, layer, output,
-    target (its kind and number of classes) and kind of pass, then reused by every rule
-    and batch size. Its values are checked to be finite (`NonFiniteError` otherwise)."""
+    target (its kind, number of maps and data shapes: a class index or a mask is an
+    input, not a constant) and kind of pass, then reused by every rule and batch size. Its
+    values are checked to be finite (`NonFiniteError` otherwise)."""
     feature, target = request.feature, request.target
 
     def build():
-        def graph(images, given):
-            p = layer_pass(feature, images, given, target, kind)
+        def graph(images, data):
+            p = layer_pass(feature, images, data, target, kind)
             return {name: getattr(p, name) for name in _FIELDS if getattr(p, name) is not None}
 
         return graph
 
     function = compiled(request, ("pass", kind, target.key), build, signature(request))
-    values = function(request.images, target.given)
-    check_finite_flags(request, values["finite"], pass_checks(feature, kind))
-    return Pass(feature=feature, **{name: values.get(name) for name in _FIELDS})
+    values = function(request.images, target.data)
+    check_pass_flags(request, values["finite"], kind)
+    return Pass(feature=feature, target=target.target,
+                **{name: values.get(name) for name in _FIELDS})
 
 
 # --------------------------------------------------------------------------- guided ReLUs
@@ -291,22 +333,29 @@ def run_one_pass(request: Request, method, options: dict):
     """Explain ``request`` with a one-pass ``method`` (a row of the method table): its
     pass (compiled once, shared with every rule of its kind), then its rule on the pass's
     outputs, then `make_maps`. ``options`` are the rule's, checked."""
+    import tensorflow as tf
+
     p = run_pass(request, method.pass_kind)
-    raw, maps, finite, extras = make_maps(method.gives, method.rule(p, **options),
-                                          p.activations, request.size)
+    out = method.rule(p, **options)
+    if method.gives == "pixels":
+        raw, maps, finite, extras = make_maps(method.gives, out, p.activations, request.size)
+    else:  # one compiled call (the same ops)
+        raw, maps, finite = compiled_maps(method.gives)(
+            tf.cast(out, tf.float32), p.activations, tf.constant(request.size, tf.int32))
+        extras = {}
     check_finite_flags(request, finite, (map_check(method.name, method.gives),))
     return explanation(request, method.name, maps, raw, p.classes, p.scores,
                        layer=None if method.at_layer else "input", extras=extras)
 
 
-def one_pass_chain(feature, method, options: dict, images, given, target):
+def one_pass_chain(feature, method, options: dict, images, data, target):
     """A one-pass method's whole chain in graph code, for a compiled step of one's own
     (`camutils.dataset` runs it on every replica of a ``tf.distribute`` strategy):
     ``(maps, raw, Pass, finite)``, where ``finite`` has the pass's columns and the map's
     (described by `chain_checks`). The same functions as `run_one_pass`, in one graph."""
     import tensorflow as tf
 
-    p = layer_pass(feature, images, given, target, method.pass_kind)
+    p = layer_pass(feature, images, data, target, method.pass_kind)
     raw, maps, finite, _ = make_maps(method.gives, method.rule(p, **options), p.activations,
                                      tf.shape(images)[1:3])
     return maps, raw, p, tf.concat([p.finite, finite], axis=1)

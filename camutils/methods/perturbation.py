@@ -16,6 +16,10 @@ progress bar:
     Score-CAM     the whole network, on images masked by each upsampled channel
     Ablation-CAM  only the head (the layers after the explained one), on activations with
                   one channel set to zero
+
+Both re-evaluate the target (`camutils.targets`) on the outputs of their perturbed passes,
+with the state the first pass chose (its classes, its predicted mask, its detection): the
+perturbed image is scored on what the unperturbed one's map explains.
 """
 
 from __future__ import annotations
@@ -65,7 +69,9 @@ class ChannelBlock:
         channels: ``(g, h, w, m)``, the block's channels.
         first, last: the block's channels are ``[first, last)`` of the ``M``.
         classes: int32 ``(g, k)``, the target classes.
-        scores: ``(g, k)``, their logits (from the first pass).
+        scores: ``(g, k)``, their scores (from the first pass).
+        target: the `camutils.targets.Target`.
+        state: the target's state from the first pass (a dict of ``(g, ...)`` tensors).
     """
 
     feature: Any
@@ -75,10 +81,24 @@ class ChannelBlock:
     last: Any
     classes: Any
     scores: Any
+    target: Any = None
+    state: Any = None
 
     @property
     def channels(self):
         return self.activations[..., self.first:self.last]
+
+    def rescore(self, outputs, m, confidence: bool = False):
+        """The target re-evaluated on the outputs of ``g * m`` perturbed inputs (each image's
+        ``m`` in a row), with each image's state: ``(g, m, k)``. ``confidence``: Score-CAM's
+        weight (`camutils.targets.Target.confidence`) instead of the score."""
+        import tensorflow as tf
+
+        values = self.feature.logits_of(outputs)
+        state = {name: tf.repeat(value, m, axis=0) for name, value in self.state.items()}
+        rate = self.target.confidence if confidence else self.target.score
+        scores = tf.cast(rate(outputs, values, state), tf.float32)
+        return tf.reshape(scores, tf.stack([-1, m, tf.shape(self.scores)[1]]))
 
 
 def _progress(total: int, batch_size: int, progress, description: str):
@@ -116,30 +136,36 @@ def _rectangles(images: int, channels: int, batch_size: int):
             yield n, min(n + group, images), 0, channels
 
 
-def _block_function(request, rule, options: dict):
-    """The compiled rule on one block: ``(images, activations, classes, scores, n0, n1, k0,
-    k1) -> weights (g, m, k)``, cached per model, layer, rule (and its options) and number
-    of targets."""
+def _block_function(request, rule, options: dict, state: dict):
+    """The compiled rule on one block: ``(images, activations, classes, scores, state, n0,
+    n1, k0, k1) -> weights (g, m, k)``, cached per model, layer, rule (and its options),
+    target and the shapes of its state."""
     import tensorflow as tf
 
-    feature, k = request.feature, request.target.k
+    feature, bound = request.feature, request.target
+    k = bound.k
 
     def build():
-        def graph(images, activations, classes, scores, n0, n1, k0, k1):
+        def graph(images, activations, classes, scores, state, n0, n1, k0, k1):
             block = ChannelBlock(feature, images[n0:n1], activations[n0:n1], k0, k1,
-                                 classes[n0:n1], scores[n0:n1])
+                                 classes[n0:n1], scores[n0:n1], bound.target,
+                                 {name: value[n0:n1] for name, value in state.items()})
             return rule(block, **options)
 
         return graph
 
     h, w, _ = feature.activation_shape
     index = [tf.TensorSpec((), tf.int32, name=n) for n in ("n0", "n1", "k0", "k1")]
+    state_specs = {name: tf.TensorSpec((None, *value.shape[1:]), value.dtype, name=name)
+                   for name, value in state.items()}
     specs = [signature(request)[0],
              tf.TensorSpec((None, h, w, None), tf.float32, name="activations"),
              tf.TensorSpec((None, k), tf.int32, name="classes"),
-             tf.TensorSpec((None, k), tf.float32, name="scores"), *index]
-    return compiled(request, ("per channel", rule, tuple(sorted(options.items())), k), build,
-                    specs)
+             tf.TensorSpec((None, k), tf.float32, name="scores"), state_specs, *index]
+    shapes = tuple((name, tuple(s.shape[1:]), s.dtype.name) for name, s in
+                   sorted(state_specs.items()))
+    return compiled(request, ("per channel", rule, tuple(sorted(options.items())),
+                              bound.key, shapes), build, specs)
 
 
 def run_per_channel(request, method, options: dict):
@@ -154,7 +180,8 @@ def run_per_channel(request, method, options: dict):
     p = run_pass(request, "forward")
     activations = _most_active(p.activations, options.get("max_channels"))
     block = _block_function(request, method.rule,
-                            {k: v for k, v in options.items() if k not in _DRIVER_OPTIONS})
+                            {k: v for k, v in options.items() if k not in _DRIVER_OPTIONS},
+                            p.state)
     n_images, channels = len(request.images), int(activations.shape[3])
     images = tf.convert_to_tensor(request.images)
     weights = np.zeros((n_images, channels, request.target.k), np.float32)
@@ -162,7 +189,7 @@ def run_per_channel(request, method, options: dict):
     with _progress(n_images * channels, batch_size, options.get("progress"),
                    method.label) as bar:
         for n0, n1, k0, k1 in _rectangles(n_images, channels, batch_size):
-            out = block(images, activations, p.classes, p.scores,
+            out = block(images, activations, p.classes, p.scores, p.state,
                         *map(tf.constant, (n0, n1, k0, k1)))
             weights[n0:n1, k0:k1] = out.numpy()
             bar.update((n1 - n0) * (k1 - k0))
@@ -191,15 +218,6 @@ def _flatten_pairs(tensor):
     return flat
 
 
-def _target_scores(values, classes, m):
-    """``values (g * m, classes)`` -> ``(g, m, k)``: each pair's target columns."""
-    import tensorflow as tf
-
-    per_pair = tf.repeat(classes, m, axis=0)
-    picked = tf.gather(values, per_pair, batch_dims=1)
-    return tf.reshape(picked, tf.stack([-1, m, tf.shape(classes)[1]]))
-
-
 # --------------------------------------------------------------------------- Score-CAM
 
 
@@ -209,9 +227,10 @@ def scorecam_weights(b: ChannelBlock):
 
     Each channel is upsampled to the input size (bilinear, half-pixel centres, as the maps
     are) and min-max normalised to [0, 1] (``s``; 0 for a constant channel); the weight is
-    the class's softmax probability on the image masked by it: the paper's channel-wise
-    increase of confidence (CIC) without subtracting a baseline image's score, as the
-    authors' code and tf-keras-vis do.
+    the target's confidence on the image masked by it (for a class, its softmax
+    probability; `camutils.targets.Target.confidence`): the paper's channel-wise increase
+    of confidence (CIC) without subtracting a baseline image's score, as the authors' code
+    and tf-keras-vis do.
     """
     import tensorflow as tf
 
@@ -224,8 +243,7 @@ def scorecam_weights(b: ChannelBlock):
     masks = tf.math.divide_no_nan(masks - low, high - low)
     masks = tf.reshape(masks, tf.concat([tf.shape(block)[:2], tf.shape(masks)[1:]], axis=0))
     masked = _flatten_pairs(b.images[:, None] * tf.cast(masks, b.images.dtype))
-    probabilities = tf.nn.softmax(b.feature.logits(masked))
-    return _target_scores(probabilities, b.classes, m)
+    return b.rescore(b.feature.outputs(masked), m, confidence=True)
 
 
 # --------------------------------------------------------------------------- Ablation-CAM
@@ -254,11 +272,13 @@ def ablationcam_weights(b: ChannelBlock):
     """Desai and Ramaswamy 2020 (Ablation-CAM), eq. 3: ``w_k = (S - S_k) / |S|``, where
     ``S_k`` is the class's logit when channel ``k`` of the layer's output is set to zero.
 
-    The paper divides by ``S``; dividing by ``|S|`` gives the same map for a positive score
-    and keeps a negative score from flipping it. Only the head runs (the layers after the
-    explained one, on the ablated activations; the layers before it do not run again), and
-    where the layer reaches the logits through a global pooling alone, only the layers after
-    the pooling (`_ablated_pooled`).
+    ``S`` is the target's score (by default the class's logit), re-evaluated on the head's
+    outputs. The paper divides by ``S``; dividing by ``|S|`` gives the same map for a
+    positive score and keeps a negative score from flipping it. Only the head runs (the
+    layers after the explained one, on the ablated activations; the layers before it do not
+    run again), and where the layer reaches the logits through a global pooling alone (and
+    the target reads only the explained output), only the layers after the pooling
+    (`_ablated_pooled`).
     """
     import tensorflow as tf
 
@@ -269,9 +289,11 @@ def ablationcam_weights(b: ChannelBlock):
     keep = 1.0 - tf.one_hot(tf.range(b.first, b.last), tf.shape(acts)[3], dtype=acts.dtype)
     m = b.last - b.first
     inputs = tf.repeat(b.images, m, axis=0)  # pruned unless a path bypasses the layer
-    if feature.pooling is None:
-        logits = feature.head(inputs, _flatten_pairs(acts[:, None] * keep[None, :, None, None, :]))
+    if feature.pooling is None or b.target.whole_outputs:
+        outputs = feature.head_outputs(
+            inputs, _flatten_pairs(acts[:, None] * keep[None, :, None, None, :]))
     else:
-        logits = feature.head(inputs, _ablated_pooled(feature, acts, keep), at=feature.pooling)
-    ablated = _target_scores(logits, b.classes, m)  # (g, m, k)
+        outputs = feature.head_outputs(inputs, _ablated_pooled(feature, acts, keep),
+                                       at=feature.pooling)
+    ablated = b.rescore(outputs, m)  # (g, m, k)
     return tf.math.divide_no_nan(b.scores[:, None, :] - ablated, tf.abs(b.scores)[:, None, :])

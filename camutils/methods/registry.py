@@ -31,7 +31,7 @@ from .gradient import (
     ALPHA_NORMALISATION, COUNTERFACTUAL, gradcam_plus_plus_weights, gradcam_weights,
     hirescam_map, layercam_map, xgradcam_weights,
 )
-from .gradient_free import cam_applies, cam_weights, eigencam_map
+from .gradient_free import cam_applies, cam_target, cam_weights, eigencam_map
 from .guided import guided_backprop_gradients, guided_gradcam_gradients
 from .inputs import image_array
 from .options import Option, checked_options
@@ -40,7 +40,7 @@ from .perturbation import (
     MAX_CHANNELS, PROGRESS, ablationcam_weights, batch_size_option, run_per_channel,
     scorecam_weights,
 )
-from .pipeline import GIVES, prepare
+from .pipeline import GIVES, Request, prepare
 
 __all__ = [
     "Method", "Cost", "Option", "METHOD_TABLE", "KINDS", "COSTS", "GIVES", "METHODS",
@@ -87,8 +87,11 @@ _ARGUMENTS = """\
     model: a Keras Sequential or functional model (nested models are fine); a model ending
         in softmax is explained on the logits beneath it. The model is never modified.
     images: the model's input batch ``(N, H, W, C)``, already preprocessed (or one image).
-    target: None (each image's top class), a class index, a class name (needs
-        ``class_names``), one of those per image, or `TopK` (k maps per image).
+    target: what the map explains (`camutils.targets`): None (each image's top class), a
+        class index, a class name (needs ``class_names``), one of those per image, `TopK`
+        (k maps per image), a ready-made target (``Class``, ``Contrast``, ``Label``,
+        ``Labels``, ``Regression``, ``Region``, ``Detection``, ``Similarity``) or any
+        function ``score(outputs) -> one value per image``.
 {layer}
     class_names: one name per class (for name targets and `Explanation.labels`).
     output: for a multi-output model, which output (index or name) to explain.
@@ -129,6 +132,9 @@ class Method:
             canonical name when it is a Python name.
         applies: ``applies(feature)`` raises a clear error where the method is not defined
             for the model and layer (CAM without a pooling -> Dense head), before any pass.
+        target_check: ``target_check(target)`` raises a clear error where the method cannot
+            explain a `camutils.targets.Target` (CAM: a score that is not linear in the
+            logits), before any pass.
         at_layer: False for a method whose map does not come from a layer (guided
             backpropagation): the layer argument is then not used.
         function: the plain function, generated from the row (not an argument).
@@ -146,6 +152,7 @@ class Method:
     summary: str = ""
     function_name: str = ""
     applies: Callable | None = None
+    target_check: Callable | None = None
     at_layer: bool = True
     function: Callable = field(init=False, repr=False, compare=False)
 
@@ -199,9 +206,37 @@ class Method:
         """Explain one batch with checked ``options`` (see `explain`)."""
         request = prepare(model, images, target, layer if self.at_layer else None,
                           class_names, output)
-        if self.applies is not None:
-            self.applies(request.feature)
+        self.check(request)
+        return self.run_request(request, options)
+
+    def check(self, request: Request) -> None:
+        """Raise a ValueError, before any pass, where the method is not defined for the
+        request's model, layer or target; the message lists the methods that are."""
+        try:
+            _check_row(self, request)
+        except ValueError as error:
+            fits = [m.name for m in method_table() if m.name != self.name and
+                    _fits(m, request)]
+            raise ValueError(f"{error} Methods that apply here: {', '.join(fits)}.") from None
+
+    def run_request(self, request: Request, options: dict | None = None) -> Explanation:
+        """Explain a checked request (`check` first) with checked ``options``."""
         return _RUNNERS[self.passes](request, self, options or {})
+
+
+def _check_row(row: Method, request: Request) -> None:
+    if row.applies is not None:
+        row.applies(request.feature)
+    if row.target_check is not None:
+        row.target_check(request.target.target)
+
+
+def _fits(row: Method, request: Request) -> bool:
+    try:
+        _check_row(row, request)
+        return True
+    except ValueError:
+        return False
 
 
 def _plain_function(row: Method) -> Callable:
@@ -247,6 +282,7 @@ def _docstring(row: Method) -> str:
 #: Every method, in the order the course presents them.
 METHOD_TABLE: list[Method] = [
     Method("cam", "CAM", cam_weights, "gradient-free", "forward", applies=cam_applies,
+           target_check=cam_target,
            aliases=("classactivationmap", "classactivationmapping"), paper="Zhou et al. 2016",
            summary="the class's Dense weights applied to the feature maps. Needs a network "
                    "whose layer reaches the logits through global average (or max) pooling "
@@ -369,8 +405,14 @@ def explain(model, images, method: str = "gradcam", target=None, layer=None, *,
             "gradcam++", "xgradcam", "hirescam", "layercam", "scorecam", "ablationcam",
             "eigencam", "guided_backprop", "guided_gradcam"), or an obvious alias
             ("Grad-CAM", "gradcam_plus_plus", ...).
-        target: None (each image's top class), a class index, a class name (with
-            ``class_names``), one of those per image, or ``TopK(k)`` (k maps per image).
+        target: what the maps explain (`camutils.targets`): None (each image's top class),
+            a class index, a class name (with ``class_names``), one of those per image,
+            ``TopK(k)`` (k maps per image), a ready-made target (``targets.Class(c,
+            score="probability")``, ``Contrast(a, b)``, ``Label(l)``, ``Labels(threshold)``,
+            ``Regression(unit, sign)``, ``Region(c, mask)``, ``Detection(rank)``,
+            ``Similarity(reference)``) or any function ``score(outputs)`` that gives one
+            value per image (traced into the compiled pass). A target that does not fit the
+            model raises a ValueError before anything runs.
         layer: None (the last spatial layer the logits depend on), a layer name, an
             ``"outer/inner"`` path into a nested model, an index into ``model.layers`` or a
             layer object. Naming a layer means that layer's output.
@@ -386,7 +428,8 @@ def explain(model, images, method: str = "gradcam", target=None, layer=None, *,
 
     Returns:
         An `Explanation`: ``maps`` in [0, 1] at the input size, ``raw`` maps at the layer's
-        resolution, ``class_index``, ``score`` (logits), ``layer`` and ``method``.
+        resolution, ``class_index``, ``score`` (the target's scores: by default logits),
+        ``layer``, ``method`` and ``target`` (what the maps explain).
     """
     return _explain(method_info(method), model, images, target, layer, class_names, output,
                     chunk_size, options)
@@ -394,20 +437,20 @@ def explain(model, images, method: str = "gradcam", target=None, layer=None, *,
 
 def _explain(row: Method, model, images, target, layer, class_names, output, chunk_size,
              options: dict) -> Explanation:
-    """`explain` with the row found: options checked, the batch run in chunks."""
+    """`explain` with the row found: options checked, every argument checked (the whole
+    batch at once, before anything runs), the batch run in chunks."""
     options = row.checked_options(options)
     chunk_size = positive_int(chunk_size, "chunk_size", none=True)
-    images = image_array(images)
-    count = len(images) if images.ndim == 4 else 1
+    request = prepare(model, image_array(images), target, layer if row.at_layer else None,
+                      class_names, output)
+    row.check(request)
+    count = len(request.images)
     if chunk_size is None or count <= chunk_size:
-        return row.run(model, images, target, layer, class_names, output, options)
-    per_image = isinstance(target, (list, tuple, np.ndarray)) and len(target) == count
+        return row.run_request(request, options)
     parts = []
     for start in range(0, count, chunk_size):
-        chunk = target[start:start + chunk_size] if per_image else target
         try:
-            parts.append(row.run(model, images[start:start + chunk_size], chunk, layer,
-                                 class_names, output, options))
+            parts.append(row.run_request(request.rows(start, start + chunk_size), options))
         except NonFiniteError as error:  # name the images in the whole batch, not the chunk
             raise error.shifted(start) from None
     return _join(parts)

@@ -10,7 +10,13 @@ as attributes, so the whole app is tested in plain Python:
     overlay_image        the blended map, RGB uint8 at the model's input size (None on error)
     compare_image        the same for the second method (None when no comparison is asked)
     seen_image           the image as the network saw it (after crop and resize)
-    top_k                [(class index, name, probability), ...] for the current image
+    top_k                [(class index, name, value), ...]: what the model predicts for the
+                         current image (probabilities; for a segmenter the classes' shares
+                         of the pixels, for a detector its detections, for a regression
+                         model its values: `camutils.course.tasks.predictions`)
+    target               the class (label) explained, or None for the default; what it
+                         explains follows the model's task (`camutils.course.tasks`: a
+                         label, a predicted region, the strongest detection of the class)
     explanation          the current `camutils.Explanation` (compare_explanation for the other)
     status, status_level the status line and "ready", "busy" or "error"
 
@@ -86,7 +92,18 @@ def default_images() -> dict[str, Any]:
     images: dict[str, Any] = {f"{name} ({s.description})": name for name, s in SAMPLES.items()}
     for index, shape in enumerate(SHAPE_CLASSES[:3]):
         images[f"shapes world: {shape}"] = _shape_image(index, seed=7 + index)
+    for seed in (3, 8):  # scenes of several shapes, for the multi-label model, the segmenter
+        images[f"shapes world: scene {seed}"] = _scene_image(seed)  # and the detector
     return images
+
+
+def _scene_image(seed: int) -> Callable[[], np.ndarray]:
+    def draw():
+        from ..course.shapes import make_scenes
+
+        return make_scenes(1, seed=seed, objects=3).images[0]
+
+    return draw
 
 
 def _shape_image(label: int, seed: int) -> Callable[[], np.ndarray]:
@@ -185,7 +202,7 @@ class Explorer:
     def _start_state(self) -> None:
         """The caches, and what is shown (readable in Python), before anything is loaded."""
         self._image_cache: dict[str, np.ndarray] = {}
-        self._inputs_cache = LRUCache(16)   # (model, image) -> (inputs, seen, top-k rows)
+        self._inputs_cache = LRUCache(16)   # (model, image) -> (inputs, seen, rows, outputs)
         self._explanations = LRUCache(48)   # (model, image, method, target, layer) -> Explanation
         self._layers: dict[str, list[str]] = {}
         self._colorbars: dict[str, bytes] = {}
@@ -199,6 +216,7 @@ class Explorer:
         self.seen_image: np.ndarray | None = None
         self.inputs: np.ndarray | None = None
         self.top_k: list[tuple[int, str, float]] = []
+        self.outputs: np.ndarray | None = None  # the model's outputs for the current image
         self.explanation = None
         self.compare_explanation = None
         self._overlay_image: np.ndarray | None = None
@@ -499,7 +517,7 @@ class Explorer:
         label = self.image_select.value
         try:
             image = self._image(label)
-            inputs, seen, rows = self._inputs_cache.get_or_compute(
+            inputs, seen, rows, outputs = self._inputs_cache.get_or_compute(
                 (zoo.name, label), lambda: self._prepare(zoo, image))
         except Exception as error:
             self._clear_results()
@@ -507,22 +525,26 @@ class Explorer:
             self._fail(f"Image {label!r} could not be used", error)
             return
         self.original_image, self.seen_image, self.inputs, self.top_k = image, seen, inputs, rows
+        self.outputs = outputs
         self.image_view.value = png_bytes(seen)
         self._update_class_options()
         self._update_explanation()
 
     def _prepare(self, zoo, image: np.ndarray):
-        """``(inputs, seen image, top-k rows)`` of one image for one model."""
-        inputs, seen = zoo.preprocess(image)
-        from ..scores import top_classes
+        """``(inputs, seen image, prediction rows, outputs)`` of one image for one model."""
+        from ..course.tasks import predictions
 
-        logits = zoo.predict_inputs(inputs)[0]
-        rows = [(i, str(zoo.class_names[i]), p) for i, p in top_classes(logits, self.top_k_count)[0]]
-        return inputs, seen[0], rows
+        inputs, seen = zoo.preprocess(image)
+        outputs = zoo.predict_inputs(inputs)
+        return inputs, seen[0], predictions(zoo, outputs, self.top_k_count)[0], outputs
 
     def _update_class_options(self) -> None:
+        from ..course.tasks import values_are_fractions
+
+        fractions = values_are_fractions(self.zoo_model)
         options = [("top class", _TOP_CLASS)]
-        options += [(f"{name} ({p:.1%})", index) for index, name, p in self.top_k]
+        options += [(f"{name} ({p:.1%})" if fractions else f"{name} ({p:.3g})", index)
+                    for index, name, p in self.top_k]
         chosen = self._chosen_class
         if chosen is not None and chosen not in {index for index, _, _ in self.top_k}:
             options.append((f"{self.zoo_model.class_names[chosen]} (chosen)", chosen))
@@ -581,18 +603,23 @@ class Explorer:
             self._fail(*problem)
             return
         e = self.explanation
-        name = zoo.class_names[int(e.class_index[0])]
         how = "from the cache" if seconds == 0.0 else f"in {seconds:.2f} s"
         methods = method_labels().get(method, method)
         if self.compare_explanation is not None:
             methods += f" beside {method_labels().get(compare, compare)}"
-        self._set_status(f"{methods} for '{name}' (logit {float(e.score[0]):.2f}) at layer "
+        score = f"logit {float(e.score[0]):.2f}" if zoo.task == "classification" else \
+            f"{e.target}, score {float(e.score[0]):.2f}"
+        self._set_status(f"{methods} for '{_shown_class(zoo, e)}' ({score}) at layer "
                          f"{e.layer}, {how}.", "ready")
 
     def _explain(self, zoo, method: str, layer: str):
         """The explanation of the current image (cached); returns it and the seconds spent."""
+        from ..course.tasks import natural_target
+        from ..methods.registry import method_info
+
+        channels = "max_channels" in method_info(method).option_names
         key = (zoo.name, self.image_select.value, method, self._chosen_class, layer,
-               self.scorecam_channels if method == "scorecam" else None)
+               self.scorecam_channels if channels else None)
         if key in self._explanations:
             return self._explanations.get_or_compute(key, None), 0.0
         label = method_labels().get(method, method)
@@ -600,7 +627,7 @@ class Explorer:
         slow = method in slow_methods()
         if slow:
             options["progress"] = _in_kernel()
-            if method == "scorecam" and self.scorecam_channels is not None:
+            if channels and self.scorecam_channels is not None:
                 options["max_channels"] = int(self.scorecam_channels)
             channels = f" on the {self.scorecam_channels} most active channels" \
                 if "max_channels" in options else ""
@@ -614,8 +641,9 @@ class Explorer:
         bar = bool(options.get("progress"))  # tqdm's widget bar, drawn in the log area
         try:
             with self.log if bar else contextlib.nullcontext():
+                target = natural_target(zoo, self._chosen_class, self.outputs)
                 explanation = self._explain_function(
-                    zoo.model, self.inputs, method=method, target=self._chosen_class,
+                    zoo.model, self.inputs, method=method, target=target,
                     layer=layer, class_names=zoo.class_names, **options)
         finally:
             if slow:
@@ -655,9 +683,12 @@ class Explorer:
                 self._compare_image if self._compare_image is not None else blank_image(size))
             self.compare_title.value = self._title(self.compare_explanation,
                                                    self.compare_select.value)
+        from ..course.tasks import values_are_fractions
+
         target = None if self.explanation is None else int(self.explanation.class_index[0])
+        fractions = self.zoo_model is None or values_are_fractions(self.zoo_model)
         self.top_k_html.value = top_k_html(self.top_k if self.zoo_model is not None else [],
-                                           target)
+                                           target, percent=fractions)
 
     def _blend(self, explanation, alpha: float, cmap: str):
         if explanation is None or self.seen_image is None:
@@ -670,12 +701,19 @@ class Explorer:
         label = method_labels().get(method, method)
         if explanation is None or self.zoo_model is None:
             return f"<b>{html.escape(label)}</b>"
-        name = self.zoo_model.class_names[int(explanation.class_index[0])]
+        name = _shown_class(self.zoo_model, explanation)
         return f"<b>{html.escape(label)}</b>: {html.escape(str(name))}"
 
     def flush(self) -> None:
         """Apply a pending (debounced) opacity or colour-map change now."""
         self._reblend.flush()
+
+
+def _shown_class(zoo, explanation) -> str:
+    """The name of the class (label, unit) the first map explains, or its target."""
+    index = int(explanation.class_index[0])
+    return str(zoo.class_names[index]) if 0 <= index < len(zoo.class_names) else \
+        str(explanation.target)
 
 
 def _with(options: tuple[str, ...], value: str) -> list[str]:

@@ -51,20 +51,25 @@ def blank_image(size: tuple[int, int], shade: int = 235) -> np.ndarray:
     return np.full((height, width, 3), shade, np.uint8)
 
 
-def top_k_html(rows: Sequence[tuple[int, str, float]], target: int | None = None) -> str:
-    """An HTML table of ``(index, name, probability)`` rows with bars; ``target`` is bold."""
+def top_k_html(rows: Sequence[tuple[int, str, float]], target: int | None = None,
+               percent: bool = True) -> str:
+    """An HTML table of ``(index, name, probability)`` rows with bars; ``target`` is bold.
+    ``percent=False``: the values are not fractions (a regression's output), shown as they
+    are, without bars."""
     if not rows:
         return "<i>no scores yet</i>"
     lines = ['<table class="camutils-top-k" style="border-collapse:collapse;font-size:12px">']
-    for index, name, probability in rows:
-        percent = 100.0 * float(probability)
+    for index, name, value in rows:
+        share = 100.0 * float(value)
         weight = "bold" if target is not None and int(index) == int(target) else "normal"
+        shown = f"{share:5.1f}%" if percent else f"{float(value):.3f}"
+        bar = (f'<div style="background:#6a51a3;height:9px;width:{max(1.0, share):.0f}px">'
+               "</div>" if percent else "")
         lines.append(
             f'<tr style="font-weight:{weight}"><td style="padding:1px 6px">'
             f"{html.escape(str(name))}</td>"
-            f'<td style="padding:1px 6px;text-align:right">{percent:5.1f}%</td>'
-            f'<td style="padding:1px 6px"><div style="background:#6a51a3;height:9px;'
-            f'width:{max(1.0, percent):.0f}px"></div></td></tr>'
+            f'<td style="padding:1px 6px;text-align:right">{shown}</td>'
+            f'<td style="padding:1px 6px">{bar}</td></tr>'
         )
     lines.append("</table>")
     return "".join(lines)
