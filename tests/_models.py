@@ -16,6 +16,14 @@ import numpy as np
 SIZE = (16, 16)
 
 
+def cnn_methods() -> list[str]:
+    """Every method that applies to any CNN: all but the attention family, which needs a
+    transformer (tested on one in tests/test_tokens.py)."""
+    from camutils.methods import method_table
+
+    return [m.name for m in method_table() if m.kind != "attention"]
+
+
 def _init(seed: int, scale: float = 1.0):
     import keras
 

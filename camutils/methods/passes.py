@@ -15,6 +15,10 @@ outputs. The kinds are named by the method table's cost classes:
     "input gradient"   the forward pass under guided ReLUs, the ordinary gradients at the
                        layer, and the guided gradients with respect to the input pixels
                        (guided backpropagation and Guided Grad-CAM)
+    "attention"        the logits, target classes and scores, and the attention
+                       probabilities of every self-attention layer (attention rollout)
+    "attention gradient"  and the gradients of the scores with respect to those
+                       probabilities (gradient-weighted rollout)
 
 Each pass runs the model once, in this order, one function per step:
 
@@ -47,7 +51,12 @@ PASS_KINDS = {
     "layer gradient": "the gradients of the scores with respect to the activations",
     "input gradient": "the forward pass under guided ReLUs; the ordinary gradients at the "
                       "layer, and the guided gradients with respect to the input pixels",
+    "attention": "logits, target classes and scores, and the attention probabilities of "
+                 "every self-attention layer",
+    "attention gradient": "the gradients of the scores with respect to the attention "
+                          "probabilities",
 }
+_ATTENTION_KINDS = ("attention", "attention gradient")
 
 
 @dataclass
@@ -55,7 +64,8 @@ class Pass:
     """What one pass gives a rule. Tensors, float32 except ``classes``.
 
     Attributes:
-        activations: ``(N, h, w, C)``, the layer's output ``A`` as a grid.
+        activations: ``(N, h, w, C)``, the layer's output ``A`` as a grid (None in an
+            attention pass).
         logits: ``(N, classes)``.
         classes: int32 ``(N, k)``, the target classes.
         scores: ``(N, k)``, the explained score of each target (its logit).
@@ -65,6 +75,11 @@ class Pass:
             forward pass).
         input_gradients: ``(N, k, H, W, C)``, the guided gradients of each score with
             respect to the input pixels (None but in an input-gradient pass).
+        attentions: in an attention pass, one ``(N, heads, T, T)`` per self-attention
+            layer, first layer first (`camutils.methods.attention`): the probabilities
+            ``A`` with which each query token (row) reads each token (column).
+        attention_gradients: in an "attention gradient" pass, one ``(N, k, heads, T, T)``
+            per layer: ``dS/dA`` for each target's score ``S``.
         finite: bool ``(N, checks)``, `finite_flags` of the values above (see
             `pass_checks`).
     """
@@ -76,6 +91,8 @@ class Pass:
     feature: Any
     gradients: Any = None
     input_gradients: Any = None
+    attentions: Any = None
+    attention_gradients: Any = None
     finite: Any = None
 
 
@@ -114,6 +131,8 @@ def layer_pass(feature, images, given, target, kind: str) -> Pass:
     """
     import tensorflow as tf
 
+    if kind in _ATTENTION_KINDS:
+        return attention_pass(feature, images, given, target, kind == "attention gradient")
     if kind == "forward":
         tapped, outputs = feature.run(images)
         activations = feature.to_grid(tapped)
@@ -144,9 +163,49 @@ def layer_pass(feature, images, given, target, kind: str) -> Pass:
                 finite=finite_flags(activations, logits, gradients, inputs))
 
 
+def attention_pass(feature, images, given, target, gradients: bool) -> Pass:
+    """An attention pass in graph code (see `layer_pass`): the model run once with every
+    self-attention layer returning its probabilities (`camutils.methods.attention`), and
+    with ``gradients`` the gradients of the scores with respect to them."""
+    import tensorflow as tf
+
+    from .attention import attention_layers
+
+    paths = attention_layers(feature).paths
+    k = target.k
+    with tf.GradientTape(persistent=k > 1, watch_accessed_variables=False) as tape:
+        attentions, outputs = feature.run_attention(images, paths,
+                                                    tape.watch if gradients else None)
+        logits, classes, scores = class_scores(feature, outputs, given, target)
+        totals = [tf.reduce_sum(scores[:, j]) for j in range(k)]
+    grads = None
+    if gradients:
+        zero = tf.UnconnectedGradients.ZERO
+        per_target = [tape.gradient(total, attentions, unconnected_gradients=zero)
+                      for total in totals]
+        grads = [tf.stack([tf.cast(g[layer], tf.float32) for g in per_target], axis=1)
+                 for layer in range(len(paths))]
+    attentions = [tf.cast(a, tf.float32) for a in attentions]
+    flags = [_all_finite(attentions)] + ([] if grads is None else [_all_finite(grads)])
+    finite = tf.concat([finite_flags(logits), *[f[:, None] for f in flags]], axis=1)
+    return Pass(None, logits, classes, scores, feature, attentions=attentions,
+                attention_gradients=grads, finite=finite)
+
+
+def _all_finite(tensors):
+    """bool ``(N,)``: whether each image's values in every tensor are finite."""
+    import tensorflow as tf
+
+    return tf.reduce_all(finite_flags(*tensors), axis=1)
+
+
 def pass_checks(feature, kind: str) -> tuple[str, ...]:
     """What the columns of a ``kind`` pass's ``finite`` flags check, in order."""
     beneath = " (beneath its softmax)" if feature.softmax else ""
+    if kind in _ATTENTION_KINDS:
+        checks = (f"the model's logits{beneath}", "the attention probabilities")
+        return checks + (("the gradients of the class scores with respect to the attention "
+                          "probabilities",) if kind == "attention gradient" else ())
     checks = (f"the activations of layer {feature.layer!r}", f"the model's logits{beneath}")
     if kind != "forward":
         checks += (f"the gradients of the class scores with respect to layer "
@@ -158,7 +217,7 @@ def pass_checks(feature, kind: str) -> tuple[str, ...]:
 
 
 _FIELDS = ("activations", "logits", "classes", "scores", "gradients", "input_gradients",
-           "finite")
+           "attentions", "attention_gradients", "finite")
 
 
 def run_pass(request: Request, kind: str) -> Pass:
@@ -296,7 +355,7 @@ def run_one_pass(request: Request, method, options: dict):
                                           p.activations, request.size)
     check_finite_flags(request, finite, (map_check(method.name, method.gives),))
     return explanation(request, method.name, maps, raw, p.classes, p.scores,
-                       layer=None if method.at_layer else "input", extras=extras)
+                       layer=method.map_source, extras=extras)
 
 
 def one_pass_chain(feature, method, options: dict, images, given, target):

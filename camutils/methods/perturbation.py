@@ -256,7 +256,8 @@ def ablationcam_weights(b: ChannelBlock):
 
     The paper divides by ``S``; dividing by ``|S|`` gives the same map for a positive score
     and keeps a negative score from flipping it. Only the head runs (the layers after the
-    explained one, on the ablated activations; the layers before it do not run again), and
+    explained one, on the ablated activations; the layers before it do not run again; a
+    token layer's prefix tokens are kept and only its grid is ablated), and
     where the layer reaches the logits through a global pooling alone, only the layers after
     the pooling (`_ablated_pooled`).
     """
@@ -270,7 +271,10 @@ def ablationcam_weights(b: ChannelBlock):
     m = b.last - b.first
     inputs = tf.repeat(b.images, m, axis=0)  # pruned unless a path bypasses the layer
     if feature.pooling is None:
-        logits = feature.head(inputs, _flatten_pairs(acts[:, None] * keep[None, :, None, None, :]))
+        prefix = feature.prefix_tokens(b.images)  # a token layer's, kept as they are
+        prefix = None if prefix is None else tf.repeat(prefix, m, axis=0)
+        logits = feature.head(inputs, _flatten_pairs(acts[:, None] * keep[None, :, None, None, :]),
+                              prefix=prefix)
     else:
         logits = feature.head(inputs, _ablated_pooled(feature, acts, keep), at=feature.pooling)
     ablated = _target_scores(logits, b.classes, m)  # (g, m, k)

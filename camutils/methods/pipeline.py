@@ -50,6 +50,7 @@ from .explanation import Explanation
 from .feature_model import FeatureModel, feature_model
 from .inputs import Target, image_batch, resolve_target
 from .keras_internals import traced_once
+from .tokens import TokenOptions
 
 __all__ = [
     "Request", "prepare", "GIVES", "make_maps", "map_check", "finish", "rectify", "normalise",
@@ -89,9 +90,11 @@ class Request:
         return tuple(int(s) for s in self.images.shape[1:3])
 
 
-def prepare(model, images, target=None, layer=None, class_names=None, output=None) -> Request:
-    """Check every argument and open the model at its layer (cached)."""
-    feature = feature_model(model, layer, output)
+def prepare(model, images, target=None, layer=None, class_names=None, output=None,
+            tokens: TokenOptions | None = None) -> Request:
+    """Check every argument and open the model at its layer (cached); ``tokens`` is what
+    the user said about a token layer's grid."""
+    feature = feature_model(model, layer, output, tokens)
     batch = image_batch(images, feature.input_shape, feature.input_dtype, feature.model_name)
     resolved = resolve_target(target, len(batch), feature.num_classes, class_names)
     names = None if class_names is None else [str(n) for n in class_names]
@@ -226,11 +229,12 @@ class Compiled:
 def compiled(request: Request, key: tuple, build: Callable[[], Callable],
              input_signature) -> Compiled:
     """The cached ``tf.function`` for ``key`` (built by ``build()`` on first use), to call as
-    a `Compiled`. The cache key is ``("compiled", layer, output, *key)``."""
+    a `Compiled`. The cache key is ``("compiled", layer, output, *key, token options)``."""
     import tensorflow as tf
 
     cache = request.cache
-    full_key = ("compiled", request.feature.layer, request.feature.output) + key
+    layer, output, tokens = request.feature.key
+    full_key = ("compiled", layer, output) + key + (tokens,)
     if full_key not in cache:
         function = tf.function(build(), input_signature=input_signature, autograph=False)
         # Each model, layer and pass has its own function, traced once; TensorFlow's
