@@ -191,10 +191,17 @@ def resolve_layer(model, layer=None, output=None, tokens: TokenOptions | None = 
             return _automatic_token_layer(model, graph, index, token_layers,
                                           tokens or TokenOptions())
         if not candidates:
+            unknown = [p for p, g in graph.grids.items()
+                       if isinstance(g, str) and p in graph.depends[index]]
+            if unknown:  # token layers whose grid could not be found
+                raise ValueError(
+                    f"Model {graph.model_name!r} has token layers but no grid found for any: "
+                    f"{graph.grids[unknown[-1]].rstrip('.')}, for layer={unknown[-1]!r}.")
             raise ValueError(
                 f"Model {graph.model_name!r} has no layer with a spatial output "
-                "(batch, height, width, channels) that its logits depend on, so there is "
-                "nothing to map. Is it an image classifier?"
+                "(batch, height, width, channels) or token grid (batch, tokens, features) "
+                "that its logits depend on, so there is nothing to map. Is it an image "
+                "classifier?"
             )
         return candidates[-1]
     path = _named_path(model, graph, layer, candidates)
