@@ -409,3 +409,14 @@ def test_audit_summarises_a_folder_run(tiny_model_file, tmp_path):
         assert [row["id"] for row in csv.DictReader(handle)] == ["a.png", "c.png", "d.jpg"]
     missing = run_cli("audit", folder)
     assert missing.returncode == 2 and "No dataset run in" in _one_error_line(missing)
+
+
+def test_the_course_vit_explains_with_rollout(tmp_path):
+    """The zoo's course ViT on the command line: a rollout overlay, which says it comes from
+    the attention layers (rollout has no layer; the explorer's test lists the ViT's token
+    layers)."""
+    result = run_cli("explain", "chelsea", "--model", "shapes_vit", "--method", "rollout",
+                     "--out", tmp_path, "-k", "1")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"rollout map of '\w+' at attention: .*chelsea_rollout_\w+\.png", result.stdout)
+    assert len(list(tmp_path.glob("chelsea_rollout_*.png"))) == 1

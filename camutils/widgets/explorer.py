@@ -586,8 +586,9 @@ class Explorer:
         methods = method_labels().get(method, method)
         if self.compare_explanation is not None:
             methods += f" beside {method_labels().get(compare, compare)}"
-        self._set_status(f"{methods} for '{name}' (logit {float(e.score[0]):.2f}) at layer "
-                         f"{e.layer}, {how}.", "ready")
+        where = "from the attention layers" if e.layer == "attention" else f"at layer {e.layer}"
+        self._set_status(f"{methods} for '{name}' (logit {float(e.score[0]):.2f}) {where}, "
+                         f"{how}.", "ready")
 
     def _explain(self, zoo, method: str, layer: str):
         """The explanation of the current image (cached); returns it and the seconds spent."""
