@@ -27,7 +27,7 @@ from .model_graph import CamHead, describe_model, logits_beneath_softmax
 from .model_runner import ModelRunner, flat
 from .tokens import TokenGrid, TokenOptions, is_token_sequence
 
-__all__ = ["FeatureModel", "feature_model"]
+__all__ = ["FeatureModel", "feature_model", "token_grid"]
 
 
 class FeatureModel:
@@ -269,3 +269,21 @@ def feature_model(model, layer=None, output=None, tokens: TokenOptions | None = 
     path = resolve_layer(model, layer, index, tokens)
     return cached(model, ("feature", path, index, tokens),
                   lambda: FeatureModel(model, path, index, tokens))
+
+
+def token_grid(model, layer=None, *, output=None, grid=None, prefix_tokens=None
+               ) -> TokenGrid | None:
+    """How camutils reads a token layer as a grid: its `camutils.methods.tokens.TokenGrid`
+    (``prefix`` tokens, then a ``height x width`` grid, and ``describe()`` says how that was
+    found); None for a feature map.
+
+        camutils.token_grid(vit)                      # the layer explained by default
+        camutils.token_grid(vit, "encoder3_out").describe()
+        # '65 tokens: 1 prefix token, then an 8 x 8 grid (from the 8 x 8 feature map ...)'
+
+    ``layer``, ``output``, ``grid`` and ``prefix_tokens`` as in `camutils.explain`; the same
+    errors where no grid, or several, fit.
+    """
+    from .tokens import TokenOptions
+
+    return feature_model(model, layer, output, TokenOptions.of(grid, prefix_tokens)).tokens
