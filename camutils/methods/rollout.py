@@ -64,11 +64,14 @@ def rollout_map(p: Pass, head_fusion: str = "mean"):
     """
     tf = _tf()
     fuse = {"mean": tf.reduce_mean, "max": tf.reduce_max, "min": tf.reduce_min}[head_fusion]
-    flow = None
+    flow, half_identity = None, None
     for attention in p.attentions:
         fused = fuse(attention, axis=1)  # (N, T, T)
-        mixed = 0.5 * fused + 0.5 * tf.eye(tf.shape(fused)[-1], dtype=fused.dtype)
-        mixed = mixed / tf.reduce_sum(mixed, axis=-1, keepdims=True)
+        if half_identity is None:
+            half_identity = 0.5 * tf.eye(tf.shape(fused)[-1], dtype=fused.dtype)
+        mixed = 0.5 * fused + half_identity
+        if head_fusion != "mean":  # the mean of probability rows sums to 1 already
+            mixed = mixed / tf.reduce_sum(mixed, axis=-1, keepdims=True)
         flow = mixed if flow is None else tf.linalg.matmul(mixed, flow)
     k = tf.shape(p.classes)[1]
     return _grid_map(p, tf.tile(flow[:, None], tf.stack([1, k, 1, 1])))
