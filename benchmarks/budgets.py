@@ -20,7 +20,8 @@ from .results import PERTURBATION_BLOCKS, DatasetResult, Measured, ModelResult
 __all__ = ["BudgetRow", "evaluate", "BUDGET_MODEL", "BUDGET_BATCH", "COST_BUDGETS",
            "ratio_budgets", "display_name", "NOTEBOOK_SECONDS", "NOTEBOOK_MIB",
            "TEST_SUITE_SECONDS", "UNIT_TEST_SECONDS", "DATASET_THROUGHPUT", "DATASET_MEMORY",
-           "FIRST_MAP_SECONDS", "SWITCH_RATIO", "dataset_rows", "latency_rows", "target_rows"]
+           "FIRST_MAP_SECONDS", "SWITCH_RATIO", "dataset_rows", "latency_rows", "target_rows",
+           "VIT_MODEL", "VIT_BUDGETS", "vit_rows"]
 
 BUDGET_MODEL = "efficientnet_lite0"
 BUDGET_BATCH = "32"
@@ -35,6 +36,11 @@ COST_BUDGETS: dict[str, tuple[float, str]] = {
                                            # pass to the pixels
     "per channel": (1.2, "passes"),        # Score-CAM, Ablation-CAM: the passes they must run
 }
+
+#: The design's budgets on the course ViT (at the token layer camutils chooses, batch
+#: `BUDGET_BATCH`, against one forward pass): method -> limit.
+VIT_MODEL = "shapes_vit"
+VIT_BUDGETS = {"gradcam": 1.2, "rollout": 1.5}
 
 #: The first map of a model (one image; the model's analysis, the tracing and compiling of
 #: its pass included), on `BUDGET_MODEL`: at most this many seconds.
@@ -181,8 +187,9 @@ def evaluate(models: dict[str, ModelResult], course: dict | None = None,
         targets: Grad-CAM with the ready-made targets (`benchmarks.targets_bench`), or None.
     """
     lite0 = models.get(BUDGET_MODEL)
-    return (ratio_rows(lite0) + latency_rows(lite0) + target_rows(targets) + peer_rows(models)
-            + dataset_rows(dataset) + notebook_rows(course) + suite_rows(course))
+    return (ratio_rows(lite0) + vit_rows(models.get(VIT_MODEL)) + latency_rows(lite0)
+            + target_rows(targets) + peer_rows(models) + dataset_rows(dataset)
+            + notebook_rows(course) + suite_rows(course))
 
 
 def target_rows(targets: dict | None) -> list[BudgetRow]:
@@ -216,18 +223,37 @@ def ratio_rows(lite0: ModelResult | None) -> list[BudgetRow]:
         timings = method_timings(lite0, BUDGET_BATCH, method) if lite0 else None
         value = None if timings is None else timings.judged_ratio
         reference = "one forward pass" if against == "forward" else "the passes it must run"
-        measured = "-"
-        if timings is not None:
-            measured = f"{value:.2f} x" + (" CPU" if timings.cpu_ratio is not None else "")
-            if timings.cpu_ratio is not None:
-                measured += (f" (wall {timings.ratio:.2f} x, ratio of wall medians "
-                             f"{timings.ratio_of_medians:.2f} x)")
         rows.append(BudgetRow(
             budget=f"{display_name(method)} <= {limit} x {reference}",
-            measured=measured,
+            measured=_measured(timings),
             value=value, limit=limit, status=_status(value, limit),
             where=f"{BUDGET_MODEL}, batch {BUDGET_BATCH}",
         ))
+    return rows
+
+
+def _measured(timings: Measured | None) -> str:
+    """A judged ratio as the budget tables show it: CPU, with the wall ratios beside."""
+    if timings is None:
+        return "-"
+    measured = f"{timings.judged_ratio:.2f} x" + (" CPU" if timings.cpu_ratio is not None else "")
+    if timings.cpu_ratio is not None:
+        measured += (f" (wall {timings.ratio:.2f} x, ratio of wall medians "
+                     f"{timings.ratio_of_medians:.2f} x)")
+    return measured
+
+
+def vit_rows(vit: ModelResult | None) -> list[BudgetRow]:
+    """The design's budgets on the course ViT (`VIT_BUDGETS`): Grad-CAM on its token grid
+    and attention rollout, each against one forward pass."""
+    rows = []
+    for method, limit in VIT_BUDGETS.items():
+        timings = method_timings(vit, BUDGET_BATCH, method) if vit else None
+        value = None if timings is None else timings.judged_ratio
+        where = f"{VIT_MODEL}, batch {BUDGET_BATCH}" + (f", at {vit.layer}" if vit else "")
+        rows.append(BudgetRow(f"{display_name(method)} on the course ViT <= {limit} x one "
+                              "forward pass", _measured(timings), value, limit,
+                              _status(value, limit), where))
     return rows
 
 

@@ -4,7 +4,9 @@ Before any timing, each peer's raw maps are compared with camutils' on the same 
 inputs, classes and layer (`benchmarks.peers.agreement`). Then, for each batch size:
 
 * single-pass block: baseline the plain forward pass; candidates every single-pass
-  camutils method (CAM, the Grad-CAM family, Eigen-CAM, the guided methods);
+  camutils method that applies to the model and layer (CAM where the head allows it, the
+  Grad-CAM family, Eigen-CAM, the guided methods; rollout and its gradient-weighted form
+  on a transformer);
 * peers block: baseline the forward pass; candidates the gradient peers (tf-keras-vis
   Gradcam, GradcamPlusPlus, Layercam, the Keras example) and the camutils methods they
   implement, so that each pair is timed in the same rounds;
@@ -81,6 +83,7 @@ class Settings:
         agreement_batch: images used for the agreement checks.
         methods: the single-pass methods to time.
         peers: whether to run the peers at all.
+        per_channel: whether to run the Score-CAM and Ablation-CAM blocks.
         progress: show progress bars.
         deadline: ``time.time()`` after which every block runs a single round (so that the
             whole run keeps to its time limit on a busy machine); None: no deadline.
@@ -98,6 +101,7 @@ class Settings:
     agreement_batch: int = 4
     methods: tuple[str, ...] = field(default_factory=single_pass_methods)
     peers: bool = True
+    per_channel: bool = True
     progress: bool = True
     deadline: float | None = None
 
@@ -134,6 +138,12 @@ SETTINGS = {
         perturbation={"1": Rounds(3, 5, 3), "8": Rounds(3, 5, 3), "32": Rounds(3, 5, 5)},
         scorecam_channels=4, full_scorecam=(1, 8, 32), agreement_batch=8,
         slow_peer_rounds={"1": 3, "8": 2, "32": 1},
+    ),
+    # The design's ViT budgets are one-pass ones (Grad-CAM, rollout); no peer explains a
+    # token grid.
+    "shapes_vit": Settings(
+        single={"1": Rounds(5, 9, 5), "8": Rounds(5, 9, 5), "32": Rounds(7, 11, 10)},
+        peers=False, per_channel=False,
     ),
 }
 
@@ -419,6 +429,8 @@ def benchmark_subject(subject: Subject, settings: Settings | None = None) -> Mod
         if gradient_peers:
             yield "peers", lambda: _peers_spec(subject, settings, batch, images, classes, refs,
                                                gradient_peers)
+        if not settings.per_channel:
+            return
         yield "ablationcam", lambda: _ablation_spec(subject, batch, images, refs)
         yield "scorecam", lambda: _scorecam_spec(
             subject, settings, batch, images, classes, refs, settings.scorecam_channels,

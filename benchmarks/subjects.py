@@ -2,6 +2,7 @@
 
     subject = load_subject("efficientnet_lite0")   # ImageNet photos at 224 x 224
     subject = load_subject("shapes_gap")           # the course's GAP network at 64 x 64
+    subject = load_subject("shapes_vit")           # the course's ViT, at its token layer
     subject.inputs(8)                              # float32 (8, H, W, 3), as the model takes
 
 The inputs are real: sample photos for EfficientNet-Lite0, shapes-world images for the
@@ -19,7 +20,7 @@ import numpy as np
 __all__ = ["Subject", "load_subject", "SUBJECTS"]
 
 #: The zoo models `make bench` measures, in order.
-SUBJECTS = ("efficientnet_lite0", "shapes_gap")
+SUBJECTS = ("efficientnet_lite0", "shapes_gap", "shapes_vit")
 
 
 @dataclass
@@ -91,9 +92,29 @@ def _shapes_gap() -> Subject:
     )
 
 
+def _shapes_vit() -> Subject:
+    """The course ViT at the token layer camutils chooses by itself (the last block's
+    attention input), on shapes-world images: the design's ViT budgets (Grad-CAM, rollout)."""
+    import camutils
+    from camutils.methods.layers import resolve_layer
+
+    zoo = camutils.load_model("shapes_vit")
+    shapes = camutils.make_shapes(32, seed=11)
+    inputs = zoo.normalize(shapes.images)
+    return Subject(
+        name="shapes_vit", model=zoo.model, layer=resolve_layer(zoo.model),
+        make_inputs=lambda n: _repeat_to(inputs, n),
+        weights=f"trained ({zoo.info.get('source', 'shipped weights')})",
+        facts={"input_size": list(zoo.input_size),
+               "images": "shapes-world images (camutils.make_shapes)",
+               "tokens": "1 class token + 8 x 8 grid, 4 attention layers"},
+    )
+
+
 _LOADERS: dict[str, Callable[[], Subject]] = {
     "efficientnet_lite0": _lite0,
     "shapes_gap": _shapes_gap,
+    "shapes_vit": _shapes_vit,
 }
 
 

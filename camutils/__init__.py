@@ -44,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     # every method's plain function (cam, gradcam, ...) comes from the method table
     "spatial_layers": "methods",
     "resolve_layer": "methods",
+    "token_grid": "methods",
     # models and data
     "load_model": "zoo",
     "list_models": "zoo",

@@ -356,7 +356,8 @@ def run_explain(args, out=None) -> int:
     show_bar = not args.quiet and len(images) > 1
     with tqdm(total=len(images), desc=f"{method} on {zoo.name}", unit="image",
               disable=not show_bar, file=sys.stderr) as bar:
-        overlays = _Overlays(args, folder, method, layer, zoo.class_names, out, bar)
+        where = method_info(method).map_source or layer  # "attention": rollout has no layer
+        overlays = _Overlays(args, folder, method, where, zoo.class_names, out, bar)
         if folders:
             _explain_as_dataset(args, zoo, images, folders, method, layer, target, options,
                                 overlays, bar)

@@ -16,6 +16,14 @@ import numpy as np
 SIZE = (16, 16)
 
 
+def cnn_methods() -> list[str]:
+    """Every method that applies to any CNN: all but the attention family, which needs a
+    transformer (tested on one in tests/test_tokens.py)."""
+    from camutils.methods import method_table
+
+    return [m.name for m in method_table() if m.kind != "attention"]
+
+
 def _init(seed: int, scale: float = 1.0):
     import keras
 
@@ -214,3 +222,79 @@ def images(n: int = 2, size=SIZE, seed: int = 0) -> np.ndarray:
     coarse = rng.uniform(0.0, 1.0, (n, size[0] // 4, size[1] // 4, 3))
     fine = np.kron(coarse, np.ones((1, 4, 4, 1)))
     return (0.7 * fine + 0.3 * rng.uniform(0.0, 1.0, (n, *size, 3))).astype(np.float32)
+
+
+_PREFIX_TOKENS = []
+
+
+def prefix_tokens_layer():
+    """A layer that prepends ``count`` learned tokens, ``(batch, n, dim) -> (batch, count +
+    n, dim)``: class, distillation or register tokens (defined on first use)."""
+    if _PREFIX_TOKENS:
+        return _PREFIX_TOKENS[0]
+    import keras
+
+    class PrefixTokens(keras.layers.Layer):
+        def __init__(self, count: int, seed: int = 0, **kwargs):
+            super().__init__(**kwargs)
+            self.count, self.seed = count, seed
+
+        def build(self, shape):
+            self.tokens = self.add_weight(
+                shape=(1, self.count, shape[-1]), name="tokens",
+                initializer=keras.initializers.RandomNormal(stddev=0.5, seed=self.seed))
+
+        def call(self, x):
+            shape = keras.ops.shape(x)
+            tokens = keras.ops.broadcast_to(self.tokens, (shape[0], self.count, shape[2]))
+            return keras.ops.concatenate([tokens, x], axis=1)
+
+        def compute_output_shape(self, shape):
+            return (shape[0], None if shape[1] is None else shape[1] + self.count, shape[2])
+
+    _PREFIX_TOKENS.append(PrefixTokens)
+    return PrefixTokens
+
+
+def tiny_vit(size=SIZE, patch: int = 4, dim: int = 8, prefix: int = 1, depth: int = 2,
+             heads: int = 2, classes: int = 3, head: str = "token", seed: int = 0,
+             name: str = "tiny_vit"):
+    """A small vision transformer of plain Keras layers (and `prefix_tokens_layer`):
+    ``patch_embedding`` (a ``patch x patch`` convolution of stride ``patch``) ->
+    ``patch_tokens`` -> ``prefix_tokens`` (``prefix`` of them, none when 0) -> ``depth``
+    pre-norm blocks (``block{i}_norm1`` -> ``block{i}_attention`` (MultiHeadAttention) ->
+    ``block{i}_add`` -> ``block{i}_norm2`` -> ``block{i}_mlp1`` -> ``block{i}_mlp2`` ->
+    ``block{i}_out``) -> ``final_norm`` -> the head: ``"token"`` reads the first token
+    (``class_token`` -> ``readout``), ``"gap"`` averages every token (``pool``) -> ``logits``.
+    """
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((*size, 3), name="image")
+    x = layers.Conv2D(dim, patch, strides=patch, kernel_initializer=_init(seed),
+                      bias_initializer=_bias(seed + 1), name="patch_embedding")(inputs)
+    count = (size[0] // patch) * (size[1] // patch)
+    x = layers.Reshape((count, dim), name="patch_tokens")(x)
+    if prefix:
+        x = prefix_tokens_layer()(prefix, seed=seed + 2, name="prefix_tokens")(x)
+    for i in range(1, depth + 1):
+        s = seed + 10 * i
+        y = layers.LayerNormalization(epsilon=1e-6, name=f"block{i}_norm1")(x)
+        y = layers.MultiHeadAttention(heads, dim // heads, kernel_initializer=_init(s),
+                                      bias_initializer=_bias(s + 1),
+                                      name=f"block{i}_attention")(y, y)
+        x = layers.Add(name=f"block{i}_add")([x, y])
+        y = layers.LayerNormalization(epsilon=1e-6, name=f"block{i}_norm2")(x)
+        y = layers.Dense(2 * dim, activation="gelu", kernel_initializer=_init(s + 2),
+                         name=f"block{i}_mlp1")(y)
+        y = layers.Dense(dim, kernel_initializer=_init(s + 3), name=f"block{i}_mlp2")(y)
+        x = layers.Add(name=f"block{i}_out")([x, y])
+    x = layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
+    if head == "token":
+        x = layers.Cropping1D((0, prefix + count - 1), name="class_token")(x)
+        x = layers.Flatten(name="readout")(x)
+    else:
+        x = layers.GlobalAveragePooling1D(name="pool")(x)
+    x = layers.Dense(classes, kernel_initializer=_init(seed + 98),
+                     bias_initializer=_bias(seed + 99), name="logits")(x)
+    return keras.Model(inputs, x, name=name)

@@ -121,7 +121,8 @@ def test_the_canary_names_a_missing_internal(monkeypatch):
 def test_no_other_module_touches_keras_internals():
     """Private Keras (and tf.function) attributes are used in keras_internals.py alone."""
     markers = ("keras.src", "._run_through_graph", "._standardize_inputs", "._call_context_args",
-               "._call_has_training_arg", "._outputs_struct", "._keras_history", "._omit_frequent_tracing_warning")
+               "._call_has_training_arg", "._outputs_struct", "._keras_history", "._omit_frequent_tracing_warning",
+               "._flatten_layers", "._flash_attention")
     offenders = [
         f"{path.relative_to(ROOT)}: {marker}"
         for path in PACKAGE.rglob("*.py") if path.name != "keras_internals.py"

@@ -164,6 +164,25 @@ def test_notebook_budgets_and_failures():
     assert rows["its unit tests <= 2 min"].status == "failed"
 
 
+def test_the_vit_budgets_are_judged_on_the_course_vit():
+    """Grad-CAM <= 1.2 x and rollout <= 1.5 x one forward pass, on the course ViT alone."""
+    def cand(ratio):
+        return {"median_s": ratio, "ratio": ratio, "cpu_ratio": ratio, "first_s": 0.1,
+                "ratio_of_medians": ratio}
+
+    vit = ModelResult.from_dict({"model": budgets.VIT_MODEL, "layer": "encoder4_norm1",
+                                 "batches": {"32": {"single": {
+                                     "baseline": cand(float("nan")),
+                                     "candidates": {"gradcam": cand(1.1), "rollout": cand(1.6)}}}}})
+    rows = {r.budget: r for r in budgets.evaluate({budgets.VIT_MODEL: vit})}
+    gradcam = rows["Grad-CAM on the course ViT <= 1.2 x one forward pass"]
+    rollout = rows["Attention rollout on the course ViT <= 1.5 x one forward pass"]
+    assert (gradcam.status, gradcam.value, rollout.status) == ("pass", 1.1, "miss")
+    assert "encoder4_norm1" in gradcam.where and gradcam.measured.startswith("1.10 x CPU")
+    rows = {r.budget: r for r in budgets.evaluate({})}
+    assert rows["Grad-CAM on the course ViT <= 1.2 x one forward pass"].status == "not measured"
+
+
 # --------------------------------------------------------------------------- the harness
 
 
@@ -198,7 +217,8 @@ def test_harness_measures_every_method_and_peer(smoke_result):
 
     assert set(smoke_result.batches) == {"1", "2"}
     for entry in smoke_result.batches.values():
-        assert set(entry["single"].candidates) == set(single_pass_methods())
+        # every single-pass method that applies to a CNN (rollout needs attention layers)
+        assert set(entry["single"].candidates) == set(single_pass_methods()) & set(M.cnn_methods())
         assert {"tf-keras-vis Gradcam", "tf-keras-vis GradcamPlusPlus", "tf-keras-vis Layercam",
                 "Keras example (GradientTape)"} <= set(entry["peers"].candidates)
         for key in ("ablationcam", "scorecam"):
@@ -214,7 +234,7 @@ def test_harness_measures_every_method_and_peer(smoke_result):
     assert set(latency["switch_cpu"]) == set(latency["switch"])
     assert latency["warm_s"] > 0 and latency["warm_cpu_s"] > 0
     first = smoke_result.first_call
-    assert set(first["single"]) == set(single_pass_methods()) | {"(baseline)"}
+    assert set(first["single"]) == (set(single_pass_methods()) & set(M.cnn_methods())) | {"(baseline)"}
     assert "scorecam_full" in first  # warmed at its own (larger) batch size
     assert all(v > 0 for calls in first.values() for v in calls.values())
     for entry in smoke_result.batches.values():

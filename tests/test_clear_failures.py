@@ -22,7 +22,7 @@ import tensorflow as tf  # noqa: E402
 from camutils import methods as cm  # noqa: E402
 from camutils.model_errors import NonFiniteError  # noqa: E402
 
-METHODS = list(cm.METHODS)
+METHODS = M.cnn_methods()
 
 
 def _with_weights(model, change):

@@ -430,3 +430,14 @@ def test_course_task_models_explain_their_natural_targets(tmp_path):
     result = run_cli("explain", image, "--model", "shapes_detector", "--target", "width",
                      "--out", tmp_path / "none")
     assert "6 classes" in _one_error_line(result) and not (tmp_path / "none").exists()
+
+
+def test_the_course_vit_explains_with_rollout(tmp_path):
+    """The zoo's course ViT on the command line: a rollout overlay, which says it comes from
+    the attention layers (rollout has no layer; the explorer's test lists the ViT's token
+    layers)."""
+    result = run_cli("explain", "chelsea", "--model", "shapes_vit", "--method", "rollout",
+                     "--out", tmp_path, "-k", "1")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"rollout map of '\w+' at attention: .*chelsea_rollout_\w+\.png", result.stdout)
+    assert len(list(tmp_path.glob("chelsea_rollout_*.png"))) == 1

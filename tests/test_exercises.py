@@ -127,7 +127,8 @@ def test_giveaways_find_the_answer_in_words(key):
     import re
 
     plainly = {"04.class_agnostic": "Eigen-CAM is class-agnostic.",
-               "07.what_needs_recomputing": "Opacity and colour map only redraw the cached map."}
+               "07.what_needs_recomputing": "Opacity and colour map only redraw the cached map.",
+               "10.zero_layers": "After the last attention, every map is zero."}
     patterns = [re.compile(g, re.I | re.S) for g in ALL[key].giveaways]
     assert any(p.search(plainly[key]) for p in patterns)
     assert not any(p.search(ALL[key].task) for p in patterns)     # the task itself does not say it

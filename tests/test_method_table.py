@@ -159,7 +159,9 @@ def test_every_row_is_complete_and_its_names_are_unique():
         assert m.passes in ("one", "many") and m.pass_kind in PASS_KINDS
         assert inspect.isfunction(m.function) and m.function.__name__ == m.function_name
         assert m.function.__module__ == "camutils.methods" and m.paper in m.function.__doc__
-        options = list(inspect.signature(m.function).parameters)[7:]
+        # after model, images, target, layer, class_names, output, chunk_size, grid and
+        # prefix_tokens: the row's own options
+        options = list(inspect.signature(m.function).parameters)[9:]
         assert options == [o.name for o in m.options]
     assert {c.pass_kind for c in COSTS.values()} == set(PASS_KINDS)
     # the cost class says how many passes: the per-channel methods alone need many

@@ -26,7 +26,7 @@ def nested():
     return M.nested_model(seed=1)
 
 
-@pytest.mark.parametrize("method", list(cm.METHODS))
+@pytest.mark.parametrize("method", M.cnn_methods())
 def test_every_method_on_a_pretrained_style_base_nested_in_a_sequential(nested, method):
     model = nested
     x = M.images(3)
@@ -157,7 +157,7 @@ def keepdims_maps():
 
 
 @pytest.mark.parametrize("check", ["before", "after"])
-@pytest.mark.parametrize("method", list(cm.METHODS))
+@pytest.mark.parametrize("method", M.cnn_methods())
 def test_layers_after_the_explained_one_see_static_sizes(keepdims_maps, method, check):
     np.testing.assert_allclose(keepdims_maps(method, check), keepdims_maps(method, None),
                                rtol=1e-5, atol=1e-6)

@@ -18,7 +18,7 @@ from hypothesis.extra import numpy as hnp  # noqa: E402
 from camutils import methods as cm  # noqa: E402
 from camutils.model_cache import model_cache  # noqa: E402
 
-METHODS = list(cm.METHODS)
+METHODS = M.cnn_methods()
 GRADIENT_METHODS = ["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam",
                     "guided_gradcam"]
 

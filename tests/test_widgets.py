@@ -608,3 +608,21 @@ def test_find_class_understands_imagenet_lemmas_indices_and_suggests():
         find_class("squre", small)
     with pytest.raises(ValueError, match="Type a class name"):
         find_class("  ", small)
+
+
+def test_the_course_vit_is_offered_with_its_token_layers_and_rollout():
+    """The zoo's course ViT in the explorer: its token layers in the layer menu (the zoo's
+    default chosen), a Grad-CAM map on the 8 x 8 token grid, and attention rollout."""
+    from camutils.widgets import Explorer, explorer as explorer_module
+
+    assert "shapes_vit" in Explorer._model_loaders(None, False, None)[0]
+    explorer = Explorer(model="shapes_vit", image="shapes world: circle", debounce=0)
+    assert explorer.status_level == "ready", explorer.status
+    assert {"patch_tokens", "encoder4_norm1", "block2_relu"} <= set(explorer.layer_select.options)
+    assert explorer.layer_select.value == explorer.zoo_model.cam_layer
+    assert explorer.explanation.raw.shape[1:] == (8, 8)
+    assert explorer.top_k[0][1] == "circle"
+    explorer.method_select.value = "rollout"
+    assert explorer.status_level == "ready", explorer.status
+    assert explorer.explanation.layer == "attention" and "from the attention layers" in explorer.status
+    explorer_module._SHARED_MODELS.pop("shapes_vit", None)

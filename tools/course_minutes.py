@@ -343,7 +343,8 @@ def write_note_lines() -> int:
 TITLES = {"00": "00 start here", "01": "01 CAM from scratch", "02": "02 CAM on real photos",
           "03": "03 Grad-CAM", "04": "04 beyond Grad-CAM", "05": "05 evaluating explanations",
           "06": "06 case study: shortcut learning", "07": "07 explorer, your own model",
-          "08": "08 auditing a dataset", "09": "09 beyond one label"}
+          "08": "08 auditing a dataset", "09": "09 beyond one label",
+          "10": "10 CAM on vision transformers"}
 
 
 def guide_table(rows: dict | None = None) -> str:

@@ -15,18 +15,21 @@ One module per job:
 - `pipeline`: what every method shares (the checked call, the maps made of a rule's output,
   the compiled functions' cache, the finiteness checks);
 - `passes`: the compiled passes, one per model, layer, target and kind, that the rules read;
-- `gradient_free`, `gradient`, `perturbation`, `guided`: the rules, family by family (and
+- `gradient_free`, `gradient`, `perturbation`, `guided`, `rollout`: the rules, family by family (and
   `perturbation`'s driver of the per-channel methods);
 - `options`: a method's options (default, check, meaning);
 - `explanation`, `inputs`: what a method returns, and the checks of the images it is given
   (the target, what a map explains, is `camutils.targets`);
 - `layers`, `model_graph`, `feature_model`, `model_runner`: the Keras graph code (which layer,
   what the model looks like, the model opened at a layer, running it with hooks);
+- `tokens`, `attention`: a transformer's token layers read as grids, and its self-attention
+  layers (for `rollout`, the attention family's rules);
 - `keras_internals`: every Keras-internal API that camutils touches.
 """
 
 from ..targets import TopK
 from .explanation import Explanation
+from .feature_model import token_grid
 from .layers import resolve_layer, spatial_layers
 from .registry import (
     METHOD_TABLE, METHODS, Method, canonical_name, explain, method_function, method_info,
@@ -36,7 +39,7 @@ from .registry import (
 _FIXED = [
     "explain", "Explanation", "TopK", "METHODS", "METHOD_TABLE", "Method", "canonical_name",
     "method_function", "method_info", "method_names", "method_table", "resolve_layer",
-    "spatial_layers",
+    "spatial_layers", "token_grid",
 ]
 
 

@@ -23,6 +23,12 @@ internal                                        what camutils uses it for
                                                 weights once Keras is imported (before,
                                                 and when it is missing, Keras'
                                                 documented rule)
+``Layer._flatten_layers``                       finding MultiHeadAttention layers inside a
+                                                subclassed layer, to name it in the error
+                                                of a method that reads attention (rollout)
+``MultiHeadAttention._flash_attention``         knowing that Keras' flash attention is on
+(Keras 3.5+; absent before flash attention      for a layer (it cannot return attention
+existed, read as off)                           probabilities): a clear error instead
 ``tf.function``'s
 ``_omit_frequent_tracing_warning``              (TensorFlow's) silencing the "frequent
                                                 retracing" warning for functions that
@@ -43,7 +49,7 @@ from __future__ import annotations
 __all__ = [
     "INTERNALS", "check_internals", "functional_class", "is_graph_model", "call_layer",
     "takes_training",
-    "run_graph", "output_names", "keras_home", "traced_once",
+    "run_graph", "output_names", "keras_home", "traced_once", "sublayers", "flash_attention_on",
 ]
 
 #: ``(where, name)`` of each internal, as `check_internals` looks for it.
@@ -55,6 +61,7 @@ INTERNALS: tuple[tuple[str, str], ...] = (
     ("Functional", "_outputs_struct"),
     ("KerasTensor", "_keras_history"),
     ("keras.src.backend.config", "keras_home"),
+    ("Layer", "_flatten_layers"),
 )
 
 
@@ -148,6 +155,17 @@ def traced_once(function):
     "frequent retracing" warning (which counts traces per source line) does not misfire."""
     function._omit_frequent_tracing_warning = True
     return function
+
+
+def sublayers(layer) -> list:
+    """Every layer that ``layer`` tracks inside itself, at any depth (not itself)."""
+    return list(layer._flatten_layers(include_self=False, recursive=True))
+
+
+def flash_attention_on(layer) -> bool:
+    """Whether Keras' flash attention is on for a MultiHeadAttention ``layer`` (then it
+    cannot return its attention probabilities). Keras before 3.5 had no flash attention."""
+    return bool(getattr(layer, "_flash_attention", False))
 
 
 def check_internals() -> list[str]:

@@ -25,6 +25,7 @@ from typing import Any
 from ..model_cache import cached
 from .keras_internals import is_graph_model, output_names, traced_once
 from .model_runner import ModelRunner, flat
+from .tokens import TokenGrid, TokenOptions, infer_grid, is_token_sequence
 
 __all__ = ["ModelGraph", "CamHead", "describe_model", "is_spatial", "logits_beneath_softmax"]
 
@@ -34,7 +35,8 @@ _IDENTITY_AT_INFERENCE = {
     "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
     "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity",
 }
-_POOLINGS = {"GlobalAveragePooling2D": "average", "GlobalMaxPooling2D": "max"}
+_POOLINGS = {"GlobalAveragePooling2D": "average", "GlobalMaxPooling2D": "max",
+             "GlobalAveragePooling1D": "average", "GlobalMaxPooling1D": "max"}
 # Ops that pass a tensor through unchanged (for following tensors across layer boundaries).
 _PASS_THROUGH_OPS = {"Identity", "Cast"}
 
@@ -89,6 +91,7 @@ class _LayerCall:
     is_model: bool
     shape: tuple | None  # static shape of a single-tensor output (batch first), else None
     dtype: str | None
+    attention: tuple | None = None  # a MultiHeadAttention's (query, key) token counts
 
 
 @dataclass
@@ -106,17 +109,40 @@ class ModelGraph:
     depends: list[set[str]]
     heads: dict[tuple[str, int], CamHead | str] = field(default_factory=dict)
     poolings: dict[tuple[str, int], str | None] = field(default_factory=dict)
+    patches: dict[str, tuple | None] = field(default_factory=dict)
+    grids: dict[str, TokenGrid | str] = field(default_factory=dict)
 
     def call(self, path: str) -> _LayerCall:
         return next(c for c in self.calls if c.path == path)
 
     def spatial(self, output: int | None = None) -> list[str]:
-        """Paths whose output is one spatial tensor that the output(s) depend on."""
+        """Paths whose output is one spatial tensor that the output(s) depend on: a feature
+        map, or a token sequence whose grid is found from the model (`grids`)."""
         wanted = set().union(*self.depends) if output is None else self.depends[output]
         return [
             c.path for c in self.calls
-            if is_spatial(c.shape) and self.call_counts[c.path] == 1 and c.path in wanted
+            if (is_spatial(c.shape) or isinstance(self.grids.get(c.path), TokenGrid))
+            and self.call_counts[c.path] == 1 and c.path in wanted
         ]
+
+    def token_grid(self, path: str, options: TokenOptions | None = None) -> TokenGrid:
+        """The grid of the token layer at ``path`` (inferred, or as ``options`` say):
+        a ValueError that names the token count and the grids that fit when it cannot be
+        found, or when the options contradict it."""
+        options = options or TokenOptions()
+        found = self.grids.get(path)
+        if isinstance(found, TokenGrid) and not options.given:
+            return found
+        call = self.call(path)
+        return infer_grid(call.shape[1], self.input_shape[1:3], self.patches.get(path), options,
+                          where=f"Layer {path!r} ({call.class_name}) of model "
+                                f"{self.model_name!r}")
+
+    def attention(self, output: int) -> list[str]:
+        """Paths of the MultiHeadAttention layers (called once) that ``output`` depends on,
+        in call order."""
+        return [c.path for c in self.calls if c.attention is not None
+                and self.call_counts[c.path] == 1 and c.path in self.depends[output]]
 
 
 def is_spatial(shape) -> bool:
@@ -181,7 +207,7 @@ def _analyse(model) -> ModelGraph:
     outputs = results["outputs"]
 
     calls, counts = [], {}
-    for path, layer, _, out in records:
+    for path, layer, args, out in records:
         counts[path] = counts.get(path, 0) + 1
         if counts[path] > 1:
             continue
@@ -189,6 +215,7 @@ def _analyse(model) -> ModelGraph:
         calls.append(_LayerCall(
             path, type(layer).__name__, is_graph_model(layer),
             tuple(out.shape) if single else None, out.dtype.name if single else None,
+            _attention_tokens(layer, args),
         ))
 
     logits, softmax, depends = [], [], []
@@ -212,6 +239,7 @@ def _analyse(model) -> ModelGraph:
         call_counts=counts,
         depends=depends,
     )
+    _find_token_grids(graph)
     consumers = _Consumers(records)
     for index, out in enumerate(outputs):
         for path in graph.spatial(index):
@@ -219,6 +247,32 @@ def _analyse(model) -> ModelGraph:
             graph.heads[(path, index)] = _match_head(chain, path)
             graph.poolings[(path, index)] = _leading_pooling(chain)
     return graph
+
+
+def _attention_tokens(layer, args) -> tuple | None:
+    """For a MultiHeadAttention call: the token counts of its query and of its key/value
+    (``layer(query, value, key=None, ...)``); None for any other layer."""
+    import keras
+
+    if not isinstance(layer, keras.layers.MultiHeadAttention):
+        return None
+    shapes = [tuple(a.shape) for a in args[:2]]
+    return tuple(s[1] if len(s) == 3 else None for s in shapes)
+
+
+def _find_token_grids(graph: ModelGraph) -> None:
+    """Each token layer's grid (or why none was found), from the feature map called last
+    before it (the patch embedding) and the input size (`camutils.methods.tokens`)."""
+    patches = None
+    for call in graph.calls:
+        if is_spatial(call.shape):
+            patches = (call.path, tuple(call.shape[1:3]))
+        elif is_token_sequence(call.shape):
+            graph.patches[call.path] = patches if patches and None not in patches[1] else None
+            try:
+                graph.grids[call.path] = graph.token_grid(call.path, TokenOptions())
+            except ValueError as error:
+                graph.grids[call.path] = str(error)
 
 
 class _Consumers:

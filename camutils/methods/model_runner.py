@@ -24,12 +24,22 @@ class ModelRunner:
         replace: path -> tensor used instead of that layer's output (the layer is not called,
             so whatever only fed it is pruned from the graph by TensorFlow).
         record: function(path, layer, args, output) called after every layer call.
+        attention: path -> function(scores), for MultiHeadAttention layers: the layer is
+            called with ``return_attention_scores=True`` (public Keras API, which works on
+            a layer first called without it), the function gets its attention
+            probabilities, and the model goes on with the layer's output as before.
+        watch: function(tensor) called on the tensor arguments of those attention layers
+            before they run (a gradient tape's ``watch``: the probabilities are made and
+            used inside the layer, so the tape must see the layer's inputs to take
+            gradients with respect to them).
     """
 
-    def __init__(self, taps=None, replace=None, record=None):
+    def __init__(self, taps=None, replace=None, record=None, attention=None, watch=None):
         self.taps = taps or {}
         self.replace = replace or {}
         self.record = record
+        self.attention = attention or {}
+        self.watch = watch
 
     def run(self, model, inputs, prefix: str = ""):
         """The model's outputs (in its own output structure) for ``inputs``."""
@@ -48,6 +58,17 @@ class ModelRunner:
             out = self.replace[path]
         elif is_graph_model(layer):
             out = self.run(layer, args[0] if len(args) == 1 else list(args), prefix=path + "/")
+        elif path in self.attention:
+            if self.watch is not None:
+                import tensorflow as tf
+
+                for tensor in flat((args, kwargs)):
+                    if tf.is_tensor(tensor) and tensor.dtype.is_floating:
+                        self.watch(tensor)
+            returned = kwargs.get("return_attention_scores", False)
+            out, scores = call_layer(layer, *args, **{**kwargs, "return_attention_scores": True})
+            self.attention[path](scores)
+            out = (out, scores) if returned else out
         else:
             out = call_layer(layer, *args, **kwargs)
         if path in self.taps:

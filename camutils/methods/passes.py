@@ -15,6 +15,10 @@ outputs. The kinds are named by the method table's cost classes:
     "input gradient"   the forward pass under guided ReLUs, the ordinary gradients at the
                        layer, and the guided gradients with respect to the input pixels
                        (guided backpropagation and Guided Grad-CAM)
+    "attention"        the logits, target classes and scores, and the attention
+                       probabilities of every self-attention layer (attention rollout)
+    "attention gradient"  and the gradients of the scores with respect to those
+                       probabilities (gradient-weighted rollout)
 
 Each pass runs the model once, in this order, one function per step:
 
@@ -45,7 +49,7 @@ from .pipeline import (
 )
 
 __all__ = ["Pass", "PASS_KINDS", "class_scores", "layer_pass", "run_pass", "pass_checks",
-           "check_pass_flags", "SCORES_COLUMN",
+           "check_pass_flags", "SCORES_COLUMN", "scores_column",
            "guided_relus", "run_one_pass", "one_pass_chain", "chain_checks"]
 
 #: The kinds of pass, and what each adds to the one before.
@@ -54,7 +58,12 @@ PASS_KINDS = {
     "layer gradient": "the gradients of the scores with respect to the activations",
     "input gradient": "the forward pass under guided ReLUs; the ordinary gradients at the "
                       "layer, and the guided gradients with respect to the input pixels",
+    "attention": "logits, target classes and scores, and the attention probabilities of "
+                 "every self-attention layer",
+    "attention gradient": "the gradients of the scores with respect to the attention "
+                          "probabilities",
 }
+_ATTENTION_KINDS = ("attention", "attention gradient")
 
 
 @dataclass
@@ -62,7 +71,8 @@ class Pass:
     """What one pass gives a rule. Tensors, float32 except ``classes``.
 
     Attributes:
-        activations: ``(N, h, w, C)``, the layer's output ``A`` as a grid.
+        activations: ``(N, h, w, C)``, the layer's output ``A`` as a grid (None in an
+            attention pass).
         logits: the explained output's values, beneath its softmax if it has one:
             ``(N, classes)`` for a classifier, ``(N, H, W, classes)`` for a segmenter, ...
         classes: int32 ``(N, k)``, the class (label, unit) of each target, -1 for none.
@@ -77,6 +87,11 @@ class Pass:
             forward pass).
         input_gradients: ``(N, k, H, W, C)``, the guided gradients of each score with
             respect to the input pixels (None but in an input-gradient pass).
+        attentions: in an attention pass, one ``(N, heads, T, T)`` per self-attention
+            layer, first layer first (`camutils.methods.attention`): the probabilities
+            ``A`` with which each query token (row) reads each token (column).
+        attention_gradients: in an "attention gradient" pass, one ``(N, k, heads, T, T)``
+            per layer: ``dS/dA`` for each target's score ``S``.
         finite: bool ``(N, checks)``, `finite_flags` of the values above (see
             `pass_checks`).
     """
@@ -88,6 +103,8 @@ class Pass:
     feature: Any
     gradients: Any = None
     input_gradients: Any = None
+    attentions: Any = None
+    attention_gradients: Any = None
     finite: Any = None
     target: Any = None
     state: Any = None
@@ -132,6 +149,8 @@ def layer_pass(feature, images, data, target, kind: str) -> Pass:
     import tensorflow as tf
 
     chosen = target.target
+    if kind in _ATTENTION_KINDS:
+        return attention_pass(feature, images, data, target, kind == "attention gradient")
     if kind == "forward":
         tapped, outputs = feature.run(images)
         activations = feature.to_grid(tapped)
@@ -164,14 +183,61 @@ def layer_pass(feature, images, data, target, kind: str) -> Pass:
                 finite=finite_flags(activations, values, scores, gradients, inputs), **common)
 
 
-#: The column of a pass's ``finite`` flags that checks the target's scores.
+def attention_pass(feature, images, data, target, gradients: bool) -> Pass:
+    """An attention pass in graph code (see `layer_pass`): the model run once with every
+    self-attention layer returning its probabilities (`camutils.methods.attention`), and
+    with ``gradients`` the gradients of the scores with respect to them."""
+    import tensorflow as tf
+
+    from .attention import attention_layers
+
+    paths = attention_layers(feature).paths
+    chosen = target.target
+    with tf.GradientTape(persistent=target.k > 1, watch_accessed_variables=False) as tape:
+        attentions, outputs = feature.run_attention(images, paths,
+                                                    tape.watch if gradients else None)
+        values, state, scores = class_scores(feature, outputs, data, chosen)
+        totals = [tf.reduce_sum(scores[:, j]) for j in range(target.k)]
+    grads = None
+    if gradients:
+        zero = tf.UnconnectedGradients.ZERO
+        per_target = [tape.gradient(total, attentions, unconnected_gradients=zero)
+                      for total in totals]
+        grads = [tf.stack([tf.cast(g[layer], tf.float32) for g in per_target], axis=1)
+                 for layer in range(len(paths))]
+    attentions = [tf.cast(a, tf.float32) for a in attentions]
+    flags = [_all_finite(attentions)] + ([] if grads is None else [_all_finite(grads)])
+    finite = tf.concat([finite_flags(values, scores), *[f[:, None] for f in flags]], axis=1)
+    return Pass(None, values, state["classes"], scores, feature, attentions=attentions,
+                attention_gradients=grads, finite=finite, target=chosen, state=state)
+
+
+def _all_finite(tensors):
+    """bool ``(N,)``: whether each image's values in every tensor are finite."""
+    import tensorflow as tf
+
+    return tf.reduce_all(finite_flags(*tensors), axis=1)
+
+
+#: The column of a pass's ``finite`` flags that checks the target's scores (after the
+#: activations and the logits; an attention pass has no activations column).
 SCORES_COLUMN = 2
+
+
+def scores_column(kind: str) -> int:
+    """The column of a ``kind`` pass's ``finite`` flags that checks the target's scores."""
+    return SCORES_COLUMN - 1 if kind in _ATTENTION_KINDS else SCORES_COLUMN
 
 
 def pass_checks(feature, kind: str, target: str = "the target") -> tuple[str, ...]:
     """What the columns of a ``kind`` pass's ``finite`` flags check, in order (``target``
     describes the target, for the scores' column)."""
     beneath = " (beneath its softmax)" if feature.softmax else ""
+    if kind in _ATTENTION_KINDS:
+        checks = (f"the model's logits{beneath}", f"the scores of {target}",
+                  "the attention probabilities")
+        return checks + (("the gradients of the scores with respect to the attention "
+                          "probabilities",) if kind == "attention gradient" else ())
     checks = (f"the activations of layer {feature.layer!r}", f"the model's logits{beneath}",
               f"the scores of {target}")
     if kind != "forward":
@@ -185,7 +251,8 @@ def check_pass_flags(request: Request, flags, kind: str) -> None:
     """`check_finite_flags` of a pass, where scores that are not finite from outputs that
     are raise a `NonFiniteError` that blames the target's score (a function's log of 0)."""
     flags = np.asarray(flags)
-    scores = ~flags[:, SCORES_COLUMN] & flags[:, :SCORES_COLUMN].all(axis=1)
+    column = scores_column(kind)
+    scores = ~flags[:, column] & flags[:, :column].all(axis=1)
     if scores.any():
         description = request.target.description
         raise NonFiniteError(
@@ -198,7 +265,7 @@ def check_pass_flags(request: Request, flags, kind: str) -> None:
 
 
 _FIELDS = ("activations", "logits", "classes", "scores", "gradients", "input_gradients",
-           "finite", "state")
+           "attentions", "attention_gradients", "finite", "state")
 
 
 def run_pass(request: Request, kind: str) -> Pass:
@@ -340,12 +407,15 @@ def run_one_pass(request: Request, method, options: dict):
     if method.gives == "pixels":
         raw, maps, finite, extras = make_maps(method.gives, out, p.activations, request.size)
     else:  # one compiled call (the same ops)
+        activations = p.activations  # unread for a map; an attention pass has none
+        if activations is None:
+            activations = tf.zeros((0, 0, 0, 0), tf.float32)
         raw, maps, finite = compiled_maps(method.gives)(
-            tf.cast(out, tf.float32), p.activations, tf.constant(request.size, tf.int32))
+            tf.cast(out, tf.float32), activations, tf.constant(request.size, tf.int32))
         extras = {}
     check_finite_flags(request, finite, (map_check(method.name, method.gives),))
     return explanation(request, method.name, maps, raw, p.classes, p.scores,
-                       layer=None if method.at_layer else "input", extras=extras)
+                       layer=method.map_source, extras=extras)
 
 
 def one_pass_chain(feature, method, options: dict, images, data, target):

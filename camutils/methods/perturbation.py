@@ -276,9 +276,9 @@ def ablationcam_weights(b: ChannelBlock):
     outputs. The paper divides by ``S``; dividing by ``|S|`` gives the same map for a
     positive score and keeps a negative score from flipping it. Only the head runs (the
     layers after the explained one, on the ablated activations; the layers before it do not
-    run again), and where the layer reaches the logits through a global pooling alone (and
-    the target reads only the explained output), only the layers after the pooling
-    (`_ablated_pooled`).
+    run again; a token layer's prefix tokens are kept and only its grid is ablated), and
+    where the layer reaches the logits through a global pooling alone (and the target reads
+    only the explained output), only the layers after the pooling (`_ablated_pooled`).
     """
     import tensorflow as tf
 
@@ -290,8 +290,11 @@ def ablationcam_weights(b: ChannelBlock):
     m = b.last - b.first
     inputs = tf.repeat(b.images, m, axis=0)  # pruned unless a path bypasses the layer
     if feature.pooling is None or b.target.whole_outputs:
+        prefix = feature.prefix_tokens(b.images)  # a token layer's, kept as they are
+        prefix = None if prefix is None else tf.repeat(prefix, m, axis=0)
         outputs = feature.head_outputs(
-            inputs, _flatten_pairs(acts[:, None] * keep[None, :, None, None, :]))
+            inputs, _flatten_pairs(acts[:, None] * keep[None, :, None, None, :]),
+            prefix=prefix)
     else:
         outputs = feature.head_outputs(inputs, _ablated_pooled(feature, acts, keep),
                                        at=feature.pooling)

@@ -55,6 +55,7 @@ from .inputs import image_batch
 from .keras_internals import traced_once
 from .layers import resolve_output
 from .model_graph import describe_model
+from .tokens import TokenOptions
 
 __all__ = [
     "Request", "prepare", "GIVES", "make_maps", "compiled_maps", "map_check", "finish",
@@ -121,10 +122,12 @@ def output_of(model, output=None) -> Output:
                   len(graph.output_shapes))
 
 
-def prepare(model, images, target=None, layer=None, class_names=None, output=None) -> Request:
+def prepare(model, images, target=None, layer=None, class_names=None, output=None,
+            tokens: TokenOptions | None = None) -> Request:
     """Check every argument and open the model at its layer (cached): the images, then the
-    target against the model's output (`camutils.targets.bind`), then the layer; nothing
-    runs before all three are checked."""
+    target against the model's output (`camutils.targets.bind`), then the layer (``tokens``:
+    what the user said about a token layer's grid); nothing runs before all three are
+    checked."""
     target = as_target(target)
     graph = describe_model(model)
     if output is None and target.whole_outputs and len(graph.output_shapes) > 1:
@@ -132,7 +135,7 @@ def prepare(model, images, target=None, layer=None, class_names=None, output=Non
     explained = output_of(model, output)
     batch = image_batch(images, graph.input_shape, graph.input_dtype, graph.model_name)
     bound = bind(target, explained, len(batch), class_names)
-    feature = feature_model(model, layer, explained.index)
+    feature = feature_model(model, layer, explained.index, tokens)
     names = None if class_names is None else [str(n) for n in class_names]
     return Request(model, feature, batch, bound, names)
 
@@ -281,11 +284,12 @@ class Compiled:
 def compiled(request: Request, key: tuple, build: Callable[[], Callable],
              input_signature) -> Compiled:
     """The cached ``tf.function`` for ``key`` (built by ``build()`` on first use), to call as
-    a `Compiled`. The cache key is ``("compiled", layer, output, *key)``."""
+    a `Compiled`. The cache key is ``("compiled", layer, output, *key, token options)``."""
     import tensorflow as tf
 
     cache = request.cache
-    full_key = ("compiled", request.feature.layer, request.feature.output) + key
+    layer, output, tokens = request.feature.key
+    full_key = ("compiled", layer, output) + key + (tokens,)
     if full_key not in cache:
         function = tf.function(build(), input_signature=input_signature, autograph=False)
         # Each model, layer and pass has its own function, traced once; TensorFlow's

@@ -41,6 +41,8 @@ from .perturbation import (
     scorecam_weights,
 )
 from .pipeline import GIVES, Request, prepare
+from .rollout import HEAD_FUSION, gradient_rollout_map, rollout_applies, rollout_map
+from .tokens import GRID_HELP, PREFIX_HELP, TokenOptions
 
 __all__ = [
     "Method", "Cost", "Option", "METHOD_TABLE", "KINDS", "COSTS", "GIVES", "METHODS",
@@ -54,6 +56,8 @@ KINDS = {
     "gradient": "weights or a map from the gradients of the class logit at the layer",
     "perturbation": "channel weights from the network's response to perturbed inputs",
     "guided": "a map at the input's resolution from guided input gradients",
+    "attention": "a map on the token grid from the attention probabilities of a "
+                 "transformer's self-attention layers (and their gradients)",
 }
 
 
@@ -78,6 +82,11 @@ COSTS = {
                            "input gradient"),
     "per channel": Cost("one forward pass, then one pass of the network (or of its head) per "
                         "image and channel", "forward", passes="many"),
+    "attention": Cost("one forward pass that also returns every self-attention layer's "
+                      "probabilities", "attention"),
+    "attention gradient": Cost("one forward pass with the attention probabilities and the "
+                               "backward pass from the logits to the first attention layer",
+                               "attention gradient"),
 }
 
 #: How each number of passes runs a row: (request, row, checked options) -> Explanation.
@@ -96,13 +105,20 @@ _ARGUMENTS = """\
     class_names: one name per class (for name targets and `Explanation.labels`).
     output: for a multi-output model, which output (index or name) to explain.
     chunk_size: explain at most this many images per call of the compiled pipeline and join
-        the results (the same maps; bounds memory on large batches). None: all at once."""
+        the results (the same maps; bounds memory on large batches). None: all at once.
+{grid}
+{prefix}"""
 
 _LAYER = ("None (the last spatial layer the logits depend on), a name, an ``\"outer/inner\"`` "
           "path, an index into ``model.layers`` or a layer object. Naming a layer means that "
           "layer's output.")
-_NO_LAYER = ("not used: the map is over the input's pixels (`Explanation.layer` is "
-             "``\"input\"``); accepted so that every method has the same signature.")
+_NO_LAYER = {
+    "guided": "not used: the map is over the input's pixels (`Explanation.layer` is "
+              "``\"input\"``); accepted so that every method has the same signature.",
+    "attention": "not used: the map comes from every self-attention layer, on their token "
+                 "grid (`Explanation.layer` is ``\"attention\"``); accepted so that every "
+                 "method has the same signature.",
+}
 
 
 @dataclass(frozen=True)
@@ -177,6 +193,15 @@ class Method:
         object.__setattr__(self, "function", _plain_function(self))
 
     @property
+    def map_source(self) -> str | None:
+        """`Explanation.layer` of a method whose map comes from no one layer: ``"input"``
+        (guided methods: the pixels) or ``"attention"`` (rollout); None for the others,
+        whose `Explanation.layer` is the layer's path."""
+        if self.at_layer:
+            return None
+        return "attention" if self.kind == "attention" else "input"
+
+    @property
     def passes(self) -> str:
         """``"one"`` (one compiled pass, then the rule) or ``"many"`` (a pass per channel)."""
         return COSTS[self.cost].passes
@@ -202,10 +227,11 @@ class Method:
         return checked_options(self.name, self.options, given)
 
     def run(self, model, images, target=None, layer=None, class_names=None, output=None,
-            options: dict | None = None) -> Explanation:
-        """Explain one batch with checked ``options`` (see `explain`)."""
+            options: dict | None = None, tokens: TokenOptions | None = None) -> Explanation:
+        """Explain one batch with checked ``options`` (see `explain`); ``tokens``: the grid
+        options of a token layer."""
         request = prepare(model, images, target, layer if self.at_layer else None,
-                          class_names, output)
+                          class_names, output, tokens)
         self.check(request)
         return self.run_request(request, options)
 
@@ -244,16 +270,16 @@ def _plain_function(row: Method) -> Callable:
     row's name, signature (its options as keyword arguments) and docstring."""
 
     def method(model, images, target=None, layer=None, *, class_names=None, output=None,
-               chunk_size=None, **options):
+               chunk_size=None, grid=None, prefix_tokens=None, **options):
         return _explain(row, model, images, target, layer, class_names, output, chunk_size,
-                        options)
+                        options, TokenOptions.of(grid, prefix_tokens))
 
     P = inspect.Parameter
     parameters = [P("model", P.POSITIONAL_OR_KEYWORD), P("images", P.POSITIONAL_OR_KEYWORD),
                   P("target", P.POSITIONAL_OR_KEYWORD, default=None),
                   P("layer", P.POSITIONAL_OR_KEYWORD, default=None)]
     parameters += [P(n, P.KEYWORD_ONLY, default=None)
-                   for n in ("class_names", "output", "chunk_size")]
+                   for n in ("class_names", "output", "chunk_size", "grid", "prefix_tokens")]
     parameters += [P(o.name, P.KEYWORD_ONLY, default=o.default) for o in row.options]
     method.__signature__ = inspect.Signature(parameters, return_annotation="Explanation")
     method.__name__ = method.__qualname__ = row.function_name
@@ -269,7 +295,10 @@ def _argument(name: str, text: str) -> str:
 
 def _docstring(row: Method) -> str:
     rule = inspect.cleandoc(row.rule.__doc__ or "")
-    arguments = _ARGUMENTS.format(layer=_argument("layer", _LAYER if row.at_layer else _NO_LAYER))
+    arguments = _ARGUMENTS.format(
+        layer=_argument("layer", _LAYER if row.at_layer else _NO_LAYER[row.kind]),
+        grid=_argument("grid", GRID_HELP + "."),
+        prefix=_argument("prefix_tokens", PREFIX_HELP + "."))
     options = "".join("\n" + _argument(o.name, f"{o.help} (default: {o.default!r}).")
                       for o in row.options)
     return (f"{row.label} ({row.paper}): {row.summary}\n\n"
@@ -318,6 +347,20 @@ METHOD_TABLE: list[Method] = [
            paper="Muhammad and Yeasin 2020",
            summary="the first principal direction of the features; class-agnostic (the "
                    "target only sets `Explanation.class_index` and ``score``)."),
+    Method("rollout", "Attention rollout", rollout_map, "attention", "attention", gives="map",
+           options=(HEAD_FUSION,), at_layer=False, applies=rollout_applies,
+           aliases=("attentionrollout",), paper="Abnar and Zuidema 2020",
+           summary="how much of the class token's last representation flows from each patch "
+                   "token through every self-attention layer, residual paths included; for "
+                   "transformers built from keras.layers.MultiHeadAttention. Class-agnostic."),
+    Method("gradient_rollout", "Gradient-weighted rollout", gradient_rollout_map, "attention",
+           "attention gradient", gives="map", at_layer=False, applies=rollout_applies,
+           aliases=("gradrollout", "gradientweightedrollout", "gradientrollout",
+                    "attentiongradientrollout"),
+           paper="Chefer, Gur and Wolf 2021",
+           summary="rollout of each layer's attention weighted by the target's gradient "
+                   "(positive part, averaged over heads): class-specific; for transformers "
+                   "built from keras.layers.MultiHeadAttention."),
     Method("guided_backprop", "Guided Backprop", guided_backprop_gradients, "guided",
            "input gradient", gives="pixels", at_layer=False,
            aliases=("guidedbackpropagation", "guidedbp"), paper="Springenberg et al. 2015",
@@ -392,7 +435,8 @@ def method_function(method: str):
 
 
 def explain(model, images, method: str = "gradcam", target=None, layer=None, *,
-            class_names=None, output=None, chunk_size: int | None = None, **options):
+            class_names=None, output=None, chunk_size: int | None = None, grid=None,
+            prefix_tokens=None, **options):
     """Explain a Keras model's decision on a batch of images with a CAM method.
 
     Args:
@@ -403,8 +447,8 @@ def explain(model, images, method: str = "gradcam", target=None, layer=None, *,
             model expects them); one image ``(H, W, C)`` is a batch of one.
         method: a name from the method table (`method_names()`: "cam", "gradcam",
             "gradcam++", "xgradcam", "hirescam", "layercam", "scorecam", "ablationcam",
-            "eigencam", "guided_backprop", "guided_gradcam"), or an obvious alias
-            ("Grad-CAM", "gradcam_plus_plus", ...).
+            "eigencam", "rollout", "gradient_rollout", "guided_backprop", "guided_gradcam"),
+            or an obvious alias ("Grad-CAM", "gradcam_plus_plus", ...).
         target: what the maps explain (`camutils.targets`): None (each image's top class),
             a class index, a class name (with ``class_names``), one of those per image,
             ``TopK(k)`` (k maps per image), a ready-made target (``targets.Class(c,
@@ -413,15 +457,24 @@ def explain(model, images, method: str = "gradcam", target=None, layer=None, *,
             ``Similarity(reference)``) or any function ``score(outputs)`` that gives one
             value per image (traced into the compiled pass). A target that does not fit the
             model raises a ValueError before anything runs.
-        layer: None (the last spatial layer the logits depend on), a layer name, an
-            ``"outer/inner"`` path into a nested model, an index into ``model.layers`` or a
-            layer object. Naming a layer means that layer's output.
+        layer: None (the last spatial layer the logits depend on; on a transformer, the last
+            token layer whose grid tokens reach them, see `camutils.methods.layers`), a layer
+            name, an ``"outer/inner"`` path into a nested model, an index into
+            ``model.layers`` or a layer object. Naming a layer means that layer's output: a
+            feature map ``(batch, height, width, channels)`` or tokens ``(batch, tokens,
+            features)``, whose grid and prefix tokens are found from the model (the patch
+            embedding and the input size; `camutils.methods.tokens`).
         class_names: one name per class: allows name targets and fills
             `Explanation.labels`.
         output: for a multi-output model, the output to explain (index or name).
         chunk_size: explain at most this many images per call of the compiled pipeline and
             join the results (the same maps; bounds memory on large batches: a few hundred
             64 x 64 images, or a few dozen 224 x 224 ones, per chunk). None: all at once.
+        grid: for a token layer, its grid ``(rows, columns)`` of patch tokens, where the
+            model does not tell it (None: found from the model; an error names the grids
+            that fit when it cannot be).
+        prefix_tokens: for a token layer, how many tokens come before the grid's (class,
+            distillation, register tokens); None: found from the model.
         **options: the method's own options (its row's), e.g. ``counterfactual=True``
             (gradcam), ``max_channels`` / ``batch_size`` (scorecam), ``batch_size``
             (ablationcam); ``help(camutils.<method>)`` lists them.
@@ -432,17 +485,17 @@ def explain(model, images, method: str = "gradcam", target=None, layer=None, *,
         ``layer``, ``method`` and ``target`` (what the maps explain).
     """
     return _explain(method_info(method), model, images, target, layer, class_names, output,
-                    chunk_size, options)
+                    chunk_size, options, TokenOptions.of(grid, prefix_tokens))
 
 
 def _explain(row: Method, model, images, target, layer, class_names, output, chunk_size,
-             options: dict) -> Explanation:
+             options: dict, tokens: TokenOptions | None = None) -> Explanation:
     """`explain` with the row found: options checked, every argument checked (the whole
     batch at once, before anything runs), the batch run in chunks."""
     options = row.checked_options(options)
     chunk_size = positive_int(chunk_size, "chunk_size", none=True)
     request = prepare(model, image_array(images), target, layer if row.at_layer else None,
-                      class_names, output)
+                      class_names, output, tokens)
     row.check(request)
     count = len(request.images)
     if chunk_size is None or count <= chunk_size:

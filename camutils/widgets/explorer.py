@@ -609,8 +609,9 @@ class Explorer:
             methods += f" beside {method_labels().get(compare, compare)}"
         score = f"logit {float(e.score[0]):.2f}" if zoo.task == "classification" else \
             f"{e.target}, score {float(e.score[0]):.2f}"
-        self._set_status(f"{methods} for '{_shown_class(zoo, e)}' ({score}) at layer "
-                         f"{e.layer}, {how}.", "ready")
+        where = "from the attention layers" if e.layer == "attention" else f"at layer {e.layer}"
+        self._set_status(f"{methods} for '{_shown_class(zoo, e)}' ({score}) {where}, {how}.",
+                         "ready")
 
     def _explain(self, zoo, method: str, layer: str):
         """The explanation of the current image (cached); returns it and the seconds spent."""
