@@ -312,18 +312,20 @@ def _run_training_script(out: Path, entry: dict, *args: str, variant: str = "gap
 
 
 def test_the_training_script_reproduces_the_shipped_run(tmp_path, course_manifest):
-    """The script still trains the shipped model: shown on its first epoch.
+    """The script still trains the shipped model: shown on its first 96 batches.
 
     Training is deterministic (`test_training_is_deterministic_and_retrain_uses_the_same_code`),
     so a run is fixed by its code, configuration, data and seeds. The manifest keeps, beside
     the shipped run, a reference run of the same script (``reproduction``: the loss and
     accuracy after each of its 8 epochs, and its test accuracy, which matches the shipped
-    model's). Here the script trains the first epoch of the shipped schedule (the learning
-    rate follows the full 8-epoch schedule) and must land where the reference run was after
-    its first epoch: the same configuration, the same training loss and accuracy (exactly on
-    the same kind of machine; within a tolerance for other CPUs, whose kernels round
-    differently). A change to the data, the seeds, the architecture, the initialisation, the
-    optimiser or the warm-up moves that point. The full 8-epoch run is
+    model's; ``first_steps``: the loss and accuracy after the first 96 batches of the first
+    epoch). Here the script trains those 96 batches (at the learning rates of the full
+    schedule) and must land where the reference run was: the same configuration, the same
+    training loss within 0.1 % (exactly on the same kind of machine). Other kernels round
+    differently: with oneDNN off this project's CPU lands 0.023 % away, a quarter of the
+    margin. A change moves it further: another initialisation seed by 2 %, another data seed
+    or a learning rate of 0.0025 instead of 0.002 by 0.13-0.14 % (measured when this test was
+    written). The full 8-epoch run is
     `test_retraining_with_the_script_reproduces_the_shipped_accuracy` (``pytest -m retrain``).
     """
     entry = course_manifest["models"]["gap"]
@@ -331,12 +333,14 @@ def test_the_training_script_reproduces_the_shipped_run(tmp_path, course_manifes
     # the reference run is a reproduction of the shipped one
     assert abs(reference["test_accuracy"] - entry["test_accuracy"]) <= 0.01
     assert len(reference["epochs"]) == entry["config"]["epochs"]
-    again = _run_training_script(tmp_path, entry, "--epochs-to-run", "1")
+    expected = reference["first_steps"]
+    again = _run_training_script(tmp_path, entry, "--steps-to-run", str(expected["steps"]))
     assert again["config"] == entry["config"]
     assert again["epochs_run"] == 1 and len(again["epochs"]) == 1
-    first, expected = again["epochs"][0], reference["epochs"][0]
-    assert first["loss"] == pytest.approx(expected["loss"], rel=0.02)
-    assert first["accuracy"] == pytest.approx(expected["accuracy"], abs=0.02)
+    first = again["epochs"][0]
+    assert first["steps"] == expected["steps"]
+    assert first["loss"] == pytest.approx(expected["loss"], rel=1e-3)
+    assert first["accuracy"] == pytest.approx(expected["accuracy"], abs=0.01)
 
 
 @pytest.mark.retrain

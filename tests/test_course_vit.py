@@ -1,12 +1,7 @@
 """The course ViT (issue 23): a standard structure whose token grid can be found from the
 model, attention scores taken without rebuilding it, serialization of its custom layers,
-its accuracy against the GAP CNN's on the same images, and the shipped ViT's, segmenter's
-and detector's predictions with TensorFlow's oneDNN kernels on and off."""
-
-import os
-import subprocess
-import sys
-from pathlib import Path
+and its accuracy against the GAP CNN's on the same images (its predictions with oneDNN on and
+off: platform_tests/test_onednn.py)."""
 
 import keras
 import numpy as np
@@ -17,7 +12,6 @@ from camutils.course import models as cm
 from camutils.course import vit
 from camutils.course.shapes import SHAPE_CLASSES, make_shapes
 
-REPO = Path(__file__).resolve().parent.parent
 FRESH_SEED = 626_262   # used by no training run and no other test
 
 
@@ -109,46 +103,3 @@ def test_vit_accuracy_is_close_to_the_gap_cnn_on_the_same_images(shipped, fresh)
     assert vit_accuracy == pytest.approx(manifest["vit"]["test_accuracy"], abs=0.02)
     assert manifest["vit"]["test_accuracy"] >= manifest["gap"]["test_accuracy"] - 0.03
     assert vit_accuracy >= gap_accuracy - 0.04
-
-
-# ---------------------------------------------------------------------------- oneDNN on and off
-# The ViT, and the two models with layers the others lack (up-sampling, concatenation); the
-# multi-label and size models are the GAP network's trunk and head.
-ONEDNN_VARIANTS = ("vit", "segmenter", "detector")
-_PREDICT = """
-import json, sys
-import numpy as np
-from camutils.course.models import load_course_model
-from camutils.course.shapes import make_shapes
-images = make_shapes(48, seed=int(sys.argv[1])).images
-out = {}
-for variant in sys.argv[3:]:
-    zoo = load_course_model(variant)
-    out[variant] = zoo.predict_inputs(zoo.normalize(images), batch_size=48)
-np.savez(sys.argv[2], **out)
-"""
-
-
-def test_predictions_agree_with_onednn_on_and_off(tmp_path):
-    """The shipped models were trained with oneDNN on; the course runs with it off (and
-    learners' machines may have either). Loaded in a process with oneDNN on, the ViT, the
-    segmenter and the detector predict what this process (oneDNN off) predicts, up to float32
-    rounding: outputs within 1e-3 (logits and the detector's pixel sizes span 15 to 45; the
-    two settings differ by 3e-6 to 8e-6 on this project's CPU, other CPUs round differently,
-    hence the margin; a wrong kernel or layer would differ by far more), and the same top
-    class wherever the top two differ by more than that."""
-    assert os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0"
-    path = tmp_path / "onednn_on.npz"
-    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1", TF_CPP_MIN_LOG_LEVEL="3")
-    subprocess.run([sys.executable, "-c", _PREDICT, str(FRESH_SEED), str(path), *ONEDNN_VARIANTS],
-                   check=True, cwd=REPO, env=env, timeout=300)
-    on = np.load(path)
-    images = make_shapes(48, seed=FRESH_SEED).images
-    for variant in ONEDNN_VARIANTS:
-        zoo = cm.load_course_model(variant)
-        off = zoo.predict_inputs(zoo.normalize(images), batch_size=48)
-        np.testing.assert_allclose(on[variant], off, atol=1e-3, rtol=1e-5, err_msg=variant)
-        if zoo.task == "classification":
-            top2 = np.sort(off, axis=-1)[..., -2:]
-            clear = top2[..., 1] - top2[..., 0] > 1e-3
-            assert (on[variant].argmax(-1) == off.argmax(-1))[clear].all()

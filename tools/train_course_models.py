@@ -5,6 +5,8 @@
     python tools/train_course_models.py --out /tmp/models    # somewhere else (e.g. to compare)
     python tools/train_course_models.py --out /tmp/models --variants gap --epochs-to-run 1
                                                              # the first epoch of the full run
+    python tools/train_course_models.py --out /tmp/models --variants gap --steps-to-run 96
+                                                             # its first 96 batches
     python tools/train_course_models.py --evaluate-only      # re-score the shipped weights
 
 Each variant is trained from scratch, deterministically, by
@@ -16,8 +18,9 @@ sha256, the test scores, the seeds, the epochs, the training loss and metric aft
 epoch, the date, the exact command and the library versions. Entries of variants not
 trained in this run are kept.
 
-``--epochs-to-run N`` stops after the first N epochs of the shipped schedule (the
-reproduction test compares them with the manifest's); ``--evaluate-only`` trains nothing and
+``--epochs-to-run N`` stops after the first N epochs of the shipped schedule, and
+``--steps-to-run N`` after the first N batches of its first epoch (the reproduction test
+compares them with the manifest's); ``--evaluate-only`` trains nothing and
 rewrites only the scores of the shipped weights (after a change to how they are measured).
 
 TensorFlow's oneDNN kernels are switched on for training unless TF_ENABLE_ONEDNN_OPTS is
@@ -63,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--epochs-to-run", type=int, default=None, metavar="N",
                         help="stop after the first N epochs of the shipped schedule")
+    parser.add_argument("--steps-to-run", type=int, default=None, metavar="N",
+                        help="stop after the first N batches of the first epoch")
     parser.add_argument("--evaluate-only", action="store_true",
                         help="train nothing: re-score the shipped weights and rewrite their scores")
     args = parser.parse_args(argv)
@@ -93,10 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for variant in args.variants:
         model, facts = cm.train_course_model(variant, progress=not args.no_progress,
-                                             epochs_to_run=args.epochs_to_run)
+                                             epochs_to_run=args.epochs_to_run,
+                                             steps_to_run=args.steps_to_run)
         path = args.out / cm.weights_file(variant)
         cm.save_weights(model, variant, path)
-        partial = args.epochs_to_run is not None and len(facts["epochs"]) < facts["config"]["epochs"]
+        partial = len(facts["epochs"]) < facts["config"]["epochs"] or "steps" in facts["epochs"][-1]
         # a partly trained model's scores say nothing: its entry records the epochs only
         scores = {} if partial else cm.evaluate_course_model(model, variant)
         spec = cm.SPECS[variant]

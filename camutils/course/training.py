@@ -125,7 +125,8 @@ def seed_everything(seed: int) -> None:
 
 
 def train_course_model(variant: str, config: TrainingConfig | None = None, progress: bool = True,
-                       log: Callable[[str], None] | None = print, epochs_to_run: int | None = None):
+                       log: Callable[[str], None] | None = print, epochs_to_run: int | None = None,
+                       steps_to_run: int | None = None):
     """Train a course model from scratch, deterministically; return ``(model, facts)``.
 
     ``facts`` holds the configuration, the training time in seconds, the final training loss
@@ -135,7 +136,9 @@ def train_course_model(variant: str, config: TrainingConfig | None = None, progr
     and metric after each epoch.
     ``epochs_to_run`` stops after that many epochs of ``config``'s schedule (the learning
     rate follows the whole schedule, so they are the first epochs of the full run: what the
-    reproduction test compares with the shipped run's).
+    reproduction test compares with the shipped run's). ``steps_to_run`` stops after that
+    many batches of the first epoch (the same batches, in the same order, at the same learning
+    rates as the full run's first ones); its one entry in ``"epochs"`` has ``"steps"``.
 
     The run is deterministic for a given machine, library versions and oneDNN setting
     (seeds fixed, TensorFlow op determinism on). The shipped weights were trained with
@@ -160,7 +163,10 @@ def train_course_model(variant: str, config: TrainingConfig | None = None, progr
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss_function,
                   metrics=[metric[1]] if metric else [])
     run = config.epochs if epochs_to_run is None else min(int(epochs_to_run), config.epochs)
-    bar = tqdm(total=steps_per_epoch * run, desc=f"training shapes_{variant}",
+    steps = steps_per_epoch
+    if steps_to_run is not None:
+        run, steps = 1, max(1, min(int(steps_to_run), steps_per_epoch))
+    bar = tqdm(total=steps * run, desc=f"training shapes_{variant}",
                unit="batch", disable=not progress)
     start = time.perf_counter()
     last: dict = {}
@@ -176,11 +182,15 @@ def train_course_model(variant: str, config: TrainingConfig | None = None, progr
     try:
         for epoch in range(run):
             data = course_data(variant, config.images_per_epoch, config.data_seed + epoch)
-            history = model.fit(normalize_images(data.images), training_targets(variant, data),
-                                batch_size=config.batch_size, epochs=1, shuffle=False,
-                                verbose=0, callbacks=[_Progress()])
+            images, targets = normalize_images(data.images), training_targets(variant, data)
+            if steps < steps_per_epoch:  # the epoch's first batches (generated whole: seeded)
+                images, targets = _first_rows((images, targets), steps * config.batch_size)
+            history = model.fit(images, targets, batch_size=config.batch_size, epochs=1,
+                                shuffle=False, verbose=0, callbacks=[_Progress()])
             last = {k: float(history.history[k][-1]) for k in names}
-            epochs.append({"epoch": epoch + 1, **{k: round(v, 6) for k, v in last.items()}})
+            partial = {"steps": steps} if steps < steps_per_epoch else {}
+            epochs.append({"epoch": epoch + 1, **partial,
+                           **{k: round(v, 6) for k, v in last.items()}})
     finally:
         bar.close()
     seconds = time.perf_counter() - start
@@ -190,6 +200,15 @@ def train_course_model(variant: str, config: TrainingConfig | None = None, progr
     return model, {"config": asdict(config), "train_seconds": round(seconds, 1),
                    **{f"final_train_{k}": round(v, 4) for k, v in last.items()},
                    "epochs": epochs}
+
+
+def _first_rows(structure, count: int):
+    """The first ``count`` rows of every array in a (nested) tuple, list or dict."""
+    if isinstance(structure, dict):
+        return {k: _first_rows(v, count) for k, v in structure.items()}
+    if isinstance(structure, (tuple, list)):
+        return type(structure)(_first_rows(v, count) for v in structure)
+    return structure[:count]
 
 
 def save_weights(model, variant: str, path) -> None:
