@@ -120,6 +120,35 @@ def test_rollout_and_its_gradient_weighted_form_match_numpy(vit, images):
     np.testing.assert_allclose(e.raw, expected, rtol=1e-4, atol=1e-6 * expected.max())
 
 
+def test_the_attention_pass_explains_any_target(vit, images):
+    """Rollout and its gradient-weighted form read the target like every pass: a function of
+    the outputs equals the class index it picks, a contrast weighs the gradients by the
+    difference of two logits (so differs from either), rollout ignores the target (its
+    flow is the same), and a score that is not finite is blamed on the target, not on the
+    attention probabilities."""
+    from camutils import targets
+
+    by_index = camutils.explain(vit, images, "gradient_rollout", target=2)
+    by_function = camutils.explain(vit, images, "gradient_rollout",
+                                   target=lambda logits: logits[:, 2])
+    np.testing.assert_allclose(by_function.raw, by_index.raw, rtol=1e-5,
+                               atol=1e-7 * by_index.raw.max())
+    np.testing.assert_allclose(by_function.score, by_index.score, rtol=1e-6)
+    contrast = camutils.explain(vit, images, "gradient_rollout", target=targets.Contrast(2, 0),
+                                chunk_size=2)
+    assert contrast.raw.shape == by_index.raw.shape
+    assert not np.allclose(contrast.raw, by_index.raw, atol=1e-3 * by_index.raw.max())
+    class0 = camutils.explain(vit, images, "rollout", target=0)
+    np.testing.assert_allclose(contrast.score, by_index.score - class0.score, rtol=1e-5,
+                               atol=1e-5)
+    plain = camutils.explain(vit, images, "rollout", target=targets.Class(1, score="probability"))
+    np.testing.assert_allclose(plain.raw, camutils.explain(vit, images, "rollout").raw, rtol=1e-6)
+    assert plain.target == "Class(1, probability)"
+    with pytest.raises(camutils.NonFiniteError, match="target") as error:
+        camutils.explain(vit, images, "rollout", target=lambda logits: tf.math.log(logits[:, 0] * 0.0))
+    assert "attention" not in str(error.value).split("the target")[0]
+
+
 def test_cam_on_a_pooling_head_over_tokens_is_gradcam_times_the_positions(images):
     """Without prefix tokens, GlobalAveragePooling1D -> Dense is a CAM head: Grad-CAM's
     raw map is CAM's divided by the 16 positions, and Ablation-CAM's pooled shortcut runs."""
