@@ -184,7 +184,8 @@ def train_course_model(variant: str, config: TrainingConfig | None = None, progr
             data = course_data(variant, config.images_per_epoch, config.data_seed + epoch)
             images, targets = normalize_images(data.images), training_targets(variant, data)
             if steps < steps_per_epoch:  # the epoch's first batches (generated whole: seeded)
-                images, targets = _first_rows((images, targets), steps * config.batch_size)
+                first = steps * config.batch_size
+                images, targets = images[:first], targets[:first]
             history = model.fit(images, targets, batch_size=config.batch_size, epochs=1,
                                 shuffle=False, verbose=0, callbacks=[_Progress()])
             last = {k: float(history.history[k][-1]) for k in names}
@@ -200,15 +201,6 @@ def train_course_model(variant: str, config: TrainingConfig | None = None, progr
     return model, {"config": asdict(config), "train_seconds": round(seconds, 1),
                    **{f"final_train_{k}": round(v, 4) for k, v in last.items()},
                    "epochs": epochs}
-
-
-def _first_rows(structure, count: int):
-    """The first ``count`` rows of every array in a (nested) tuple, list or dict."""
-    if isinstance(structure, dict):
-        return {k: _first_rows(v, count) for k, v in structure.items()}
-    if isinstance(structure, (tuple, list)):
-        return type(structure)(_first_rows(v, count) for v in structure)
-    return structure[:count]
 
 
 def save_weights(model, variant: str, path) -> None:
